@@ -50,6 +50,20 @@ _C.DATA.TRAIN_CROP_SIZE = 224
 # Side of the square test crops.
 _C.DATA.TEST_CROP_SIZE = 224
 
+# (data issue: further DATA keys go here)
+
+# ----------------------------------------------------------------------------- data loader
+# (data issue: DATA_LOADER keys go here)
+
+# ----------------------------------------------------------------------------- training
+# (engine issue: TRAIN, SOLVER, MIXED_PRECISION ... keys go here; checkpoint issue: TRAIN checkpoint keys)
+
+# ----------------------------------------------------------------------------- testing
+# (engine and data issues: TEST keys go here)
+
+# ----------------------------------------------------------------------------- run
+# (engine issue: OUTPUT_DIR, NUM_GPUS, RNG_SEED, LOG ... keys go here)
+
 
 def get_cfg() -> CfgNode:
     """Return a fresh copy of the default configuration."""
