@@ -53,13 +53,23 @@ _C.DATA.TEST_CROP_SIZE = 224
 # (data issue: further DATA keys go here)
 
 # ----------------------------------------------------------------------------- data loader
+_C.DATA_LOADER = CfgNode()
 # (data issue: DATA_LOADER keys go here)
 
 # ----------------------------------------------------------------------------- training
-# (engine issue: TRAIN, SOLVER, MIXED_PRECISION ... keys go here; checkpoint issue: TRAIN checkpoint keys)
+_C.TRAIN = CfgNode()
+# (engine issue: TRAIN keys go here)
+
+# (checkpoint issue: TRAIN checkpoint keys go here)
+
+_C.SOLVER = CfgNode()
+# (engine issue: SOLVER keys go here)
 
 # ----------------------------------------------------------------------------- testing
-# (engine and data issues: TEST keys go here)
+_C.TEST = CfgNode()
+# (engine issue: TEST keys go here)
+
+# (data issue: TEST keys go here)
 
 # ----------------------------------------------------------------------------- run
 # (engine issue: OUTPUT_DIR, NUM_GPUS, RNG_SEED, LOG ... keys go here)
