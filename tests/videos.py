@@ -1,0 +1,133 @@
+"""Tiny real video files for tests, encoded with PyAV (shared by every test that needs videos).
+
+Every frame written by default carries its own index, readable back after lossy compression with
+``frame_index(frame)``: the left half of the frame is grey ``16 * (i % 16) + 8`` and the right
+half ``16 * (i // 16) + 8`` (indices 0..255). So a test can decode a clip and check which frames
+came out.
+
+    from tests.videos import write_video, write_truncated, write_jpeg_folder, frame_index
+    path = write_video(tmp_path / "a.mp4", num_frames=60, fps=30, width=64, height=48, gop=250)
+    write_video(tmp_path / "b.webm", num_frames=30, fps=15)           # VP9
+    write_truncated(tmp_path / "a.mp4", tmp_path / "cut.mp4", keep=0.5)
+    write_jpeg_folder(tmp_path / "frames", num_frames=20)              # 00001.jpg, 00002.jpg, ...
+"""
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional, Union
+
+import av
+import numpy as np
+from PIL import Image
+
+PathLike = Union[str, os.PathLike]
+
+# Container extension -> (codec, pixel format).
+_CODECS = {".mp4": ("libx264", "yuv420p"), ".mkv": ("libx264", "yuv420p"),
+           ".webm": ("libvpx-vp9", "yuv420p"), ".avi": ("mpeg4", "yuv420p")}
+
+
+def index_frames(num_frames: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 whose index ``frame_index`` can read back (see module doc)."""
+    if num_frames > 256:
+        raise ValueError(f"index_frames encodes at most 256 frames, asked for {num_frames}")
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    for i in range(num_frames):
+        frames[i, :, : width // 2] = 16 * (i % 16) + 8
+        frames[i, :, width // 2:] = 16 * (i // 16) + 8
+    return frames
+
+
+def frame_index(frame) -> int:
+    """Read back the index written by ``index_frames`` from one (H, W, 3) uint8 frame."""
+    frame = np.asarray(frame)
+    w = frame.shape[1]
+    left = float(frame[:, : w // 2 - 2].mean())
+    right = float(frame[:, w // 2 + 2:].mean())
+    return int(round((right - 8) / 16)) * 16 + int(round((left - 8) / 16))
+
+
+def write_video(path: PathLike, num_frames: int = 30, fps: Union[int, float, Fraction] = 30,
+                width: int = 64, height: int = 48, gop: Optional[int] = None,
+                frames: Optional[np.ndarray] = None, codec: Optional[str] = None,
+                faststart: bool = False) -> Path:
+    """Encode ``frames`` (T, H, W, 3 uint8; default ``index_frames``) into ``path``; return it.
+
+    The container and codec follow the extension: .mp4/.mkv H.264, .webm VP9, .avi MPEG-4.
+    ``gop`` is the keyframe interval (None = the encoder's default; 250 gives one keyframe only).
+    ``faststart`` puts the mp4 index first, so a truncated copy still opens (and decodes short).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if frames is None:
+        frames = index_frames(num_frames, height, width)
+    height, width = frames.shape[1:3]
+    default_codec, pix_fmt = _CODECS[path.suffix.lower()]
+    rate = Fraction(fps).limit_denominator(1001)
+    container_options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=container_options) as container:
+        stream = container.add_stream(codec or default_codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        options = {}
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+            if stream.codec_context.name == "libx264":
+                options = {"keyint_min": str(gop), "sc_threshold": "0"}
+        if stream.codec_context.name == "libvpx-vp9":
+            options.update({"deadline": "realtime", "cpu-used": "8"})
+        if stream.codec_context.name == "libx264":
+            options.update({"preset": "ultrafast"})
+        stream.options = options
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_truncated(src: PathLike, dst: PathLike, keep: float = 0.5) -> Path:
+    """Copy the first ``keep`` fraction of the bytes of ``src`` to ``dst`` (a cut-off download).
+
+    An mp4 written without ``faststart`` then fails to open; with it, it opens and decodes short.
+    """
+    data = Path(src).read_bytes()
+    dst = Path(dst)
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def write_jpeg_folder(folder: PathLike, num_frames: int = 20, width: int = 64, height: int = 48,
+                      name_format: str = "{:05d}.jpg", start: int = 1,
+                      frames: Optional[np.ndarray] = None) -> Path:
+    """Write frames (default ``index_frames``) as JPEG files ``name_format.format(start + i)``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if frames is None:
+        frames = index_frames(num_frames, height, width)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / name_format.format(start + i), quality=95)
+    return folder
+
+
+def write_trimmed_mp4(src: PathLike, dst: PathLike, drop_frames: int) -> Path:
+    """Stream-copy ``src`` (H.264 mp4) so its first ``drop_frames`` frames get negative timestamps.
+
+    The mp4 muxer then writes an edit list: the header still counts every frame while only the
+    later ones decode, as in downloaded, stream-copied Kinetics trims (SPEC §3).
+    """
+    dst = Path(dst)
+    with av.open(str(src)) as inp, av.open(str(dst), mode="w") as out:
+        in_stream = inp.streams.video[0]
+        out_stream = out.add_stream_from_template(in_stream)
+        shift = None
+        for packet in inp.demux(in_stream):
+            if packet.dts is None:
+                continue
+            if shift is None:
+                shift = int(drop_frames / in_stream.average_rate / in_stream.time_base)
+            packet.pts -= shift
+            packet.dts -= shift
+            packet.stream = out_stream
+            out.mux(packet)
+    return dst
