@@ -51,10 +51,66 @@ _C.DATA.TRAIN_CROP_SIZE = 224
 _C.DATA.TEST_CROP_SIZE = 224
 
 # (data issue: further DATA keys go here)
+# Folder of the annotation files (train.csv, ... or the official JSONs; see DATASET.md).
+_C.DATA.PATH_TO_DATA_DIR = ""
+# Prepended to every video path read from the annotation files.
+_C.DATA.PATH_PREFIX = ""
+# Separator between path and label in CSV annotation files (kinetics, howto100m, video_list).
+_C.DATA.PATH_LABEL_SEPARATOR = " "
+# Take one frame every SAMPLING_RATE frames, counted at TARGET_FPS (mapped onto the video's real fps).
+_C.DATA.SAMPLING_RATE = 32
+# Frame rate at which SAMPLING_RATE is counted.
+_C.DATA.TARGET_FPS = 30
+# Frame rate assumed for folders of JPEG frames (their files carry no timestamps).
+_C.DATA.FRAMES_FPS = 30
+# Training: the short side is resized to a random size in [min, max] before the random crop.
+_C.DATA.TRAIN_JITTER_SCALES = [256, 320]
+# Per-channel (RGB) mean and std of pixels in [0, 1], used by timesformer.data.normalize.
+_C.DATA.MEAN = [0.45, 0.45, 0.45]
+_C.DATA.STD = [0.225, 0.225, 0.225]
+# Random horizontal flip in training (False for SSv2, where left/right is the label).
+_C.DATA.RANDOM_FLIP = True
+# Video decoder: "pyav" or "torchcodec" (if installed). Folders of JPEG frames are read as such.
+_C.DATA.DECODING_BACKEND = "pyav"
+# Training: a bad (missing, unreadable, empty) video is replaced by another one at most this many
+# times per sample; past that the run stops with the list of failing files.
+_C.DATA.MAX_BAD_VIDEO_RETRIES = 10
+# Synthetic dataset: training videos generated on first use (val and test get a quarter each).
+_C.DATA.SYNTHETIC_NUM_VIDEOS = 256
 
 # ----------------------------------------------------------------------------- data loader
 _C.DATA_LOADER = CfgNode()
 # (data issue: DATA_LOADER keys go here)
+# Decoding worker processes per training process (0 = decode in the main process).
+_C.DATA_LOADER.NUM_WORKERS = 8
+# Put batches in pinned memory for faster copies to the GPU.
+_C.DATA_LOADER.PIN_MEMORY = True
+# Keep workers alive between epochs (only used when NUM_WORKERS > 0).
+_C.DATA_LOADER.PERSISTENT_WORKERS = True
+
+# ----------------------------------------------------------------------------- augmentation
+_C.AUG = CfgNode()
+# Extra training augmentation from timm: RandAugment (AA_TYPE), and random erasing (RE_PROB).
+_C.AUG.ENABLE = False
+# timm RandAugment policy string, applied with the same ops to every frame of a clip ("" = off).
+_C.AUG.AA_TYPE = "rand-m7-n4-mstd0.5-inc1"
+# Probability of erasing a random box (the same in every frame) of a training clip.
+_C.AUG.RE_PROB = 0.0
+
+# ----------------------------------------------------------------------------- mixup
+_C.MIXUP = CfgNode()
+# Mixup / CutMix of training batches (timm Mixup with soft targets).
+_C.MIXUP.ENABLE = False
+# Mixup alpha (0 = off).
+_C.MIXUP.ALPHA = 0.8
+# CutMix alpha (0 = off).
+_C.MIXUP.CUTMIX_ALPHA = 1.0
+# Probability of mixing a batch at all.
+_C.MIXUP.PROB = 1.0
+# Probability of CutMix instead of Mixup when both are on.
+_C.MIXUP.SWITCH_PROB = 0.5
+# Label smoothing of the mixed targets.
+_C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
 
 # ----------------------------------------------------------------------------- training
 _C.TRAIN = CfgNode()
@@ -78,6 +134,9 @@ _C.TRAIN.MIXED_PRECISION = "none"
 _C.TRAIN.ACTIVATION_CHECKPOINTING = False
 # Run the model through torch.compile.
 _C.TRAIN.COMPILE = False
+
+# Dataset of the train and val splits: kinetics, ssv2, diving48, howto100m, video_list or synthetic.
+_C.TRAIN.DATASET = "kinetics"
 
 # (checkpoint issue: TRAIN checkpoint keys go here)
 
@@ -128,6 +187,14 @@ _C.TEST.CHECKPOINT_FILE_PATH = ""
 _C.TEST.ENSEMBLE_METHOD = "softmax"
 
 # (data issue: TEST keys go here)
+# Dataset of the test split: kinetics, ssv2, diving48, howto100m, video_list or synthetic.
+_C.TEST.DATASET = "kinetics"
+# Clips per video spread evenly over time (1 = the middle clip). HowTo100M covers the whole video.
+_C.TEST.NUM_ENSEMBLE_VIEWS = 1
+# Spatial crops per clip: 1 (centre) or 3 (left/centre/right; top/centre/bottom for portrait video).
+_C.TEST.NUM_SPATIAL_CROPS = 3
+# Skip unreadable test videos (reported, marked invalid in the batch) instead of stopping.
+_C.TEST.SKIP_BAD_VIDEOS = False
 
 # ----------------------------------------------------------------------------- run
 # (engine issue: OUTPUT_DIR, NUM_GPUS, RNG_SEED, LOG ... keys go here)
