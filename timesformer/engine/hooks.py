@@ -1,0 +1,165 @@
+"""Training hooks: learning rate, checkpoints, validation and logging live here, not in the loop.
+
+A hook sees the trainer's state (``epoch``, ``epoch_iter``, ``iter``, ``step``, ``last``) and reacts
+before/after training, each epoch and each iteration (one loader batch).
+"""
+import logging
+import os
+import time
+from typing import Dict, Optional
+
+import torch
+
+from timesformer.solver import get_lr_at_epoch, set_lr
+from timesformer.utils import distributed as du
+from timesformer.utils.logging import JsonLinesWriter
+from timesformer.utils.meters import MeterGroup
+from timesformer.utils.progress import Progress
+
+logger = logging.getLogger(__name__)
+
+
+class HookBase:
+    """Base class: override any of the six callbacks. ``self.trainer`` is set on registration."""
+
+    trainer = None
+
+    def before_train(self) -> None:
+        """Called once before the first epoch."""
+
+    def after_train(self) -> None:
+        """Called once after the last epoch."""
+
+    def before_epoch(self) -> None:
+        """Called at the start of every epoch."""
+
+    def after_epoch(self) -> None:
+        """Called at the end of every epoch."""
+
+    def before_step(self) -> None:
+        """Called before every iteration."""
+
+    def after_step(self) -> None:
+        """Called after every iteration."""
+
+
+class LRScheduler(HookBase):
+    """Sets the policy's learning rate before every iteration (fractional epoch, with warm-up)."""
+
+    def before_step(self) -> None:
+        t = self.trainer
+        lr = get_lr_at_epoch(t.cfg, t.epoch + t.epoch_iter / t.iters_per_epoch)
+        set_lr(t.optimizer, lr)
+
+
+class PeriodicCheckpointer(HookBase):
+    """Saves every ``CHECKPOINT_PERIOD`` epochs, at the end, and every ``CHECKPOINT_PERIOD_ITERS``
+    optimizer steps inside an epoch (only where gradients were just applied)."""
+
+    def after_step(self) -> None:
+        t = self.trainer
+        period = t.cfg.TRAIN.CHECKPOINT_PERIOD_ITERS
+        if period and t.stepped and t.step % period == 0 and t.epoch_iter + 1 < t.iters_per_epoch:
+            t.save_checkpoint(epoch=t.epoch, epoch_iteration=t.epoch_iter + 1)
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        period = t.cfg.TRAIN.CHECKPOINT_PERIOD
+        last = t.epoch + 1 == t.max_epoch
+        if last or (period and (t.epoch + 1) % period == 0):
+            t.save_checkpoint(epoch=t.epoch + 1, epoch_iteration=0)
+
+
+class EvalHook(HookBase):
+    """Validates every ``TRAIN.EVAL_PERIOD`` epochs and after the last one; writes ``val_epoch``."""
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        period = t.cfg.TRAIN.EVAL_PERIOD
+        if not period or ((t.epoch + 1) % period and t.epoch + 1 != t.max_epoch):
+            return
+        from .evaluator import evaluate, summary
+
+        start = time.perf_counter()
+        metrics = evaluate(t.model_for_eval(), t.loader("val"), t.device, t.cfg, "val")
+        record = {"type": "val_epoch", "epoch": t.epoch + 1, "iter": t.iter, **summary(metrics),
+                  "time": time.perf_counter() - start}
+        t.writer.write(record)
+
+
+class MetricsWriter(HookBase):
+    """Progress bar / log lines, ``train_iter`` and ``train_epoch`` records, TensorBoard scalars."""
+
+    def __init__(self):
+        self.meters = MeterGroup(window=20)
+        self.progress: Optional[Progress] = None
+        self.epoch_start = 0.0
+
+    def before_epoch(self) -> None:
+        t = self.trainer
+        self.meters.reset()
+        self.epoch_start = time.perf_counter()
+        self.progress = Progress(t.iters_per_epoch, f"epoch {t.epoch + 1}/{t.max_epoch}",
+                                 t.cfg.LOG_PERIOD, start=t.epoch_iter)
+
+    def after_step(self) -> None:
+        t = self.trainer
+        m = t.step_metrics
+        self.meters.add(weight=m["clips"], **{k: v for k, v in m.items() if k != "clips"})
+        self.progress.update(1, {"loss": m["loss"], "lr": m["lr"]})
+        if (t.epoch_iter + 1) % t.cfg.LOG_PERIOD == 0 or t.epoch_iter + 1 == t.iters_per_epoch:
+            recent = self.meters.recent()
+            rec = {"type": "train_iter", "epoch": t.epoch + 1, "iter": t.iter + 1,
+                   "epoch_iter": t.epoch_iter + 1, **recent, "lr": m["lr"],
+                   "clips_per_s": t.global_batch / max(recent["iter_time"], 1e-9),
+                   "eta_s": self.progress.eta(), "gpu_mem_mb": gpu_memory_mb(t.device)}
+            t.writer.write(rec)
+
+    def after_epoch(self) -> None:
+        t = self.trainer
+        self.progress.close()
+        avg = self.meters.avg()
+        elapsed = time.perf_counter() - self.epoch_start
+        rec = {"type": "train_epoch", "epoch": t.epoch + 1, "iter": t.iter, **avg,
+               "lr": t.optimizer.param_groups[0]["lr"], "epoch_time": elapsed,
+               "clips_per_s": t.global_batch / max(avg.get("iter_time", 0.0), 1e-9),
+               "gpu_mem_mb": gpu_memory_mb(t.device)}
+        t.writer.write(rec)
+        logger.info("epoch %d/%d: loss %.4f top1_err %.2f lr %.3g, %.1f clips/s, %.0f s",
+                    t.epoch + 1, t.max_epoch, avg.get("loss", float("nan")),
+                    avg.get("top1_err", float("nan")), rec["lr"], rec["clips_per_s"], elapsed)
+
+
+def gpu_memory_mb(device: torch.device) -> Optional[float]:
+    """Peak CUDA memory allocated on ``device`` in MiB (None on CPU)."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20
+
+
+class StatsWriter:
+    """stats.jsonl plus TensorBoard scalars (``<type>/<key>`` at step ``iter``); rank 0 only."""
+
+    def __init__(self, output_dir: str, tensorboard: bool = True):
+        self.jsonl = JsonLinesWriter(os.path.join(output_dir, "stats.jsonl"))
+        self.tb = None
+        if tensorboard and du.is_main_process():
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(os.path.join(output_dir, "tensorboard"))
+
+    def write(self, record: Dict) -> None:
+        """Write one record to both sinks."""
+        self.jsonl.write(record)
+        if self.tb is not None:
+            step = int(record.get("iter", 0))
+            for k, v in record.items():
+                if k not in ("type", "iter") and isinstance(v, (int, float)) and v is not None:
+                    self.tb.add_scalar(f"{record['type']}/{k}", v, step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        """Close TensorBoard's writer."""
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None

@@ -1,0 +1,230 @@
+"""The training loop: a short ``run_step`` plus hooks for LR, checkpoints, validation and logging.
+
+Resuming is exact: each epoch's data order and RNG streams derive from (RNG_SEED, epoch, rank);
+a mid-epoch checkpoint stores the iteration reached and the RNG state, and a resumed run replays
+the epoch's loader up to that iteration, then restores the RNG state, so it ends with the same
+weights as a run that was never interrupted.
+"""
+import contextlib
+import logging
+import math
+import random
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from timesformer.utils import distributed as du
+from timesformer.utils.meters import topk_correct
+
+from . import hooks as H
+
+logger = logging.getLogger(__name__)
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(cfg, epoch: int) -> int:
+    """The seed of one epoch on this rank."""
+    return cfg.RNG_SEED + 100_003 * (epoch + 1) + 1_009 * du.get_rank()
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of TRAIN.MIXED_PRECISION ("none" disables it)."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def soft_target_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against soft targets (N, C) from mixup / label smoothing."""
+    return torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
+
+
+class Trainer:
+    """Builds model, optimizer, loaders and hooks from a config and runs the epochs."""
+
+    def __init__(self, cfg, device: torch.device, model: nn.Module):
+        from timesformer.checkpoint.checkpointer import Checkpointer
+        from timesformer.data import build_mixup
+        from timesformer.solver import build_optimizer
+
+        self.cfg, self.device = cfg, device
+        self.model = model.to(device)  # the plain module: checkpoints and evaluation use it
+        if cfg.TRAIN.ACTIVATION_CHECKPOINTING:
+            self.model.model.set_grad_checkpointing(True)
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.TRAIN.MIXED_PRECISION == "fp16")
+        net = torch.compile(self.model) if cfg.TRAIN.COMPILE else self.model
+        if du.get_world_size() > 1:
+            net = nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None)
+        self.net = net  # what the step calls: compiled and/or DDP-wrapped
+        self.mixup = build_mixup(cfg)
+        self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
+        self.global_batch = cfg.TRAIN.BATCH_SIZE
+        self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
+        self.writer = H.StatsWriter(cfg.OUTPUT_DIR)
+        self._loaders: Dict[str, object] = {}
+        self.max_epoch = cfg.SOLVER.MAX_EPOCH
+        self.epoch, self.epoch_iter, self.iter, self.step = 0, 0, 0, 0
+        self.stepped, self.step_metrics = False, {}
+        self.rng_to_restore: Optional[dict] = None
+        self.hooks: List[H.HookBase] = []
+        self.register_hooks([H.LRScheduler(), H.MetricsWriter(), H.PeriodicCheckpointer(), H.EvalHook()])
+
+    # ------------------------------------------------------------------ setup
+    def register_hooks(self, hooks: List[H.HookBase]) -> None:
+        """Append hooks; they run in registration order."""
+        for h in hooks:
+            h.trainer = self
+        self.hooks.extend(hooks)
+
+    def loader(self, split: str):
+        """The DataLoader of ``split``, built once."""
+        if split not in self._loaders:
+            from timesformer.data import build_loader
+
+            self._loaders[split] = build_loader(self.cfg, split)
+        return self._loaders[split]
+
+    @property
+    def iters_per_epoch(self) -> int:
+        """Loader batches per epoch."""
+        return len(self.loader("train"))
+
+    def model_for_eval(self) -> nn.Module:
+        """The module evaluation runs (compiled when TRAIN.COMPILE, never DDP-wrapped)."""
+        return self.net.module if isinstance(self.net, nn.parallel.DistributedDataParallel) else self.net
+
+    def resume(self) -> None:
+        """Auto-resume / load weights per TRAIN.AUTO_RESUME and TRAIN.CHECKPOINT_FILE_PATH."""
+        from timesformer.checkpoint.checkpointer import resume_or_load
+
+        state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler)
+        if state:
+            self.epoch = int(state.get("epoch", 0))
+            self.iter = int(state.get("iteration", 0))
+            self.epoch_iter = int(state.get("epoch_iteration", 0))
+            self.step = int(state.get("step", self.iter // self.accum))
+            self.rng_to_restore = state.get("rng")
+            logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
+                        self.epoch + 1, self.epoch_iter, self.iter)
+
+    def save_checkpoint(self, epoch: int, epoch_iteration: int) -> None:
+        """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
+        from timesformer.checkpoint.checkpointer import capture_rng_state
+
+        if du.is_main_process():
+            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                     "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": self.iter + 1
+                     if epoch_iteration else self.iter, "epoch_iteration": epoch_iteration,
+                     "step": self.step, "rng": capture_rng_state(), "cfg": self.cfg.dump()}
+            path = self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
+            logger.info("saved %s", path)
+        du.synchronize()
+
+    # ------------------------------------------------------------------ loop
+    def _call(self, name: str) -> None:
+        for h in self.hooks:
+            getattr(h, name)()
+
+    def _epoch_batches(self):
+        """This epoch's batches from ``epoch_iter`` on, in the order an uninterrupted run sees them."""
+        seed_all(epoch_seed(self.cfg, self.epoch))
+        loader = self.loader("train")
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(self.epoch)
+        it = iter(loader)
+        for _ in range(self.epoch_iter):  # replay the batches done before the checkpoint
+            next(it)
+        if self.rng_to_restore is not None:
+            from timesformer.checkpoint.checkpointer import restore_rng_state
+
+            restore_rng_state(self.rng_to_restore)
+            self.rng_to_restore = None
+        return it
+
+    def train(self) -> None:
+        """Run epochs ``self.epoch .. MAX_EPOCH - 1``, resuming inside an epoch when needed."""
+        self.net.train()
+        self._call("before_train")
+        try:
+            while self.epoch < self.max_epoch:
+                batches = self._epoch_batches()
+                self._call("before_epoch")
+                self._last_end = time.perf_counter()
+                for batch in batches:
+                    self._call("before_step")
+                    self.run_step(batch)
+                    self._call("after_step")
+                    self.iter += 1
+                    self.epoch_iter += 1
+                self._call("after_epoch")
+                self.epoch += 1
+                self.epoch_iter = 0
+            self._call("after_train")
+        finally:
+            self.writer.close()
+
+    def _is_boundary(self) -> bool:
+        return (self.epoch_iter + 1) % self.accum == 0 or self.epoch_iter + 1 == self.iters_per_epoch
+
+    def run_step(self, batch: Dict[str, torch.Tensor]) -> None:
+        """One iteration: forward, loss, backward; an optimizer step every ``accum`` iterations."""
+        from timesformer.data import normalize
+
+        start = time.perf_counter()
+        data_time = start - self._last_end
+        x = normalize(batch["frames"].to(self.device, non_blocking=True), self.cfg.DATA.MEAN,
+                      self.cfg.DATA.STD)  # (B, C, T, H, W) float
+        labels = batch["label"].to(self.device, non_blocking=True)  # (B,)
+        target = labels
+        if self.mixup is not None:
+            x, target = self.mixup(x, labels)  # target (B, C) soft
+        boundary = self._is_boundary()
+        sync = (self.net.no_sync() if isinstance(self.net, nn.parallel.DistributedDataParallel)
+                and not boundary else contextlib.nullcontext())
+        with sync:
+            with autocast(self.device, self.cfg.TRAIN.MIXED_PRECISION):
+                logits = self.net(x)  # (B, num_classes)
+                loss = (soft_target_cross_entropy(logits.float(), target) if target.dim() == 2
+                        else F.cross_entropy(logits.float(), target))
+            mean_loss = float(du.all_reduce_sum(loss.detach().float()) / du.get_world_size())
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(
+                    f"non-finite loss {mean_loss} at iteration {self.iter + 1} (epoch {self.epoch + 1}, "
+                    f"iteration {self.epoch_iter + 1} of the epoch); lower SOLVER.BASE_LR, add warm-up "
+                    "(SOLVER.WARMUP_EPOCHS) or gradient clipping (SOLVER.CLIP_GRAD_NORM)")
+            self.scaler.scale(loss / self.accum).backward()
+        self.stepped = boundary
+        if boundary:
+            self._optimizer_step()
+        top1, top5 = topk_correct(logits.detach().float(), labels, (1, 5))
+        n = labels.numel()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        end = time.perf_counter()
+        self._last_end = end
+        self.step_metrics = {"loss": mean_loss, "top1_err": 100.0 * (1 - top1 / n),
+                             "top5_err": 100.0 * (1 - top5 / n), "lr": self.optimizer.param_groups[0]["lr"],
+                             "data_time": data_time, "step_time": end - start, "iter_time": end - start + data_time,
+                             "clips": n}
+
+    def _optimizer_step(self) -> None:
+        """Unscale, clip, step, zero the gradients."""
+        clip = self.cfg.SOLVER.CLIP_GRAD_NORM
+        if clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1

@@ -1,0 +1,1 @@
+"""Utilities: distributed helpers, rank-aware logging, progress reporting and meters."""

@@ -1,0 +1,72 @@
+"""Rank-aware logging: a human log (console + OUTPUT_DIR/log.txt) and JSON lines (stats.jsonl).
+
+Only rank 0 writes files; other ranks print warnings and errors only, prefixed with their rank.
+"""
+import json
+import logging
+import math
+import os
+import sys
+from typing import Any, Dict, Optional
+
+from .distributed import get_rank
+
+_FORMAT = "[%(asctime)s %(levelname)s %(name)s] %(message)s"
+_HANDLER_TAG = "_timesformer_handler"
+
+
+def setup_logging(output_dir: Optional[str] = None, rank: Optional[int] = None) -> logging.Logger:
+    """Configure the ``timesformer`` logger for this process; safe to call more than once."""
+    rank = get_rank() if rank is None else rank
+    logger = logging.getLogger("timesformer")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for h in [h for h in logger.handlers if getattr(h, _HANDLER_TAG, False)]:
+        logger.removeHandler(h)
+        h.close()
+    fmt = _FORMAT if rank == 0 else f"[rank {rank}] {_FORMAT}"
+    console = logging.StreamHandler(sys.stdout)
+    console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    console.setFormatter(logging.Formatter(fmt, datefmt="%m/%d %H:%M:%S"))
+    handlers = [console]
+    if output_dir and rank == 0:
+        os.makedirs(output_dir, exist_ok=True)
+        f = logging.FileHandler(os.path.join(output_dir, "log.txt"))
+        f.setFormatter(logging.Formatter(_FORMAT, datefmt="%m/%d %H:%M:%S"))
+        handlers.append(f)
+    for h in handlers:
+        setattr(h, _HANDLER_TAG, True)
+        logger.addHandler(h)
+    return logger
+
+
+def _clean(v: Any) -> Any:
+    """A JSON-safe value: floats rounded, NaN/inf as strings, tensors as numbers."""
+    if hasattr(v, "item") and getattr(v, "numel", lambda: 1)() == 1:
+        v = v.item()
+    if isinstance(v, float):
+        return v if math.isfinite(v) else str(v)
+    return v
+
+
+class JsonLinesWriter:
+    """Appends one JSON object per line to ``path`` on rank 0 (a no-op elsewhere)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.enabled = get_rank() == 0
+        if self.enabled:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def write(self, record: Dict[str, Any]) -> None:
+        """Append ``record`` (flushed at once, so a killed run keeps everything written)."""
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({k: _clean(v) for k, v in record.items()}, sort_keys=False) + "\n")
+
+
+def read_json_lines(path: str) -> list:
+    """All records of a JSON lines file."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

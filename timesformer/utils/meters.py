@@ -1,0 +1,70 @@
+"""Meters: running averages of scalars and top-k accuracy of a batch."""
+from collections import deque
+from typing import Dict, Iterable, Tuple
+
+import torch
+
+
+class ScalarMeter:
+    """A scalar's recent window (median/mean for logs) and its weighted average since reset."""
+
+    def __init__(self, window: int = 20):
+        self.window = deque(maxlen=window)
+        self.total, self.count = 0.0, 0.0
+
+    def add(self, value: float, weight: float = 1.0) -> None:
+        """Record ``value`` with ``weight`` (e.g. the batch size)."""
+        self.window.append(float(value))
+        self.total += float(value) * weight
+        self.count += weight
+
+    @property
+    def recent(self) -> float:
+        """Mean of the recent window."""
+        return sum(self.window) / len(self.window) if self.window else float("nan")
+
+    @property
+    def avg(self) -> float:
+        """Weighted average since the last reset."""
+        return self.total / self.count if self.count else float("nan")
+
+    def reset(self) -> None:
+        """Start a new average (e.g. a new epoch)."""
+        self.window.clear()
+        self.total, self.count = 0.0, 0.0
+
+
+class MeterGroup:
+    """Named ScalarMeters created on first use."""
+
+    def __init__(self, window: int = 20):
+        self.window = window
+        self.meters: Dict[str, ScalarMeter] = {}
+
+    def add(self, weight: float = 1.0, **values: float) -> None:
+        """Record several named values with one weight."""
+        for k, v in values.items():
+            self.meters.setdefault(k, ScalarMeter(self.window)).add(v, weight)
+
+    def recent(self) -> Dict[str, float]:
+        """Each meter's recent mean."""
+        return {k: m.recent for k, m in self.meters.items()}
+
+    def avg(self) -> Dict[str, float]:
+        """Each meter's average since reset."""
+        return {k: m.avg for k, m in self.meters.items()}
+
+    def reset(self) -> None:
+        """Reset all meters."""
+        for m in self.meters.values():
+            m.reset()
+
+
+def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)
+                 ) -> Tuple[int, ...]:
+    """Number of rows of ``scores`` (N, C) whose label (N,) is among the top k, for each k."""
+    c = scores.shape[1]
+    kmax = min(max(ks), c)
+    top = scores.topk(kmax, dim=1).indices  # (N, kmax)
+    hit = top == labels.view(-1, 1)  # (N, kmax)
+    return tuple(int(hit[:, :min(k, c)].any(dim=1).sum()) for k in ks)

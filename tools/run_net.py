@@ -1,0 +1,38 @@
+#!/usr/bin/env python
+"""Train and/or test a model from a config: ``python tools/run_net.py --cfg FILE [KEY VALUE ...]``.
+
+Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. NUM_GPUS > 1 starts one process per GPU;
+under torchrun the processes it started are used; without CUDA it runs on the CPU (gloo).
+"""
+import argparse
+import sys
+from typing import List, Optional
+
+from timesformer.config import ConfigError, load_config
+from timesformer.engine import launch, preflight, run
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """--cfg FILE and trailing KEY VALUE overrides."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config file")
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.cfg_file, args.opts)
+        preflight(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    launch(run, cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
