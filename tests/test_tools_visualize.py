@@ -1,0 +1,105 @@
+"""Attention rollout (all five schemes) against a dense reference, overlays, and the visualize tool."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from timesformer.models import SCHEMES, TimeSformer
+from timesformer.visualize import attention_rollout, make_grid, normalize_maps, overlay, save_animation
+from timesformer.visualize.rollout import fuse_heads
+
+
+def _tiny(scheme: str, **kw) -> TimeSformer:
+    args = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_frames=4,
+                num_classes=5, attention_type=scheme)
+    args.update(kw)
+    model = TimeSformer(**args).eval()
+    with torch.no_grad():  # non-zero *_fc so that every step changes the tokens
+        for name, p in model.named_parameters():
+            if "_fc" in name or "time_embed" in name:
+                p.normal_(0, 0.2)
+    return model
+
+
+def _dense_step(a: torch.Tensor, grouping, grid, last: bool, b: int) -> torch.Tensor:
+    """The (B, 1+N*T, 1+N*T) token-mixing matrix (I + A) / 2 of one step, built entry by entry."""
+    n_tok = grid[0] * grid[1] * grid[2]
+    idx = grouping.group(torch.arange(n_tok).repeat(b, 1)[..., None].float(), grid)[..., 0].long()
+    groups = idx.shape[0] // b
+    mat = torch.zeros(b, 1 + n_tok, 1 + n_tok, dtype=torch.float64)
+    for g in range(idx.shape[0]):
+        clip, tok = g // groups, 1 + idx[g]
+        if last:  # [CLS; group]: patches attend to the CLS copy; the CLS row is averaged over groups
+            mat[clip, tok[:, None], tok[None, :]] = a[g, 1:, 1:]
+            mat[clip, tok, 0] = a[g, 1:, 0]
+            mat[clip, 0, 0] += a[g, 0, 0] / groups
+            mat[clip, 0, tok] = a[g, 0, 1:] / groups
+        else:
+            mat[clip, tok[:, None], tok[None, :]] = a[g]
+            mat[clip, 0, 0] = 1.0
+    return 0.5 * (torch.eye(1 + n_tok, dtype=torch.float64) + mat)
+
+
+def _dense_rollout(maps, scheme, t, h, w, b):
+    grid = (1, h, w) if scheme.frame_batched else (t, h, w)
+    batch = b * t if scheme.frame_batched else b
+    total = torch.eye(1 + grid[0] * h * w, dtype=torch.float64).repeat(batch, 1, 1)
+    for block in maps:
+        for step in scheme.steps:
+            total = _dense_step(fuse_heads(block[step.name].double()), step.grouping, grid, False, batch) @ total
+        last = scheme.last
+        total = _dense_step(fuse_heads(block[last.name].double()), last.grouping, grid, True, batch) @ total
+    return total[:, 0, 1:]  # the CLS row, over the input patches
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_rollout_matches_dense_matrix_product(scheme):
+    model = _tiny(scheme)
+    clip = torch.randn(2, 3, 4, 32, 32)  # (B, C, T, H, W), a 4x4 patch grid
+    out = attention_rollout(model, clip)
+    assert out["rollout"].shape == (2, 4, 4, 4) and out["per_frame"].shape == (2, 4)
+    assert torch.allclose(out["logits"], model(clip), atol=1e-5)
+    _, maps = model(clip, return_attention=True)
+    dense = _dense_rollout(maps, model.model.scheme, 4, 4, 4, 2)  # (B', N*T') in token order
+    if model.model.scheme.frame_batched:  # (B*T, N) -> (B, T, H', W'), frames averaged
+        expected = dense.view(2, 4, 4, 4) / 4
+    else:  # token 1 + n*T + t
+        expected = dense.view(2, 4, 4, 4).permute(0, 3, 1, 2)
+    assert torch.allclose(out["rollout"].double(), expected, atol=1e-6)
+    r = out["rollout"]
+    assert (r >= 0).all() and (r.sum(dim=(1, 2, 3)) <= 1 + 1e-5).all() and (r.sum(dim=(1, 2, 3)) > 0.01).all()
+
+
+def test_joint_rollout_is_the_plain_vit_rollout():
+    """joint_space_time is one ViT attention over all tokens: classic rollout on the raw matrices."""
+    model = _tiny("joint_space_time")
+    clip = torch.randn(1, 3, 4, 32, 32)
+    _, maps = model(clip, return_attention=True)
+    total = torch.eye(65, dtype=torch.float64)
+    for block in maps:
+        total = 0.5 * (torch.eye(65) + block["joint"][0].double().mean(0)) @ total
+    expected = total[0, 1:].view(4, 4, 4).permute(2, 0, 1)  # token order h w t -> (T, H', W')
+    assert torch.allclose(attention_rollout(model, clip)["rollout"][0].double(), expected, atol=1e-6)
+
+
+def test_overlay_grid_and_animations(tmp_path):
+    frames = np.zeros((3, 16, 24, 3), np.uint8)
+    heat = np.zeros((3, 2, 3), np.float32)
+    heat[1, 0, 0] = 1.0  # hot top-left corner in frame 1 only
+    out = overlay(frames, heat, alpha=0.5)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert out[1, 0, 0].sum() > out[0, 0, 0].sum() and out[1, 0, 0, 0] > out[1, 0, 0, 2]  # red-ish
+    assert (out[0] == out[2]).all()
+    grid = make_grid([frames, out], labels=["a", "b", "c"])
+    assert grid.size == (3 * 26 + 2, 2 * 18 + 2)
+    gif = save_animation(out, str(tmp_path / "a.gif"))
+    with Image.open(gif) as im:
+        assert im.n_frames == 3
+    mp4 = save_animation(out, str(tmp_path / "a.mp4"))
+    import av
+    with av.open(mp4) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
+    with pytest.raises(ValueError, match=".gif or .mp4"):
+        save_animation(out, str(tmp_path / "a.avi"))
+    norm = normalize_maps(torch.rand(2, 3, 2, 2) * 5)
+    assert torch.allclose(norm.flatten(1).max(1).values, torch.ones(2))

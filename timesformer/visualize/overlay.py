@@ -1,0 +1,98 @@
+"""Draw attention maps over video frames: heat-map overlay, a PNG grid, an animated GIF or MP4."""
+import os
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+
+# A perceptually ordered dark-blue -> red colour ramp (anchors of a "turbo"-like map), RGB 0..1.
+_RAMP = np.array([[0.19, 0.07, 0.23], [0.16, 0.47, 0.94], [0.10, 0.81, 0.77], [0.64, 0.99, 0.24],
+                  [0.98, 0.73, 0.22], [0.89, 0.27, 0.05], [0.48, 0.02, 0.01]])
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] of any shape -> RGB uint8 of shape (..., 3)."""
+    x = np.clip(values, 0.0, 1.0) * (len(_RAMP) - 1)
+    lo = np.floor(x).astype(int).clip(0, len(_RAMP) - 2)
+    frac = (x - lo)[..., None]
+    rgb = _RAMP[lo] * (1 - frac) + _RAMP[lo + 1] * frac
+    return (rgb * 255).round().astype(np.uint8)
+
+
+def overlay(frames: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend maps over frames. frames: (T, H, W, 3) uint8; heat: (T, h, w) in [0, 1], upsampled
+    bilinearly to (H, W). Returns (T, H, W, 3) uint8."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3) uint8, got shape {frames.shape}")
+    if heat.shape[0] != frames.shape[0]:
+        raise ValueError(f"{heat.shape[0]} maps for {frames.shape[0]} frames; they must match")
+    up = F.interpolate(torch.as_tensor(heat, dtype=torch.float32)[:, None], size=frames.shape[1:3],
+                       mode="bilinear", align_corners=False)[:, 0].numpy()  # (T, H, W)
+    blended = (1 - alpha) * frames.astype(np.float32) + alpha * colormap(up).astype(np.float32)
+    return blended.round().clip(0, 255).astype(np.uint8)
+
+
+def make_grid(rows: Sequence[np.ndarray], labels: Optional[Sequence[str]] = None, pad: int = 2) -> Image.Image:
+    """Rows of frames (each (T, H, W, 3) uint8, same H, W) -> one image, a row per entry; ``labels``
+    (one per column, e.g. frame relevance) are written on the first row."""
+    t, h, w = rows[0].shape[:3]
+    grid = Image.new("RGB", (t * (w + pad) + pad, len(rows) * (h + pad) + pad), (255, 255, 255))
+    for r, frames in enumerate(rows):
+        for c in range(t):
+            grid.paste(Image.fromarray(frames[c]), (pad + c * (w + pad), pad + r * (h + pad)))
+    if labels:
+        draw = ImageDraw.Draw(grid)
+        for c, text in enumerate(labels):
+            draw.text((pad + c * (w + pad) + 2, pad + 1), text, fill=(255, 255, 255))
+    return grid
+
+
+def save_gif(frames: np.ndarray, path: str, fps: float = 4.0) -> str:
+    """(T, H, W, 3) uint8 -> an endlessly looping animated GIF."""
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
+                   duration=max(20, int(round(1000 / fps))))
+    return path
+
+
+def save_mp4(frames: np.ndarray, path: str, fps: float = 4.0) -> str:
+    """(T, H, W, 3) uint8 -> an H.264 MP4 (sizes padded to even numbers, as yuv420p needs)."""
+    import av  # only needed for MP4 output
+
+    t, h, w = frames.shape[:3]
+    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream("libx264", rate=max(1, int(round(fps))))
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def save_animation(frames: np.ndarray, path: str, fps: float = 4.0) -> str:
+    """Write an animation; the format follows the extension (.gif or .mp4)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".gif":
+        return save_gif(frames, path, fps)
+    if ext == ".mp4":
+        return save_mp4(frames, path, fps)
+    raise ValueError(f"animation {path}: expected a .gif or .mp4 file name")
+
+
+def side_by_side(frames: np.ndarray, overlaid: np.ndarray) -> np.ndarray:
+    """Frames and their overlays next to each other: (T, H, 2W, 3)."""
+    return np.concatenate([frames, overlaid], axis=2)
+
+
+def frame_labels(per_frame: Sequence[float]) -> List[str]:
+    """'t=0 23%' style labels: the share of the relevance each frame holds."""
+    total = float(sum(per_frame)) or 1.0
+    return [f"t={i} {100 * v / total:.0f}%" for i, v in enumerate(per_frame)]
+
+
+__all__ = ["colormap", "frame_labels", "make_grid", "overlay", "save_animation", "save_gif", "save_mp4",
+           "side_by_side"]
