@@ -1,0 +1,236 @@
+"""Reading and writing weights in every layout: our checkpoints, the reference's ``.pyth``,
+Hugging Face folders, timm/DeiT ``.pth``/``.bin``/``.safetensors`` files and Google's ViT ``.npz``.
+
+Everything is read with ``torch.load(weights_only=True)``, safetensors or numpy without pickle, so a
+downloaded file cannot run code. :class:`Weights` is the common in-memory form.
+"""
+import json
+import logging
+import os
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import torch
+import yaml
+
+from .convert import StateDict, add_prefix, hf_to_vit, infer_architecture, strip_prefixes, vit_to_hf
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("timesformer", "pyth", "hf")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Our config keys that describe the network (read back from a stored cfg YAML).
+_CFG_KEYS = ("MODEL.ARCH", "MODEL.NUM_CLASSES", "MODEL.PATCH_SIZE", "MODEL.EMBED_DIM", "MODEL.DEPTH",
+             "MODEL.NUM_HEADS", "MODEL.MLP_RATIO", "TIMESFORMER.ATTENTION_TYPE", "DATA.NUM_FRAMES",
+             "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE")
+
+
+@dataclass
+class Weights:
+    """A state dict in our keys (no ``model.`` prefix) plus what is known about its network."""
+
+    state_dict: StateDict
+    layout: str  # image_vit | timesformer | pyth | hf | npz | timm
+    source: str
+    meta: Dict[str, Any] = field(default_factory=dict)  # model kwargs the file states (num_heads, ...)
+    class_names: Optional[List[str]] = None
+    cfg: Optional[str] = None  # the stored config YAML, when there is one
+
+    def model_kwargs(self) -> Dict[str, Any]:
+        """Keyword arguments of the TimeSformer these weights describe (shapes first, then metadata)."""
+        kw = dict(self.meta)
+        kw.update(infer_architecture(self.state_dict))
+        if "num_heads" not in kw:
+            kw["num_heads"] = max(1, kw["embed_dim"] // 64)
+            logger.warning("%s does not state the number of attention heads; assuming %d (head width "
+                           "64, as every ViT preset). Pass num_heads= to override.", self.source,
+                           kw["num_heads"])
+        if "num_frames" not in kw:
+            kw["num_frames"] = 8
+        return kw
+
+
+def _load_torch(path: str) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: refused to unpickle objects other than tensors and plain containers "
+                         f"(torch.load weights_only=True): {e}. A checkpoint must not run code; re-save "
+                         "its state dict with torch.save(model.state_dict(), ...) in a trusted session") from e
+    except (RuntimeError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable PyTorch file (truncated or corrupt?): {e}") from e
+
+
+def _load_safetensors(path: str) -> StateDict:
+    from safetensors.torch import load_file
+
+    return load_file(path, device="cpu")
+
+
+def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
+    """Model kwargs stated in a stored config YAML (ours or the reference's; unknown keys ignored)."""
+    from timesformer.config import get_cfg
+    from timesformer.models.build import model_kwargs_from_cfg
+    from timesformer.models.presets import PRESETS
+
+    tree = yaml.safe_load(text) or {}
+    cfg = get_cfg()
+    stated = set()
+    for key in _CFG_KEYS:
+        section, name = key.split(".")
+        value = (tree.get(section) or {}).get(name)
+        if value is None or (key == "MODEL.ARCH" and value not in PRESETS):
+            continue
+        cfg[section][name] = type(cfg[section][name])(value)
+        stated.add(key)
+    kw = model_kwargs_from_cfg(cfg)
+    keep = {"num_heads"} if {"MODEL.NUM_HEADS", "MODEL.ARCH"} & stated else set()
+    return {k: kw[k] for k in keep}
+
+
+def _unwrap(obj: Any, path: str) -> Weights:
+    """A loaded object (dict) -> Weights, detecting the layout by its keys."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
+    cfg = obj.get("cfg") if isinstance(obj.get("cfg"), str) else None
+    names = obj.get("class_names")
+    for container, layout in (("model_state", "pyth"), ("model", "timesformer"), ("state_dict", "image_vit"),
+                              ("module", "image_vit")):
+        if isinstance(obj.get(container), dict):
+            inner = _unwrap(obj[container], path)
+            if inner.layout == "image_vit" and layout != "image_vit" and any(
+                    k.startswith("model.") for k in obj[container]):
+                inner.layout = layout
+            inner.cfg = cfg or inner.cfg
+            inner.class_names = names or inner.class_names
+            if cfg:
+                inner.meta.update(_kwargs_from_cfg_yaml(cfg))
+            if isinstance(obj.get("model_kwargs"), dict):
+                inner.meta.update(obj["model_kwargs"])
+            return inner
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise ValueError(f"{path}: not a state dict; non-tensor entries {bad[:5]} and no 'model_state', "
+                         "'model' or 'state_dict' entry holding one")
+    if any(k.startswith("timesformer.") for k in obj):
+        return Weights(hf_to_vit(obj), "hf", path)
+    sd = strip_prefixes(obj)
+    video = "time_embed" in sd or any("_attn." in k for k in sd)
+    return Weights(sd, "timesformer" if video else "image_vit", path)
+
+
+def read_hf_folder(folder: str) -> Weights:
+    """A Hugging Face TimeSformer folder: ``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``."""
+    cfg_path = os.path.join(folder, "config.json")
+    files = [os.path.join(folder, f) for f in WEIGHT_FILES if os.path.isfile(os.path.join(folder, f))]
+    if not os.path.isfile(cfg_path) or not files:
+        raise ValueError(f"{folder}: a Hugging Face model folder needs config.json and one of "
+                         f"{WEIGHT_FILES}; found {sorted(os.listdir(folder))}")
+    with open(cfg_path) as f:
+        config = json.load(f)
+    if config.get("model_type") not in (None, "timesformer"):
+        raise ValueError(f"{cfg_path}: model_type {config.get('model_type')!r}; expected 'timesformer'")
+    if config.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(f"{cfg_path}: hidden_act {config['hidden_act']!r}; TimeSformer uses 'gelu'")
+    raw = _load_safetensors(files[0]) if files[0].endswith(".safetensors") else _load_torch(files[0])
+    w = _unwrap(raw, files[0])
+    w.layout, w.source = "hf", folder
+    w.meta.update(num_heads=config.get("num_attention_heads", 12), norm_eps=config.get("layer_norm_eps", 1e-6))
+    id2label = config.get("id2label")
+    if id2label:
+        w.class_names = [id2label[str(i)] for i in range(len(id2label))]
+    return w
+
+
+def read_npz(path: str) -> Weights:
+    """Google's original ViT ``.npz`` (JAX/Flax) through timm's own npz loader."""
+    import numpy as np
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+    from timm.models.vision_transformer import _load_weights
+
+    with np.load(path, allow_pickle=False) as w:
+        keys = set(w.files)
+        p = next((p for p in ("", "opt/target/", "params/") if f"{p}embedding/kernel" in keys), None)
+        if p is None:
+            raise ValueError(f"{path}: not a Google ViT .npz (no 'embedding/kernel' entry)")
+        ph, _, in_chans, dim = w[f"{p}embedding/kernel"].shape
+        grid = int(round((w[f"{p}Transformer/posembed_input/pos_embedding"].shape[1] - 1) ** 0.5))
+        depth = sum(1 for k in keys if k.startswith(f"{p}Transformer/encoderblock_") and k.endswith("LayerNorm_0/scale"))
+        blk = f"{p}Transformer/encoderblock_0/"
+        heads = w[f"{blk}MultiHeadDotProductAttention_1/query/kernel"].shape[1]
+        hidden = w[f"{blk}MlpBlock_3/Dense_0/kernel"].shape[1]
+        classes = w[f"{p}head/kernel"].shape[1] if f"{p}head/kernel" in keys else 0
+    vit = TimmViT(img_size=grid * ph, patch_size=ph, in_chans=in_chans, num_classes=classes, embed_dim=dim,
+                  depth=depth, num_heads=heads, mlp_ratio=hidden / dim)
+    with torch.no_grad():
+        _load_weights(vit, path)
+    return Weights(vit.state_dict(), "npz", path, meta=dict(num_heads=heads, norm_eps=vit.norm.eps))
+
+
+def read_file(path: str) -> Weights:
+    """Any weights file, its layout detected by its keys."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    if path.endswith(".npz"):
+        return read_npz(path)
+    raw = _load_safetensors(path) if path.endswith(".safetensors") else _load_torch(path)
+    return _unwrap(raw, path)
+
+
+def _cfg_yaml(kw: Dict[str, Any]) -> str:
+    """A config YAML (our keys) describing a model with keyword arguments ``kw``."""
+    from timesformer.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.MODEL.NUM_CLASSES, cfg.MODEL.PATCH_SIZE = kw["num_classes"], kw["patch_size"]
+    cfg.MODEL.EMBED_DIM, cfg.MODEL.DEPTH, cfg.MODEL.NUM_HEADS = kw["embed_dim"], kw["depth"], kw["num_heads"]
+    cfg.MODEL.MLP_RATIO = float(kw["mlp_ratio"])
+    cfg.TIMESFORMER.ATTENTION_TYPE, cfg.DATA.NUM_FRAMES = kw["attention_type"], kw["num_frames"]
+    cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = kw["img_size"]
+    return cfg.dump()
+
+
+def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]]) -> Dict[str, Any]:
+    names = class_names or [f"LABEL_{i}" for i in range(kw["num_classes"])]
+    return dict(architectures=["TimesformerForVideoClassification"], model_type="timesformer",
+                attention_type=kw["attention_type"], image_size=kw["img_size"], patch_size=kw["patch_size"],
+                num_channels=kw["in_chans"], num_frames=kw["num_frames"], hidden_size=kw["embed_dim"],
+                num_hidden_layers=kw["depth"], num_attention_heads=kw["num_heads"],
+                intermediate_size=int(round(kw["embed_dim"] * kw["mlp_ratio"])), hidden_act="gelu",
+                layer_norm_eps=kw.get("norm_eps", 1e-6), qkv_bias=kw["qkv_bias"],
+                id2label={str(i): n for i, n in enumerate(names)}, label2id={n: i for i, n in enumerate(names)})
+
+
+def _atomic_torch_save(obj: Any, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_weights(w: Weights, out: str, fmt: str) -> None:
+    """Write ``w`` as ``fmt``: 'timesformer' (our file), 'pyth' (reference layout) or 'hf' (a folder)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    kw = w.model_kwargs()
+    sd = {k: v.contiguous() for k, v in w.state_dict.items()}
+    model_kwargs = {k: kw[k] for k in ("num_heads", "norm_eps", "qkv_bias", "in_chans") if k in kw}
+    if fmt == "hf":
+        from safetensors.torch import save_file
+
+        os.makedirs(out, exist_ok=True)
+        save_file(vit_to_hf(sd), os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(_hf_config(kw, w.class_names), f, indent=2)
+        return
+    obj: Dict[str, Any] = {"model_state" if fmt == "pyth" else "model": add_prefix(sd),
+                           "cfg": w.cfg if w.cfg else _cfg_yaml(kw), "model_kwargs": model_kwargs}
+    if fmt == "pyth":
+        obj["epoch"] = -1  # the reference layout always carries one; -1 = not from a training run
+    if w.class_names:
+        obj["class_names"] = list(w.class_names)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    _atomic_torch_save(obj, out)

@@ -1,0 +1,59 @@
+"""Remote sources: timm model names (timm's own pretrained machinery) and Hugging Face hub ids.
+
+Only these two functions ever reach the network, and only when a name is not a local path.
+"""
+import logging
+import os
+from typing import Any
+
+from .formats import WEIGHT_FILES, Weights
+
+logger = logging.getLogger(__name__)
+
+
+def is_timm_name(name: str) -> bool:
+    """True if ``name`` (optionally with a ``.tag``) is a model timm knows."""
+    import timm
+
+    return timm.is_model(name)
+
+
+def read_timm(name: str, **model_kwargs: Any) -> Weights:
+    """An image ViT from timm (``vit_base_patch16_224.orig_in21k_ft_in1k``), fetched by timm itself.
+
+    ``model_kwargs`` go to ``timm.create_model`` (e.g. ``pretrained_cfg_overlay=dict(file=...)`` to
+    use a local copy of the weights).
+    """
+    import timm
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    try:
+        vit = timm.create_model(name, pretrained=True, **model_kwargs)
+    except Exception as e:  # network, hub or file errors all mean the same to the user
+        raise RuntimeError(f"could not get the pretrained weights of timm model {name!r}: {e}. Without "
+                           "network access, download them elsewhere (e.g. timm.create_model(name, "
+                           "pretrained=True) and torch.save(model.state_dict(), 'vit.pth')) and pass "
+                           "the local file instead") from e
+    if not isinstance(vit, TimmViT) or vit.cls_token is None:
+        raise ValueError(f"timm model {name!r} is a {type(vit).__name__}; TimeSformer starts from a "
+                         "plain ViT with a class token (e.g. vit_base_patch16_224.orig_in21k_ft_in1k)")
+    meta = dict(num_heads=vit.blocks[0].attn.num_heads, norm_eps=vit.norm.eps if hasattr(vit.norm, "eps") else 1e-6)
+    return Weights(vit.state_dict(), "timm", name, meta=meta)
+
+
+def download_hf(repo_id: str) -> str:
+    """Local folder with ``config.json`` and the weights of Hugging Face hub repo ``repo_id``."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(repo_id, allow_patterns=["config.json", *WEIGHT_FILES])
+    except Exception as e:
+        raise RuntimeError(f"could not fetch {repo_id!r} from the Hugging Face hub: {e}. Without network "
+                           "access, copy the model folder (config.json + model.safetensors) here and pass "
+                           "its path") from e
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """``owner/name`` that is not a local path."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not os.path.exists(name) and not name.startswith(".")
