@@ -57,3 +57,10 @@ def _check_model(cfg: CfgNode) -> None:
             scheme.check_grid(cfg.DATA.NUM_FRAMES, size // kw["patch_size"], size // kw["patch_size"])
         except ValueError as e:
             raise ConfigError(f"DATA.NUM_FRAMES = {cfg.DATA.NUM_FRAMES} with DATA.{key} = {size}: {e}") from e
+
+
+@register_check
+def _check_checkpoint(cfg: CfgNode) -> None:
+    from timesformer.checkpoint.checks import check_checkpoint_config  # the checkpoint issue's keys
+
+    check_checkpoint_config(cfg)

@@ -139,6 +139,14 @@ _C.TRAIN.COMPILE = False
 _C.TRAIN.DATASET = "kinetics"
 
 # (checkpoint issue: TRAIN checkpoint keys go here)
+# Resume from the newest valid checkpoint in OUTPUT_DIR/checkpoints when there is one (wins over the keys below).
+_C.TRAIN.AUTO_RESUME = True
+# Checkpoint to start from when there is nothing to resume: full training state, or weights only with FINETUNE.
+_C.TRAIN.CHECKPOINT_FILE_PATH = ""
+# Load only the weights of CHECKPOINT_FILE_PATH (any format; head dropped if classes differ), not optimizer/epoch.
+_C.TRAIN.FINETUNE = False
+# Keep the newest K training checkpoints in OUTPUT_DIR/checkpoints (0 = keep all).
+_C.TRAIN.CHECKPOINT_KEEP_LAST = 3
 
 _C.SOLVER = CfgNode()
 # (engine issue: SOLVER keys go here)
