@@ -64,3 +64,11 @@ def _check_checkpoint(cfg: CfgNode) -> None:
     from timesformer.checkpoint.checks import check_checkpoint_config  # the checkpoint issue's keys
 
     check_checkpoint_config(cfg)
+
+
+@register_check
+def _check_data(cfg: CfgNode) -> None:
+    # Imported here so that importing the config never pulls in the data code.
+    from timesformer.data.build import check_data_config
+
+    check_data_config(cfg)

@@ -1,0 +1,129 @@
+"""Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``."""
+import logging
+import random
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from fvcore.common.config import CfgNode
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
+
+from timesformer.config import require
+
+from .datasets import DATASETS, VideoDataset
+from .decoding import BACKENDS, torchcodec_available
+from .sampling import shard_range
+
+logger = logging.getLogger(__name__)
+
+
+def _world() -> tuple:
+    """(rank, world size) of torch.distributed, or (0, 1) when it is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
+    """The dataset of ``split``: TRAIN.DATASET for train and val, TEST.DATASET for test."""
+    name = cfg.TEST.DATASET if split == "test" else cfg.TRAIN.DATASET
+    if name not in DATASETS:
+        raise ValueError(f"dataset {name!r}: expected one of {sorted(DATASETS)}")
+    return DATASETS[name](cfg, split)
+
+
+class ShardSampler(Sampler):
+    """Evaluation: this rank's contiguous share of the items, each item on exactly one rank."""
+
+    def __init__(self, total: int, rank: int, world_size: int):
+        self.indices = shard_range(total, rank, world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def worker_init(worker_id: int) -> None:
+    """Seed python and numpy in a loader worker from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2 ** 32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = None) -> DataLoader:
+    """A DataLoader of dict batches for ``split`` (see the package docstring), distributed-aware.
+
+    Train: shuffled (DistributedSampler across ranks; call ``shuffle_dataset(loader, epoch)`` each
+    epoch), drop_last. Val/test: every (video, view) item exactly once over all ranks, in order.
+    """
+    dataset = dataset or build_dataset(cfg, split)
+    rank, world = _world()
+    train = split == "train"
+    total_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
+    batch = max(1, total_batch // world)
+    seed = cfg.RNG_SEED
+    if train:
+        sampler = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
+                   if world > 1 else RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)))
+    else:
+        sampler = ShardSampler(len(dataset), rank, world)
+    workers = cfg.DATA_LOADER.NUM_WORKERS
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
+                      pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
+                      drop_last=train and len(dataset) >= batch, worker_init_fn=worker_init,
+                      persistent_workers=cfg.DATA_LOADER.PERSISTENT_WORKERS and workers > 0,
+                      generator=torch.Generator().manual_seed(seed + rank))
+
+
+def shuffle_dataset(loader: DataLoader, epoch: int) -> None:
+    """Give the training sampler the epoch, so that every epoch (and rank) sees a new order."""
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+
+
+def build_mixup(cfg: CfgNode):
+    """timm Mixup/CutMix with label smoothing for (B, C, T, H, W) clips, or None when off."""
+    if not cfg.MIXUP.ENABLE:
+        return None
+    from .mixup import VideoMixup
+
+    m = cfg.MIXUP
+    return VideoMixup(mixup_alpha=m.ALPHA, cutmix_alpha=m.CUTMIX_ALPHA, prob=m.PROB,
+                      switch_prob=m.SWITCH_PROB, label_smoothing=m.LABEL_SMOOTH_VALUE,
+                      num_classes=cfg.MODEL.NUM_CLASSES)
+
+
+def check_data_config(cfg: CfgNode) -> None:
+    """Validate the data keys after the merge (run by load_config via timesformer/config/checks.py)."""
+    d = cfg.DATA
+    for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET)):
+        require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")
+    require(d.DECODING_BACKEND in BACKENDS, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"one of {BACKENDS}")
+    require(d.DECODING_BACKEND != "torchcodec" or torchcodec_available(), "DATA.DECODING_BACKEND",
+            d.DECODING_BACKEND, "'pyav': torchcodec cannot be imported here (pip install torchcodec, "
+            "which needs FFmpeg libraries)")
+    scales = d.TRAIN_JITTER_SCALES
+    require(len(scales) == 2 and 0 < scales[0] <= scales[1], "DATA.TRAIN_JITTER_SCALES", scales,
+            "[min, max] with 0 < min <= max")
+    require(scales[0] >= d.TRAIN_CROP_SIZE, "DATA.TRAIN_JITTER_SCALES", scales,
+            f"a minimum of at least DATA.TRAIN_CROP_SIZE = {d.TRAIN_CROP_SIZE}")
+    for key in ("SAMPLING_RATE", "TARGET_FPS", "FRAMES_FPS"):
+        require(d[key] > 0, f"DATA.{key}", d[key], "a positive number")
+    for key in ("MEAN", "STD"):
+        require(len(d[key]) == 3, f"DATA.{key}", d[key], "three values (R, G, B)")
+    require(min(d.STD) > 0, "DATA.STD", d.STD, "positive values")
+    require(d.MAX_BAD_VIDEO_RETRIES >= 0, "DATA.MAX_BAD_VIDEO_RETRIES", d.MAX_BAD_VIDEO_RETRIES, ">= 0")
+    require(cfg.TEST.NUM_SPATIAL_CROPS in (1, 3), "TEST.NUM_SPATIAL_CROPS", cfg.TEST.NUM_SPATIAL_CROPS, "1 or 3")
+    require(cfg.TEST.NUM_ENSEMBLE_VIEWS >= 1, "TEST.NUM_ENSEMBLE_VIEWS", cfg.TEST.NUM_ENSEMBLE_VIEWS, ">= 1")
+    require(cfg.DATA_LOADER.NUM_WORKERS >= 0, "DATA_LOADER.NUM_WORKERS", cfg.DATA_LOADER.NUM_WORKERS, ">= 0")
+    require(not (DATASETS[cfg.TRAIN.DATASET].flip_changes_label and d.RANDOM_FLIP), "DATA.RANDOM_FLIP",
+            d.RANDOM_FLIP, f"False for TRAIN.DATASET = {cfg.TRAIN.DATASET!r}: flipping changes its labels "
+            "(left/right is part of the class)")
+    require(0.0 <= cfg.AUG.RE_PROB <= 1.0, "AUG.RE_PROB", cfg.AUG.RE_PROB, "a probability in [0, 1]")
+    require(cfg.DATA.SYNTHETIC_NUM_VIDEOS >= 4, "DATA.SYNTHETIC_NUM_VIDEOS", d.SYNTHETIC_NUM_VIDEOS, ">= 4")
+    if cfg.MIXUP.ENABLE:
+        require(cfg.MIXUP.ALPHA > 0 or cfg.MIXUP.CUTMIX_ALPHA > 0, "MIXUP.ALPHA", cfg.MIXUP.ALPHA,
+                "> 0 (or MIXUP.CUTMIX_ALPHA > 0) when MIXUP.ENABLE is True")

@@ -1,0 +1,260 @@
+"""One dataset class that decodes, samples and transforms; subclasses only parse annotations.
+
+Training items are videos (one random clip each). Evaluation items are (video, view) pairs: view
+``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``. Bad files are
+logged with their path, recorded in ``bad_files`` (shared by all loader workers through a small log
+file) and, in training, replaced by another video at most ``DATA.MAX_BAD_VIDEO_RETRIES`` times.
+"""
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple, Type
+
+import numpy as np
+import torch
+from fvcore.common.config import CfgNode
+
+from .. import decoding, sampling, transforms
+
+logger = logging.getLogger(__name__)
+
+DATASETS: Dict[str, Type["VideoDataset"]] = {}
+SPLITS = ("train", "val", "test")
+
+
+def register_dataset(name: str) -> Callable[[Type["VideoDataset"]], Type["VideoDataset"]]:
+    """Class decorator: make a dataset available as TRAIN.DATASET / TEST.DATASET ``name``."""
+    def wrap(cls):
+        DATASETS[name] = cls
+        cls.name = name
+        return cls
+    return wrap
+
+
+@dataclass
+class VideoRecord:
+    """One annotated video: a file or frame folder, its label, optional known length."""
+
+    path: str
+    label: int
+    name: str = ""
+    duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
+
+
+class AnnotationError(ValueError):
+    """An annotation file that cannot be parsed; names the file, the line and the fix."""
+
+
+class VideoDataset(torch.utils.data.Dataset):
+    """Base dataset; subclasses implement ``load_annotations`` and may set the class attributes."""
+
+    name = "base"
+    sampling = "clip"          # "clip" (Kinetics), "segment" (SSv2)
+    test_sampling = None       # "cover" for HowTo100M; None = as ``sampling``
+    flip_changes_label = False  # True for SSv2: DATA.RANDOM_FLIP must be False
+
+    def __init__(self, cfg: CfgNode, split: str):
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r}: expected one of {SPLITS}")
+        self.cfg, self.split, self.train = cfg, split, split == "train"
+        self.records, self.class_names = self.load_annotations()
+        if not self.records:
+            raise AnnotationError(f"{self.name} {split}: no videos listed under "
+                                  f"DATA.PATH_TO_DATA_DIR = {cfg.DATA.PATH_TO_DATA_DIR!r} (see DATASET.md)")
+        self.num_classes = len(self.class_names) if self.class_names else cfg.MODEL.NUM_CLASSES
+        bad = [r for r in self.records if not 0 <= r.label < self.num_classes]
+        if bad:
+            raise AnnotationError(f"{self.name} {split}: label {bad[0].label} of {bad[0].path} is outside "
+                                  f"0..{self.num_classes - 1} (MODEL.NUM_CLASSES or the class list)")
+        self._crops = 1 if split != "test" else cfg.TEST.NUM_SPATIAL_CROPS
+        self._items = self._build_items()
+        self._lengths: Dict[int, Tuple[int, float]] = {}
+        fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
+        os.close(fd)
+        self._owner_pid = os.getpid()
+        self._rng_key, self._generator = None, None
+
+    # ------------------------------------------------------------------ subclass API
+    def load_annotations(self) -> Tuple[List[VideoRecord], Optional[List[str]]]:
+        """Parse this split's annotation files -> (records, class names or None)."""
+        raise NotImplementedError
+
+    def annotation_path(self, file_name: str) -> str:
+        """A file under DATA.PATH_TO_DATA_DIR, with a clear error when it is missing."""
+        path = os.path.join(self.cfg.DATA.PATH_TO_DATA_DIR, file_name)
+        if not os.path.isfile(path):
+            raise AnnotationError(f"{self.name} {self.split}: annotation file {path} not found; set "
+                                  "DATA.PATH_TO_DATA_DIR to the folder holding it (see DATASET.md)")
+        return path
+
+    def video_path(self, relative: str) -> str:
+        """Annotation path -> file path (DATA.PATH_PREFIX prepended)."""
+        return os.path.join(self.cfg.DATA.PATH_PREFIX, relative)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def num_videos(self) -> int:
+        """Videos in this split."""
+        return len(self.records)
+
+    def video_name(self, i: int) -> str:
+        """Name of video ``i`` as written in the annotations."""
+        return self.records[i].name or self.records[i].path
+
+    def video_label(self, i: int) -> int:
+        """Class index of video ``i``."""
+        return self.records[i].label
+
+    def num_views(self, i: int) -> int:
+        """Views (temporal clips x spatial crops) of video ``i`` in this split."""
+        return 1 if self.train else self._temporal_views(i) * self._crops
+
+    @property
+    def bad_files(self) -> List[str]:
+        """Paths found bad so far by any worker, in order, each once."""
+        return list(self.bad_file_reasons())
+
+    def bad_file_reasons(self) -> Dict[str, str]:
+        """{path: why it is bad} for every bad file found so far."""
+        out: Dict[str, str] = {}
+        if os.path.exists(self._bad_log):
+            with open(self._bad_log) as f:
+                for line in f:
+                    path, _, reason = line.rstrip("\n").partition("\t")
+                    out.setdefault(path, reason)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, idx: int) -> dict:
+        video, view = self._items[idx]
+        if self.train:
+            return self._train_item(video)
+        return self._eval_item(video, view)
+
+    def __del__(self):
+        if getattr(self, "_owner_pid", None) == os.getpid() and os.path.exists(self._bad_log):
+            os.remove(self._bad_log)
+
+    # ------------------------------------------------------------------ items and views
+    def _build_items(self) -> List[Tuple[int, int]]:
+        if self.train:
+            return [(i, 0) for i in range(self.num_videos)]
+        return [(i, v) for i in range(self.num_videos) for v in range(self.num_views(i))]
+
+    def _eval_sampling(self) -> str:
+        """How this split picks frames: the test split may differ (HowTo100M covers the video)."""
+        return (self.test_sampling or self.sampling) if self.split == "test" else self.sampling
+
+    def _temporal_views(self, i: int) -> int:
+        if self.split != "test":
+            return 1
+        if self._eval_sampling() != "cover":
+            return self.cfg.TEST.NUM_ENSEMBLE_VIEWS
+        d = self.cfg.DATA
+        duration = self.records[i].duration
+        if duration is None:
+            try:
+                info = decoding.probe(self.records[i].path, d.FRAMES_FPS)
+                duration = info.num_frames / info.fps
+            except decoding.DecodeError:
+                duration = 0.0  # one view; reading it fails later with the reason
+        return sampling.num_cover_clips(int(round(duration * d.TARGET_FPS)), d.NUM_FRAMES,
+                                        d.SAMPLING_RATE, d.TARGET_FPS, d.TARGET_FPS)
+
+    # ------------------------------------------------------------------ loading
+    def _rng(self) -> np.random.Generator:
+        """A generator per process, seeded from torch's (per-worker) seed."""
+        info = torch.utils.data.get_worker_info()
+        key = (os.getpid(), info.id if info else -1)
+        if key != self._rng_key:
+            seed = info.seed if info else torch.initial_seed()
+            self._rng_key, self._generator = key, np.random.default_rng(seed)
+        return self._generator
+
+    def _length(self, i: int) -> Tuple[int, float]:
+        if i not in self._lengths:
+            info = decoding.probe(self.records[i].path, self.cfg.DATA.FRAMES_FPS)
+            self._lengths[i] = (info.num_frames, info.fps)
+        return self._lengths[i]
+
+    def _indices(self, num_frames: int, fps: float, temporal: Optional[int], rng) -> List[int]:
+        d, method = self.cfg.DATA, self._eval_sampling()
+        if method == "segment":
+            return sampling.segment_indices(num_frames, d.NUM_FRAMES, temporal,
+                                            self._temporal_views_count(), rng)
+        if method == "cover":
+            return sampling.cover_clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE,
+                                               d.TARGET_FPS, temporal)
+        return sampling.clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS,
+                                     temporal, self._temporal_views_count(), rng)
+
+    def _temporal_views_count(self) -> int:
+        return self.cfg.TEST.NUM_ENSEMBLE_VIEWS if self.split == "test" else 1
+
+    def read_clip(self, i: int, temporal: Optional[int], rng) -> np.ndarray:
+        """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``."""
+        path, d = self.records[i].path, self.cfg.DATA
+        num, fps = self._length(i)
+        try:
+            return decoding.read_frames(path, self._indices(num, fps, temporal, rng),
+                                        d.DECODING_BACKEND, d.FRAMES_FPS)
+        except decoding.ShortVideo as e:
+            if e.num_frames < 0.9 * num - 1:
+                self._report_bad(path, f"only {e.num_frames} of the ~{num} frames its duration "
+                                       "promises decode (truncated?); using those", replaced=False)
+            num = e.num_frames
+            self._lengths[i] = (num, fps)
+        try:
+            return decoding.read_frames(path, self._indices(num, fps, temporal, rng),
+                                        d.DECODING_BACKEND, d.FRAMES_FPS)
+        except decoding.ShortVideo as e2:
+            raise decoding.DecodeError(path, f"decodes {e2.num_frames} frames, then fewer") from e2
+
+    def _report_bad(self, path: str, reason: str, replaced: bool) -> None:
+        logger.warning("bad video %s: %s%s", path, reason, " (replaced by another video)" if replaced else "")
+        with open(self._bad_log, "a") as f:
+            f.write(f"{path}\t{reason}\n")
+
+    def _sample(self, video: int, view: int, frames: torch.Tensor, replaced: int, valid: bool) -> dict:
+        return {"frames": frames, "label": self.records[video].label, "video_index": video,
+                "view_index": view, "num_replaced": replaced, "valid": valid}
+
+    def _train_item(self, video: int) -> dict:
+        d, aug, rng = self.cfg.DATA, self.cfg.AUG, self._rng()
+        failed: List[str] = []
+        while True:
+            try:
+                frames = transforms.to_tchw(self.read_clip(video, None, rng))
+                break
+            except decoding.DecodeError as e:
+                failed.append(f"{e.path}: {e.reason}")
+                self._report_bad(e.path, e.reason, replaced=True)
+                if len(failed) > d.MAX_BAD_VIDEO_RETRIES:
+                    raise RuntimeError(
+                        f"{len(failed)} bad videos in a row (more than DATA.MAX_BAD_VIDEO_RETRIES = "
+                        f"{d.MAX_BAD_VIDEO_RETRIES}); fix or remove them (tools/check_videos.py lists "
+                        "them):\n" + "\n".join(failed)) from e
+                video = int(rng.integers(self.num_videos))
+        frames = transforms.train_transform(
+            frames, d.TRAIN_JITTER_SCALES, d.TRAIN_CROP_SIZE, d.RANDOM_FLIP, rng,
+            aug.AA_TYPE if aug.ENABLE else "", aug.RE_PROB if aug.ENABLE else 0.0)
+        return self._sample(video, 0, frames, len(failed), True)
+
+    def _eval_item(self, video: int, view: int) -> dict:
+        d = self.cfg.DATA
+        crop, temporal = d.TEST_CROP_SIZE, view // self._crops
+        short = crop if self._crops > 1 else d.TRAIN_JITTER_SCALES[0]
+        position = view % self._crops if self._crops == 3 else 1
+        try:
+            frames = transforms.to_tchw(self.read_clip(video, temporal, None))
+        except decoding.DecodeError as e:
+            if self.split == "test" and not self.cfg.TEST.SKIP_BAD_VIDEOS:
+                raise RuntimeError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
+                                   "skip it (it is then reported in the results)") from e
+            self._report_bad(e.path, e.reason, replaced=False)
+            empty = torch.zeros(3, d.NUM_FRAMES, crop, crop, dtype=torch.uint8)
+            return self._sample(video, view, empty, 0, False)
+        return self._sample(video, view, transforms.test_transform(frames, short, crop, position), 0, True)

@@ -1,0 +1,240 @@
+"""Reading frames: PyAV (one seek, decode forward), optional torchcodec, and folders of JPEG frames.
+
+Frame positions are indices on the video's own frame grid (index = time * fps). They come from
+each decoded frame's timestamp, never from the header's frame count, which lies for mp4 files with
+edit lists (SPEC §3). A request past the real end is answered by ``ShortVideo`` carrying the number
+of frames that really decode, so the caller can sample again.
+"""
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("pyav", "torchcodec")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+class DecodeError(RuntimeError):
+    """A video that cannot be read (missing, not a video, truncated, no frames); names the file."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"cannot read video {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
+class ShortVideo(Exception):
+    """The video ends before a requested frame; ``num_frames`` frames really decode."""
+
+    def __init__(self, path: str, num_frames: int):
+        super().__init__(f"{path} has only {num_frames} decodable frames")
+        self.path, self.num_frames = path, num_frames
+
+
+@dataclass
+class VideoInfo:
+    """What the container says: frame rate and an estimate of the frame count (from durations)."""
+
+    fps: float
+    num_frames: int  # estimate from the duration; the decoder finds the truth
+
+
+def is_frame_folder(path: str) -> bool:
+    """A directory is read as a folder of image frames."""
+    return os.path.isdir(path)
+
+
+def list_frame_files(path: str) -> List[str]:
+    """Sorted image files in a frame folder (names sort in frame order, e.g. 00001.jpg)."""
+    files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise DecodeError(path, f"the folder holds no {'/'.join(IMAGE_EXTENSIONS)} frames")
+    return files
+
+
+def _check_exists(path: str) -> None:
+    if not os.path.exists(path):
+        raise DecodeError(path, "the file does not exist (check DATA.PATH_PREFIX and the annotation file)")
+
+
+def probe(path: str, frames_fps: float = 30.0) -> VideoInfo:
+    """Frame rate and estimated frame count of a video file or frame folder."""
+    _check_exists(path)
+    if is_frame_folder(path):
+        return VideoInfo(float(frames_fps), len(list_frame_files(path)))
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = _video_stream(container, path)
+            fps = _stream_fps(stream, path)
+            return VideoInfo(fps, max(1, int(round(_duration(container, stream) * fps))))
+    except av.FFmpegError as e:
+        raise DecodeError(path, f"{type(e).__name__}: {e}") from e
+
+
+def read_frames(path: str, indices: Sequence[int], backend: str = "pyav",
+                frames_fps: float = 30.0) -> np.ndarray:
+    """Frames at ``indices`` (on the video's frame grid) as uint8 RGB (T, H, W, 3).
+
+    Raises DecodeError for unreadable files and ShortVideo when an index lies past the real end.
+    """
+    _check_exists(path)
+    if len(indices) == 0 or min(indices) < 0:
+        raise ValueError(f"frame indices must be non-negative and non-empty, got {list(indices)}")
+    if is_frame_folder(path):
+        return _read_folder(path, indices)
+    if backend == "pyav":
+        return _read_pyav(path, indices)
+    if backend == "torchcodec":
+        return _read_torchcodec(path, indices)
+    raise ValueError(f"DATA.DECODING_BACKEND = {backend!r}: expected one of {BACKENDS}")
+
+
+def count_frames(path: str, backend: str = "pyav") -> int:
+    """Decode the whole video and count its frames (for tools/check_videos.py)."""
+    _check_exists(path)
+    if is_frame_folder(path):
+        return len(list_frame_files(path))
+    if backend == "torchcodec":
+        try:
+            _read_torchcodec(path, [2 ** 31 - 1])
+        except ShortVideo as e:
+            return e.num_frames
+    _, _, last = _decode_pyav(path, [2 ** 31 - 1], seek=False)
+    if last < 0:
+        raise DecodeError(path, "no frame decodes")
+    return last + 1
+
+
+# ----------------------------------------------------------------------------- PyAV
+def _video_stream(container, path: str):
+    if not container.streams.video:
+        raise DecodeError(path, "the file has no video stream")
+    return container.streams.video[0]
+
+
+def _stream_fps(stream, path: str) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or float(rate) <= 0:
+        raise DecodeError(path, "the video stream has no frame rate")
+    return float(rate)
+
+
+def _duration(container, stream) -> float:
+    """Seconds of video from the stream's (else the container's) duration."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1e6
+    return 0.0
+
+
+def _read_pyav(path: str, indices: Sequence[int]) -> np.ndarray:
+    """One seek to the keyframe before min(indices), then decode forward up to max(indices)."""
+    wanted = sorted(set(int(i) for i in indices))
+    got, first, last = _decode_pyav(path, wanted, seek=wanted[0] > 0)
+    if wanted[0] > 0 and (first < 0 or first > wanted[0]):
+        # The seek found nothing or landed late (past the real end, broken index): decode from 0.
+        got, first, last = _decode_pyav(path, wanted, seek=False)
+    if last < 0:
+        raise DecodeError(path, "no frame decodes")
+    missing = [i for i in wanted if i not in got]
+    if missing:
+        if missing[-1] > last:
+            raise ShortVideo(path, last + 1)
+        _fill_gaps(got, missing)
+    return np.stack([got[int(i)] for i in indices])
+
+
+def _decode_pyav(path: str, wanted: List[int], seek: bool) -> Tuple[Dict[int, np.ndarray], int, int]:
+    """Decode from the keyframe before wanted[0] (or the start) until wanted[-1] or the end.
+
+    Returns ({index: frame} for the wanted indices, first decoded index, last decoded index).
+    """
+    import av
+
+    want, got, first, last = set(wanted), {}, -1, -1
+    try:
+        with av.open(path) as container:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            fps, tb = _stream_fps(stream, path), float(stream.time_base)
+            start = stream.start_time or 0
+            if seek:
+                container.seek(int(math.floor(wanted[0] / fps / tb)) + start, stream=stream,
+                               backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                index = int(round((frame.pts - start) * tb * fps))
+                if index < 0:  # dropped by an edit list
+                    continue
+                first = index if first < 0 else first
+                last = max(last, index)
+                if index in want and index not in got:
+                    got[index] = frame.to_ndarray(format="rgb24")
+                if index >= wanted[-1]:
+                    break
+    except av.FFmpegError as e:
+        raise DecodeError(path, f"{type(e).__name__}: {e}") from e
+    return got, first, last
+
+
+def _fill_gaps(got: dict, missing: List[int]) -> None:
+    """Indices inside the video with no frame of their own (variable frame rate) take the previous one."""
+    have = sorted(got)
+    for i in missing:
+        earlier = [h for h in have if h < i]
+        got[i] = got[earlier[-1] if earlier else have[0]]
+
+
+# ----------------------------------------------------------------------------- torchcodec
+def torchcodec_available() -> bool:
+    """Whether the optional torchcodec backend can be imported."""
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except Exception:  # ImportError, or a missing FFmpeg shared library (RuntimeError/OSError)
+        return False
+    return True
+
+
+def _read_torchcodec(path: str, indices: Sequence[int]) -> np.ndarray:
+    """torchcodec in exact mode (it scans the file, so its frame count is the decodable one)."""
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except Exception as e:
+        raise RuntimeError("DATA.DECODING_BACKEND = 'torchcodec' but torchcodec cannot be imported "
+                           f"({e}); pip install torchcodec (needs FFmpeg libraries) or use 'pyav'") from e
+    try:
+        decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
+        num = decoder.metadata.num_frames
+        if max(indices) >= num:
+            raise ShortVideo(path, num)
+        batch = decoder.get_frames_at(indices=[int(i) for i in indices])
+    except (RuntimeError, ValueError) as e:
+        raise DecodeError(path, f"{type(e).__name__}: {e}") from e
+    return batch.data.numpy()
+
+
+# ----------------------------------------------------------------------------- JPEG folders
+def _read_folder(path: str, indices: Sequence[int]) -> np.ndarray:
+    """Load the image files at ``indices`` (sorted by name) as RGB."""
+    from PIL import Image
+
+    files = list_frame_files(path)
+    if max(indices) >= len(files):
+        raise ShortVideo(path, len(files))
+    frames = {}
+    for i in sorted(set(int(i) for i in indices)):
+        file = os.path.join(path, files[i])
+        try:
+            with Image.open(file) as image:
+                frames[i] = np.asarray(image.convert("RGB"))
+        except OSError as e:
+            raise DecodeError(file, f"{type(e).__name__}: {e}") from e
+    return np.stack([frames[int(i)] for i in indices])
