@@ -23,7 +23,7 @@ def _all_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
 def _explain(e: Exception, cfg: CfgNode, source: str) -> ConfigError:
     """Turn yacs' terse KeyError/ValueError into an error that says how to fix it."""
     msg = str(e.args[0]) if e.args else str(e)
-    if "Non-existent config key" in msg:
+    if msg.startswith("Non-existent"):  # yacs: "Non-existent (config )key: X"
         key = msg.split(":", 1)[1].strip()
         close = difflib.get_close_matches(key, _all_keys(cfg), n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""

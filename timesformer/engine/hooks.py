@@ -54,12 +54,14 @@ class LRScheduler(HookBase):
 
 class PeriodicCheckpointer(HookBase):
     """Saves every ``CHECKPOINT_PERIOD`` epochs, at the end, and every ``CHECKPOINT_PERIOD_ITERS``
-    optimizer steps inside an epoch (only where gradients were just applied)."""
+    optimizer steps of an epoch (counted from the epoch's start, so resumed runs save at the same
+    points; only where gradients were just applied)."""
 
     def after_step(self) -> None:
         t = self.trainer
         period = t.cfg.TRAIN.CHECKPOINT_PERIOD_ITERS
-        if period and t.stepped and t.step % period == 0 and t.epoch_iter + 1 < t.iters_per_epoch:
+        done = t.epoch_iter + 1  # iterations of this epoch done
+        if period and t.stepped and done % (period * t.accum) == 0 and done < t.iters_per_epoch:
             t.save_checkpoint(epoch=t.epoch, epoch_iteration=t.epoch_iter + 1)
 
     def after_epoch(self) -> None:

@@ -74,7 +74,7 @@ class Trainer:
         self.writer = H.StatsWriter(cfg.OUTPUT_DIR)
         self._loaders: Dict[str, object] = {}
         self.max_epoch = cfg.SOLVER.MAX_EPOCH
-        self.epoch, self.epoch_iter, self.iter, self.step = 0, 0, 0, 0
+        self.epoch, self.epoch_iter, self.iter = 0, 0, 0
         self.stepped, self.step_metrics = False, {}
         self.rng_to_restore: Optional[dict] = None
         self.hooks: List[H.HookBase] = []
@@ -113,8 +113,10 @@ class Trainer:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
             self.epoch_iter = int(state.get("epoch_iteration", 0))
-            self.step = int(state.get("step", self.iter // self.accum))
-            self.rng_to_restore = state.get("rng")
+            # resume_or_load restored the RNG of the checkpoint; it is re-applied after the replay
+            from timesformer.checkpoint.checkpointer import capture_rng_state
+
+            self.rng_to_restore = capture_rng_state()
             logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                         self.epoch + 1, self.epoch_iter, self.iter)
 
@@ -126,7 +128,7 @@ class Trainer:
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": self.iter + 1
                      if epoch_iteration else self.iter, "epoch_iteration": epoch_iteration,
-                     "step": self.step, "rng": capture_rng_state(), "cfg": self.cfg.dump()}
+                     "rng": capture_rng_state(), "cfg": self.cfg.dump()}
             path = self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
             logger.info("saved %s", path)
         du.synchronize()
@@ -227,4 +229,3 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1

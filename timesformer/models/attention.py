@@ -15,12 +15,12 @@ Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` (fla
 or math kernel, whatever the device offers); ``need_weights=True`` computes the same thing with an
 explicit softmax and returns the weights (for attention maps, and as the reference in tests).
 """
+import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from timm.layers import DropPath, Mlp
 from torch import Tensor, nn
 
@@ -31,48 +31,62 @@ Grid = Tuple[int, int, int]  # (T, H', W'): frames and patch rows/columns of the
 class Grouping:
     """How patch tokens ``(B, H'*W'*T, D)`` are cut into attention sequences ``(B*G, L, D)``.
 
-    ``tokens`` and ``groups`` are einops patterns over the axes ``h w t`` (and split factors).
+    ``tokens`` names the factors of the token axis in memory order (``h w t``, with ``h2``-style
+    factors for axes split in two); ``groups`` names the factors that index the G groups, the rest
+    (in token order) run along each sequence. A stride-2 split writes ``h h2`` (h2 fastest), a
+    split into two halves ``h2 h``.
     """
 
-    tokens: str
-    groups: str
-    split: Tuple[Tuple[str, int], ...] = ()
+    tokens: Tuple[str, ...]
+    groups: Tuple[str, ...]
 
     def _sizes(self, grid: Grid) -> Dict[str, int]:
         t, h, w = grid
         sizes = dict(t=t, h=h, w=w)
-        for axis, factor in self.split:  # an axis split into (factor, rest) or (rest, factor)
-            sizes[axis] //= factor
+        for axis in ("t", "h", "w"):
+            if f"{axis}2" in self.tokens:  # axis split in two: factor 2 and the rest
+                sizes[axis], sizes[f"{axis}2"] = sizes[axis] // 2, 2
         return sizes
+
+    def _order(self) -> Tuple[int, ...]:
+        seq = [f for f in self.tokens if f not in self.groups]
+        return tuple(self.tokens.index(f) + 1 for f in (*self.groups, *seq))
 
     def group(self, p: Tensor, grid: Grid) -> Tensor:
         """(B, N*T, D) -> (B*G, L, D)."""
-        return rearrange(p, f"b {self.tokens} d -> {self.groups} d", **self._sizes(grid), **self._factors())
+        sizes = self._sizes(grid)
+        b, d = p.shape[0], p.shape[-1]
+        x = p.reshape(b, *(sizes[f] for f in self.tokens), d).permute(0, *self._order(), len(self.tokens) + 1)
+        groups = math.prod(sizes[f] for f in self.groups)
+        return x.reshape(b * groups, -1, d)
 
     def ungroup(self, g: Tensor, grid: Grid) -> Tensor:
         """(B*G, L, D) -> (B, N*T, D)."""
-        return rearrange(g, f"{self.groups} d -> b {self.tokens} d", **self._sizes(grid), **self._factors())
-
-    def _factors(self) -> Dict[str, int]:
-        return {f"{axis}2": factor for axis, factor in self.split}
+        sizes = self._sizes(grid)
+        order = self._order()
+        groups = math.prod(sizes[f] for f in self.groups)
+        permuted = [sizes[self.tokens[i - 1]] for i in order]
+        x = g.reshape(g.shape[0] // groups, *permuted, g.shape[-1])
+        inverse = sorted(range(len(order)), key=lambda i: order[i])
+        return x.permute(0, *(i + 1 for i in inverse), len(order) + 1).reshape(x.shape[0], -1, g.shape[-1])
 
     def shape(self, grid: Grid) -> Tuple[int, int]:
         """(groups per clip, tokens per group) for a grid."""
-        t, h, w = grid
-        probe = torch.empty(1, h * w * t, 1)
-        g = self.group(probe, grid)
-        return g.shape[0], g.shape[1]
+        sizes = self._sizes(grid)
+        groups = math.prod(sizes[f] for f in self.groups)
+        return groups, math.prod(sizes.values()) // groups
 
 
-ALL = Grouping("(h w t)", "b (h w t)")  # every patch of the clip in one sequence
-TIME = Grouping("(h w t)", "(b h w) t")  # the T tokens of one patch position
-FRAME = Grouping("(h w t)", "(b t) (h w)")  # the N patches of one frame
-ROW = Grouping("(h w t)", "(b h t) w")  # the W' patches of one row in one frame
-COLUMN = Grouping("(h w t)", "(b w t) h")  # the H' patches of one column in one frame
+HWT = ("h", "w", "t")
+ALL = Grouping(HWT, ())  # every patch of the clip in one sequence
+TIME = Grouping(HWT, ("h", "w"))  # the T tokens of one patch position
+FRAME = Grouping(HWT, ("t",))  # the N patches of one frame
+ROW = Grouping(HWT, ("h", "t"))  # the W' patches of one row in one frame
+COLUMN = Grouping(HWT, ("w", "t"))  # the H' patches of one column in one frame
 # Non-overlapping 2x2 split of the patch grid, each window spanning all frames.
-WINDOW = Grouping("(h2 h w2 w t)", "(b h2 w2) (h w t)", (("h", 2), ("w", 2)))
+WINDOW = Grouping(("h2", "h", "w2", "w", "t"), ("h2", "w2"))
 # Stride-2 sub-grids in t, h and w: 8 groups of T/2 * H'/2 * W'/2 tokens.
-STRIDED = Grouping("(h h2 w w2 t t2)", "(b h2 w2 t2) (h w t)", (("h", 2), ("w", 2), ("t", 2)))
+STRIDED = Grouping(("h", "h2", "w", "w2", "t", "t2"), ("h2", "w2", "t2"))
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class VisionTransformer(nn.Module):
         if self.scheme.has_time_embed:
             self.time_embed = nn.Parameter(torch.zeros(1, num_frames, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, depth).tolist()  # stochastic depth rises linearly
+        dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # rises linearly
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, self.scheme, mlp_ratio, qkv_bias, dpr[i], attn_drop_rate, norm_eps)
             for i in range(depth))

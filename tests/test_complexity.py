@@ -1,0 +1,40 @@
+"""FLOPs per view and the model_info tool agree with the paper (SPEC §1)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from timesformer.models import TimeSformer
+from timesformer.models.complexity import count_flops
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def vit_b_flops(frames: int, size: int, depth: int = 12) -> int:
+    model = TimeSformer(img_size=size, num_frames=frames, depth=depth)
+    return count_flops(model, torch.zeros(1, 3, frames, size, size))
+
+
+def test_divided_8x224_flops_per_view():
+    assert round(vit_b_flops(8, 224) / 1e9, 1) == 195.8
+
+
+@pytest.mark.parametrize("frames,size,gflops", [(16, 448, 1703), (96, 224, 2380)])
+def test_divided_large_clip_flops_per_view(frames, size, gflops):
+    # FLOPs are linear in depth: count 1 and 2 blocks (fast to trace) and extend to 12 exactly.
+    one, two = vit_b_flops(frames, size, depth=1), vit_b_flops(frames, size, depth=2)
+    assert round((one + 11 * (two - one)) / 1e9) == gflops
+
+
+def test_model_info_tool_prints_the_table():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools/model_info.py"), "--all-schemes", "MODEL.EMBED_DIM", "32",
+         "MODEL.DEPTH", "1", "MODEL.NUM_HEADS", "2", "DATA.TEST_CROP_SIZE", "64", "DATA.TRAIN_CROP_SIZE", "64"],
+        capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and "scheme" not in ln]
+    assert [r.split("|")[1].strip() for r in rows] == ["space_only", "joint_space_time", "divided_space_time",
+                                                        "sparse_local_global", "axial"]
+    axial = rows[-1].split("|")
+    assert axial[6].strip() == str(1 + 8 * 4 * 4) and axial[7].strip() == "8+4+5"

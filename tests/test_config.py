@@ -1,0 +1,57 @@
+"""Config loading: _BASE_ inheritance, overrides, and errors that say what to fix."""
+import pytest
+
+from timesformer.config import ConfigError, get_cfg, load_config
+from timesformer.models import build_model
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_defaults_are_the_paper_model():
+    cfg = get_cfg()
+    assert cfg.TIMESFORMER.ATTENTION_TYPE == "divided_space_time"
+    assert (cfg.MODEL.ARCH, cfg.DATA.NUM_FRAMES, cfg.DATA.TRAIN_CROP_SIZE) == ("vit_base_patch16", 8, 224)
+
+
+def test_base_inheritance_and_overrides(tmp_path):
+    write(tmp_path / "base.yaml", "MODEL:\n  NUM_CLASSES: 174\nDATA:\n  NUM_FRAMES: 16\n")
+    child = write(tmp_path / "child.yaml", "_BASE_: base.yaml\nTIMESFORMER:\n  ATTENTION_TYPE: axial\n")
+    cfg = load_config(child, ["DATA.NUM_FRAMES", "4", "MODEL.EMBED_DIM", "32", "MODEL.NUM_HEADS", "2",
+                              "MODEL.DEPTH", "1", "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "48"])
+    assert (cfg.MODEL.NUM_CLASSES, cfg.DATA.NUM_FRAMES, cfg.TIMESFORMER.ATTENTION_TYPE) == (174, 4, "axial")
+    assert cfg.is_frozen()
+    model = build_model(cfg)
+    assert model.model.scheme.name == "axial" and model.model.head.out_features == 174
+
+
+@pytest.mark.parametrize("opts,match", [
+    (["TIMESFORMER.ATTENTION_TYP", "axial"], "unknown config key TIMESFORMER.ATTENTION_TYP.*ATTENTION_TYPE"),
+    (["DATA.NUM_FRAMES", "eight"], "DATA.NUM_FRAMES"),
+    (["TIMESFORMER.ATTENTION_TYPE", "divided"], "TIMESFORMER.ATTENTION_TYPE = 'divided'.*divided_space_time"),
+    (["DATA.TRAIN_CROP_SIZE", "230"], "DATA.TRAIN_CROP_SIZE = 230.*multiple of the patch size 16"),
+    (["TIMESFORMER.ATTENTION_TYPE", "sparse_local_global", "DATA.NUM_FRAMES", "5"], "must all be even"),
+    (["MODEL.ARCH", "vit_huge"], "MODEL.ARCH.*vit_base_patch16"),
+    (["MODEL.EMBED_DIM", "100"], "MODEL.EMBED_DIM = 100.*multiple of MODEL.NUM_HEADS"),
+    (["MODEL.DROP_PATH_RATE", "1.5"], "MODEL.DROP_PATH_RATE"),
+    (["DATA.NUM_FRAMES"], "KEY VALUE pairs"),
+])
+def test_bad_values_are_named(opts, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, opts)
+
+
+def test_bad_file_names_the_file(tmp_path):
+    bad = write(tmp_path / "bad.yaml", "MODEL:\n  NUM_CLASES: 10\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key MODEL.NUM_CLASES.*NUM_CLASSES"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    evil = write(tmp_path / "evil.yaml", "MODEL: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(Exception):
+        load_config(evil)
