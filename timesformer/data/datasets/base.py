@@ -168,9 +168,9 @@ class VideoDataset(torch.utils.data.Dataset):
     def _rng(self) -> np.random.Generator:
         """A generator per process, seeded from torch's (per-worker) seed."""
         info = torch.utils.data.get_worker_info()
-        key = (os.getpid(), info.id if info else -1)
+        seed = info.seed if info else torch.initial_seed()
+        key = (os.getpid(), info.id if info else -1, seed)  # re-seeding torch starts a new stream
         if key != self._rng_key:
-            seed = info.seed if info else torch.initial_seed()
             self._rng_key, self._generator = key, np.random.default_rng(seed)
         return self._generator
 
