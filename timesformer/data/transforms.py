@@ -118,7 +118,7 @@ def train_transform(frames: torch.Tensor, scales: Sequence[int], crop: int, flip
     return frames.permute(1, 0, 2, 3).contiguous()
 
 
-def test_transform(frames: torch.Tensor, short_side: int, crop: int, position: int) -> torch.Tensor:
+def eval_transform(frames: torch.Tensor, short_side: int, crop: int, position: int) -> torch.Tensor:
     """(T, C, H, W) uint8 -> (C, T, crop, crop): resize the short side, crop at ``position``."""
     frames = spatial_crop(resize_short_side(frames, short_side), crop, position)
     return frames.permute(1, 0, 2, 3).contiguous()

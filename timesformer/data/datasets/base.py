@@ -257,4 +257,4 @@ class VideoDataset(torch.utils.data.Dataset):
             self._report_bad(e.path, e.reason, replaced=False)
             empty = torch.zeros(3, d.NUM_FRAMES, crop, crop, dtype=torch.uint8)
             return self._sample(video, view, empty, 0, False)
-        return self._sample(video, view, transforms.test_transform(frames, short, crop, position), 0, True)
+        return self._sample(video, view, transforms.eval_transform(frames, short, crop, position), 0, True)

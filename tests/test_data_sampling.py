@@ -1,0 +1,79 @@
+"""Clip sampling against hand-worked indices, and the evaluation sharding."""
+import numpy as np
+import pytest
+
+from timesformer.data.sampling import (clip_indices, clip_span, cover_clip_indices, num_cover_clips,
+                                       segment_indices, shard_range)
+
+
+def test_middle_clip_kinetics_8x32():
+    # 300 frames at 30 fps, 8 frames every 32nd: the clip spans 7 * 32 + 1 = 225 frames,
+    # 75 frames of room, so the middle clip starts at 37.5.
+    assert clip_span(8, 32, 30, 30) == 225
+    assert clip_indices(300, 30, 8, 32, 30, view=0, num_views=1) == [37, 69, 101, 133, 165, 197, 229, 261]
+
+
+def test_clip_maps_target_fps_onto_real_fps():
+    # The same 10 s at 60 fps: step 64 frames, span 449, room 151, start 75.5.
+    assert clip_indices(600, 60, 8, 32, 30, view=0) == [75, 139, 203, 267, 331, 395, 459, 523]
+    # 4 frames at 25 fps: step 32 * 25 / 30 = 26.67, span 81, room 169, start 84.5.
+    assert clip_indices(250, 25, 4, 32, 30, view=0) == [84, 111, 137, 164]
+
+
+def test_views_spread_evenly():
+    # Three views of 300 frames: starts 75 * (k + 0.5) / 3 = 12.5, 37.5, 62.5.
+    starts = [clip_indices(300, 30, 8, 32, 30, view=k, num_views=3)[0] for k in range(3)]
+    assert starts == [12, 37, 62]
+    with pytest.raises(ValueError, match="outside"):
+        clip_indices(300, 30, 8, 32, 30, view=3, num_views=3)
+
+
+def test_short_video_repeats_last_frame():
+    # A 1 s video (30 frames) cannot hold an 8x32 clip: it starts at 0 and the rest repeat.
+    assert clip_indices(30, 30, 8, 32, 30, view=0) == [0, 29, 29, 29, 29, 29, 29, 29]
+    rng = np.random.default_rng(0)
+    assert clip_indices(30, 30, 8, 32, 30, rng=rng) == [0, 29, 29, 29, 29, 29, 29, 29]
+
+
+def test_train_clip_is_random_and_inside():
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(200):
+        idx = clip_indices(300, 30, 8, 32, 30, rng=rng)
+        assert np.all(np.diff(idx) == 32) and 0 <= idx[0] and idx[-1] <= 299
+        starts.add(idx[0])
+    assert min(starts) <= 5 and max(starts) >= 70  # the whole room 0..75 is used
+
+
+def test_segment_sampling_ssv2():
+    # 48 frames, 8 segments of 47/8 = 5.875: bounds 0 6 12 18 24 29 35 41 47, middles below.
+    assert segment_indices(48, 8, view=0) == [3, 9, 15, 21, 26, 32, 38, 44]
+    # Two views take the points 1/4 and 3/4 into each segment: distinct clips.
+    assert segment_indices(48, 8, view=0, num_views=2) == [1, 7, 13, 19, 25, 30, 36, 42]
+    assert segment_indices(48, 8, view=1, num_views=2) == [4, 10, 16, 22, 27, 33, 39, 45]
+    rng = np.random.default_rng(0)
+    bounds = [0, 6, 12, 18, 24, 29, 35, 41, 47]
+    for _ in range(50):
+        for i, f in enumerate(segment_indices(48, 8, rng=rng)):
+            assert bounds[i] <= f <= bounds[i + 1]
+
+
+def test_segment_sampling_short_video_repeats():
+    # 4 frames, 8 segments of 3/8: bounds 0 0 1 1 2 2 2 3 3 (round half to even).
+    assert segment_indices(4, 8, view=0) == [0, 0, 1, 1, 2, 2, 2, 3]
+
+
+def test_cover_clips_howto100m():
+    # 300 frames, 4 frames every 8th: each clip covers 32 frames, 10 clips cover the video.
+    assert num_cover_clips(300, 4, 8, 30, 30) == 10
+    assert cover_clip_indices(300, 30, 4, 8, 30, view=0) == [0, 8, 16, 24]
+    assert cover_clip_indices(300, 30, 4, 8, 30, view=9) == [288, 296, 299, 299]
+    assert num_cover_clips(10, 4, 8, 30, 30) == 1
+    assert num_cover_clips(320, 4, 8, 30, 30) == 10
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_shards_cover_every_item_once(world):
+    for total in range(0, 12):
+        seen = [i for rank in range(world) for i in shard_range(total, rank, world)]
+        assert sorted(seen) == list(range(total))
