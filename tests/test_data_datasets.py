@@ -1,0 +1,198 @@
+"""Each dataset's annotation parser on small files, bad-data handling and the loader's batches."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from tests.videos import frame_index, write_jpeg_folder, write_truncated, write_video
+from timesformer.config import ConfigError, load_config
+from timesformer.data import build_dataset, build_loader
+from timesformer.data.datasets import AnnotationError
+
+SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
+         "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[36, 40]", "MODEL.PATCH_SIZE", "8",
+         "DATA_LOADER.NUM_WORKERS", "0", "TRAIN.BATCH_SIZE", "2", "TEST.BATCH_SIZE", "4",
+         "MODEL.NUM_CLASSES", "3"]
+
+
+def _cfg(root, dataset, *opts):
+    return load_config(None, SMALL + ["TRAIN.DATASET", dataset, "TEST.DATASET", dataset,
+                                      "DATA.PATH_TO_DATA_DIR", str(root), *opts])
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Three tiny videos: 60 frames at 30 fps, a 1-second one, a VP9 one; and a JPEG folder."""
+    root = tmp_path_factory.mktemp("videos")
+    write_video(root / "a.mp4", num_frames=60, fps=30)
+    write_video(root / "short.mp4", num_frames=30, fps=30)
+    write_video(root / "c.webm", num_frames=45, fps=15, width=48, height=64)
+    write_jpeg_folder(root / "12345", num_frames=20)
+    write_truncated(root / "a.mp4", root / "cut.mp4")
+    return root
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_kinetics_csv_and_views(tmp_path, videos):
+    _write(tmp_path / "train.csv", "a.mp4 0\nshort.mp4 1\n\nc.webm 2\n")
+    _write(tmp_path / "test.csv", "a.mp4 0\nc.webm 2\n")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_ENSEMBLE_VIEWS", "2")
+    train = build_dataset(cfg, "train")
+    assert train.num_videos == 3 and len(train) == 3 and train.num_classes == 3
+    assert train.video_name(2) == "c.webm" and train.video_label(1) == 1 and train.num_views(0) == 1
+    test = build_dataset(cfg, "test")
+    assert [test.num_views(i) for i in range(2)] == [6, 6] and len(test) == 12
+    item = test[1]  # video 0, temporal view 0, centre crop
+    assert item["frames"].shape == (3, 4, 32, 32) and item["view_index"] == 1 and item["valid"]
+
+
+def test_csv_errors_name_the_line(tmp_path, videos):
+    _write(tmp_path / "train.csv", "a.mp4 0\na.mp4\n")
+    with pytest.raises(AnnotationError, match="train.csv:2"):
+        build_dataset(_cfg(tmp_path, "kinetics"), "train")
+    _write(tmp_path / "train.csv", "a.mp4 7\n")
+    with pytest.raises(AnnotationError, match="outside 0..2"):
+        build_dataset(_cfg(tmp_path, "kinetics"), "train")
+    with pytest.raises(AnnotationError, match="val.csv not found"):
+        build_dataset(_cfg(tmp_path, "kinetics"), "val")
+
+
+def test_ssv2_json_and_frame_folders(tmp_path, videos):
+    labels = {"Pushing something from left to right": "0", "Pulling something": "1",
+              "Moving something up": "2"}
+    _write(tmp_path / "something-something-v2-labels.json", json.dumps(labels))
+    _write(tmp_path / "something-something-v2-validation.json", json.dumps(
+        [{"id": "12345", "label": "pulling a cup", "template": "Pulling [something]",
+          "placeholders": ["a cup"]}]))
+    cfg = _cfg(tmp_path, "ssv2", "DATA.PATH_PREFIX", str(videos), "DATA.RANDOM_FLIP", "False",
+               "TEST.NUM_ENSEMBLE_VIEWS", "2", "TEST.NUM_SPATIAL_CROPS", "1")
+    test = build_dataset(cfg, "test")
+    assert test.class_names[1] == "Pulling something" and test.video_label(0) == 1
+    assert test.records[0].path == os.path.join(str(videos), "12345")  # the frame folder
+    # 20 frames, 4 segments of 4.75 (bounds 0 5 10 14 19), two views: 1/4 and 3/4 through each
+    # (floor of 1.25 and 3.75 frames in).
+    first = [frame_index(f) for f in test.read_clip(0, 0, None)]
+    second = [frame_index(f) for f in test.read_clip(0, 1, None)]
+    assert first == [1, 6, 11, 15] and second == [3, 8, 13, 17]
+    with pytest.raises(ConfigError, match="DATA.RANDOM_FLIP"):
+        _cfg(tmp_path, "ssv2")
+
+
+def test_diving48_json(tmp_path, videos):
+    entries = [{"vid_name": "a", "label": 1, "start_frame": 0, "end_frame": 59}]
+    _write(tmp_path / "Diving48_V2_test.json", json.dumps(entries))
+    _write(tmp_path / "Diving48_vocab.json", json.dumps([["Back", "15som", "NoTwis", "PIKE"]] * 3))
+    ds = build_dataset(_cfg(tmp_path, "diving48", "DATA.PATH_PREFIX", str(videos)), "val")
+    assert ds.records[0].path == os.path.join(str(videos), "a.mp4") and ds.video_label(0) == 1
+    assert ds.class_names[0] == "Back 15som NoTwis PIKE" and ds[0]["frames"].shape == (3, 4, 32, 32)
+
+
+def test_howto100m_covers_each_video(tmp_path, videos):
+    # 4 frames every 4th: a clip covers 16 frames; 60 frames need 4 clips, 30 need 2, 45 at 15 fps
+    # (3 s) need 6 (counted at TARGET_FPS 30); the duration column overrides probing.
+    _write(tmp_path / "test.csv", "a.mp4 0\nshort.mp4 1\nc.webm 2\na.mp4 0 10.0\n")
+    cfg = _cfg(tmp_path, "howto100m", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1")
+    ds = build_dataset(cfg, "test")
+    assert [ds.num_views(i) for i in range(4)] == [4, 2, 6, 19]
+    last = ds[3]  # video 0, clip 3: frames 48, 52, 56, 59 (the end repeats)
+    assert [frame_index(f) for f in ds.read_clip(0, 3, None)] == [48, 52, 56, 59]
+    assert last["view_index"] == 3 and last["video_index"] == 0
+
+
+def test_video_list_class_names(tmp_path, videos):
+    _write(tmp_path / "train.csv", f"{videos}/a.mp4,jump\n{videos}/12345,run\n{videos}/c.webm,jump\n")
+    _write(tmp_path / "val.csv", f"{videos}/short.mp4,run\n")
+    cfg = _cfg(tmp_path, "video_list", "DATA.PATH_LABEL_SEPARATOR", ",")
+    ds = build_dataset(cfg, "val")
+    assert ds.class_names == ["jump", "run"] and ds.video_label(0) == 1
+    _write(tmp_path / "classnames.txt", "run\njump\nswim\n")
+    train = build_dataset(cfg, "train")
+    assert [train.video_label(i) for i in range(3)] == [1, 0, 1] and train.num_classes == 3
+    assert train[1]["frames"].shape == (3, 4, 32, 32)  # the JPEG folder
+    _write(tmp_path / "val.csv", f"{videos}/short.mp4,fly\n")
+    with pytest.raises(AnnotationError, match="fly"):
+        build_dataset(cfg, "val")
+
+
+def test_train_replaces_bad_videos_and_reports_them(tmp_path, videos):
+    _write(tmp_path / "train.csv", "missing.mp4 0\ncut.mp4 1\na.mp4 2\n")
+    ds = build_dataset(_cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos)), "train")
+    torch.manual_seed(0)
+    items = [ds[i] for i in range(3)]
+    assert items[2]["num_replaced"] == 0 and items[2]["video_index"] == 2
+    for item in items[:2]:
+        assert item["num_replaced"] >= 1 and item["video_index"] == 2 and item["label"] == 2
+    assert set(ds.bad_files) == {str(videos / "missing.mp4"), str(videos / "cut.mp4")}
+    assert "does not exist" in ds.bad_file_reasons()[str(videos / "missing.mp4")]
+
+
+def test_train_stops_past_the_bound(tmp_path, videos):
+    _write(tmp_path / "train.csv", "missing.mp4 0\ncut.mp4 1\n")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_RETRIES", "3")
+    with pytest.raises(RuntimeError, match="MAX_BAD_VIDEO_RETRIES") as e:
+        build_dataset(cfg, "train")[0]
+    assert "missing.mp4" in str(e.value) and "cut.mp4" in str(e.value)
+
+
+def test_test_split_bad_video_errors_or_is_skipped(tmp_path, videos):
+    _write(tmp_path / "test.csv", "a.mp4 0\ncut.mp4 1\n")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1")
+    with pytest.raises(RuntimeError, match="cut.mp4.*TEST.SKIP_BAD_VIDEOS"):
+        build_dataset(cfg, "test")[1]
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1",
+               "TEST.SKIP_BAD_VIDEOS", "True")
+    batch = next(iter(build_loader(cfg, "test")))
+    assert batch["valid"].tolist() == [True, False] and batch["frames"].shape == (2, 3, 4, 32, 32)
+    assert batch["frames"][1].sum() == 0
+
+
+def test_short_video_repeats_frames(tmp_path, videos):
+    # 8 frames every 8th need 57 frames; the 1-second video has 30: the last frame repeats.
+    _write(tmp_path / "val.csv", "short.mp4 0\n")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.NUM_FRAMES", "8",
+               "DATA.SAMPLING_RATE", "8")
+    ds = build_dataset(cfg, "val")
+    assert [frame_index(f) for f in ds.read_clip(0, 0, None)] == [0, 8, 16, 24, 29, 29, 29, 29]
+    assert ds[0]["valid"] and not ds.bad_files
+
+
+def test_loader_batches_and_workers(tmp_path, videos):
+    _write(tmp_path / "train.csv", "a.mp4 0\nshort.mp4 1\nc.webm 2\nmissing.mp4 0\n")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA_LOADER.NUM_WORKERS", "2",
+               "TRAIN.BATCH_SIZE", "2", "RNG_SEED", "3")
+    loader = build_loader(cfg, "train")
+    batches = list(loader)
+    assert len(batches) == 2 and loader.persistent_workers
+    for b in batches:
+        assert b["frames"].dtype == torch.uint8 and b["frames"].shape == (2, 3, 4, 32, 32)
+        for key in ("label", "video_index", "view_index", "num_replaced"):
+            assert b[key].dtype == torch.int64 and b[key].shape == (2,)
+    assert sum(int(b["num_replaced"].sum()) for b in batches) >= 1
+    assert loader.dataset.bad_files == [str(videos / "missing.mp4")]  # seen by a worker process
+    order = [b["video_index"].tolist() for b in batches]
+    again = [b["video_index"].tolist() for b in build_loader(cfg, "train")]
+    assert order == again  # seeded
+
+
+def test_synthetic_dataset(tmp_path):
+    from timesformer.data.datasets.synthetic import render
+
+    cfg = _cfg(tmp_path / "syn", "synthetic", "DATA.SYNTHETIC_NUM_VIDEOS", "8", "MODEL.NUM_CLASSES", "4")
+    ds = build_dataset(cfg, "train")
+    assert ds.num_videos == 8 and ds.class_names[0] == "moving up"
+    assert sorted(ds.video_label(i) for i in range(8)) == [0, 0, 1, 1, 2, 2, 3, 3]
+    before = (tmp_path / "syn" / "train.csv").read_text()
+    assert build_dataset(cfg, "test").num_videos == 8
+    assert (tmp_path / "syn" / "train.csv").read_text() == before  # generated once
+    assert ds[0]["frames"].shape == (3, 4, 32, 32)
+    # Each class is the time reversal of another: single frames cannot tell them apart.
+    up, down = render(0, np.random.default_rng(5)), render(1, np.random.default_rng(5))
+    grow, shrink = render(2, np.random.default_rng(5)), render(3, np.random.default_rng(5))
+    assert np.array_equal(grow[::-1], shrink)
+    assert not np.array_equal(up, down) and np.array_equal(up[0], down[0])

@@ -1,0 +1,42 @@
+"""Smoke tests of tools/check_videos.py and tools/benchmark_data.py on tiny real videos."""
+import importlib.util
+import os
+
+import pytest
+
+from tests.videos import write_truncated, write_video
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def data(tmp_path):
+    write_video(tmp_path / "ok.mp4", num_frames=60, fps=30)
+    write_video(tmp_path / "short.mp4", num_frames=10, fps=30)
+    write_truncated(tmp_path / "ok.mp4", tmp_path / "cut.mp4")
+    (tmp_path / "train.csv").write_text("ok.mp4 0\nshort.mp4 1\ncut.mp4 1\nok.mp4 1\n")
+    return ["TRAIN.DATASET", "kinetics", "DATA.PATH_TO_DATA_DIR", str(tmp_path), "DATA.PATH_PREFIX",
+            str(tmp_path), "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
+            "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32, 36]", "MODEL.PATCH_SIZE", "8",
+            "MODEL.NUM_CLASSES", "2", "TRAIN.BATCH_SIZE", "2", "DATA_LOADER.NUM_WORKERS", "0"]
+
+
+def test_check_videos_lists_bad_and_short(data, capsys):
+    assert _tool("check_videos").main(data) == 1
+    out = capsys.readouterr().out
+    assert "UNREADABLE" in out and "cut.mp4" in out
+    assert "SHORT" in out and "short.mp4: 10 frames, a clip spans 13" in out
+    assert "checked 4 videos of train: 1 unreadable, 1 shorter than a clip" in out
+
+
+def test_benchmark_data_reports_clips_per_second(data, capsys):
+    assert _tool("benchmark_data").main(["--batches", "3"] + data) == 0
+    out = capsys.readouterr().out
+    assert "6 clips in" in out and "clips/s per worker (0 workers)" in out
