@@ -185,8 +185,7 @@ def test_timm_model_name_through_timms_pretrained_machinery(timm_vit):
     from timesformer.checkpoint.hub import read_timm
 
     vit, path = timm_vit
-    w = read_timm("vit_base_patch16_224.augreg_in21k", num_classes=1000,
-                  pretrained_cfg_overlay=dict(file=str(path)), **VIT)
+    w = read_timm("vit_base_patch16_224.orig_in21k_ft_in1k", pretrained_cfg_overlay=dict(file=str(path)), **VIT)
     assert w.layout == "timm" and w.meta["num_heads"] == 2
     assert all(torch.equal(w.state_dict[k], v) for k, v in vit.state_dict().items())
     with pytest.raises(RuntimeError, match="could not get the pretrained weights"):

@@ -138,7 +138,10 @@ def restore_rng_state(state: Dict[str, Any]) -> None:
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)
+    """The model inside DDP (``.module``) and torch.compile (``._orig_mod``) wrappers."""
+    for attr in ("module", "_orig_mod", "module"):
+        model = getattr(model, attr, model)
+    return model
 
 
 def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer, scaler,
@@ -147,11 +150,15 @@ def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer,
     weights = state.get("model", state.get("model_state"))
     if weights is None:
         raise ValueError(f"{path}: not a training checkpoint (no 'model' or 'model_state' entry)")
-    result = _unwrap(model).load_state_dict(weights, strict=False)
+    hint = ("Resume with the config the run was started with, or set TRAIN.FINETUNE True to load "
+            "the weights only (adapting the head and embeddings)")
+    try:
+        result = _unwrap(model).load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise ValueError(f"{path} does not fit this model: {e}. {hint}") from e
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"{path} does not fit this model: missing {result.missing_keys[:8]}, unexpected "
-                         f"{result.unexpected_keys[:8]}. Resume with the config the run was started with, "
-                         "or set TRAIN.FINETUNE True to load the weights only")
+                         f"{result.unexpected_keys[:8]}. {hint}")
     opt_state = state.get("optimizer", state.get("optimizer_state"))
     if optimizer is not None and opt_state is not None:
         optimizer.load_state_dict(opt_state)

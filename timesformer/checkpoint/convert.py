@@ -176,8 +176,8 @@ class LoadReport:
 def _fit_embedding(key: str, v: Tensor, ref: Tensor, grid: Tuple[int, int]) -> Tensor:
     """Resample pos_embed (2-D over the patch grid) or time_embed (1-D) to ``ref``'s shape."""
     if v.dim() != 3 or v.shape[-1] != ref.shape[-1]:
-        raise ValueError(f"{key}: source shape {tuple(v.shape)} vs model {tuple(ref.shape)}: the "
-                         "embedding widths differ, so this checkpoint belongs to another model size")
+        raise ValueError(f"{key}: source shape {tuple(v.shape)}, model {tuple(ref.shape)} (the embedding "
+                         "widths differ: the checkpoint belongs to another model size)")
     if key == "time_embed":
         return resample_time_embed(v, ref.shape[1])
     old = int(round((v.shape[1] - 1) ** 0.5))
@@ -238,8 +238,11 @@ def adapt_state_dict(src: Mapping[str, Tensor], target: Mapping[str, Tensor],
                 out[k] = v
                 report.loaded.append(k)
             elif k in ("pos_embed", "time_embed"):
-                out[k] = _fit_embedding(k, v, ref, grid)
-                report.resampled[k] = f"{tuple(v.shape)} -> {tuple(ref.shape)}"
+                try:
+                    out[k] = _fit_embedding(k, v, ref, grid)
+                    report.resampled[k] = f"{tuple(v.shape)} -> {tuple(ref.shape)}"
+                except ValueError as e:
+                    errors.append(str(e))
             else:
                 errors.append(f"{k}: source shape {tuple(v.shape)}, model {tuple(ref.shape)}")
         elif k in src:  # a head with another class count
@@ -255,7 +258,9 @@ def adapt_state_dict(src: Mapping[str, Tensor], target: Mapping[str, Tensor],
         else:
             errors.append(f"{k}: not in the source" + (f" (nor {vit_key})" if vit_key else ""))
     if errors:
-        raise ValueError(f"cannot load {report.source} into this model:\n  " + "\n  ".join(errors))
+        raise ValueError(f"cannot load {report.source} into this model ({len(errors)} tensors do not fit; "
+                         "build the model the checkpoint describes with from_pretrained, or check the "
+                         "config's sizes):\n  " + "\n  ".join(errors[:20]))
     for k in sorted(set(src) - used):
         report.unexpected[k] = "not part of this model; ignored"
     return out

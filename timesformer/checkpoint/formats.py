@@ -99,8 +99,7 @@ def _unwrap(obj: Any, path: str) -> Weights:
                               ("module", "image_vit")):
         if isinstance(obj.get(container), dict):
             inner = _unwrap(obj[container], path)
-            if inner.layout == "image_vit" and layout != "image_vit" and any(
-                    k.startswith("model.") for k in obj[container]):
+            if layout == "pyth" or (layout == "timesformer" and all(k.startswith("model.") for k in obj[container])):
                 inner.layout = layout
             inner.cfg = cfg or inner.cfg
             inner.class_names = names or inner.class_names

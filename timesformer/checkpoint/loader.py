@@ -36,8 +36,9 @@ def read_source(source: Source) -> Weights:
 
 
 def _backbone(model: nn.Module) -> VisionTransformer:
-    module = getattr(model, "module", model)  # DDP
-    module = getattr(module, "model", module)  # our wrapper
+    module = model
+    for attr in ("module", "_orig_mod", "module", "model"):  # DDP, torch.compile, our wrapper
+        module = getattr(module, attr, module)
     if not isinstance(module, VisionTransformer):
         raise TypeError(f"load_pretrained expects a TimeSformer or VisionTransformer, got {type(model).__name__}")
     return module
