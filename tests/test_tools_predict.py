@@ -1,0 +1,154 @@
+"""Class-name lists, and tools/predict.py on small generated videos with tiny checkpoints."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.videos import frame_index, write_video
+from timesformer.classnames import class_names_for, load_class_names
+from timesformer.config import get_cfg
+from timesformer.data import sampling
+from timesformer.models import build_model
+from timesformer.tools.inference import load_predictor, video_clips
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import predict  # noqa: E402  (tools/predict.py)
+
+TINY = ["MODEL.EMBED_DIM", 32, "MODEL.DEPTH", 1, "MODEL.NUM_HEADS", 2, "MODEL.PATCH_SIZE", 8,
+        "DATA.TRAIN_CROP_SIZE", 32, "DATA.TEST_CROP_SIZE", 32, "DATA.NUM_FRAMES", 4,
+        "DATA.SAMPLING_RATE", 2, "DATA.TRAIN_JITTER_SCALES", [32, 40], "MODEL.NUM_CLASSES", 5]
+
+
+def _checkpoint(path: Path, extra=(), class_names=None) -> Path:
+    """A training checkpoint as the engine writes it: model state (``model.`` keys) and the cfg."""
+    cfg = get_cfg()
+    cfg.merge_from_list(TINY + list(extra))
+    state = {"model": build_model(cfg).state_dict(), "cfg": cfg.dump(), "epoch": 3}
+    if class_names:
+        state["class_names"] = class_names
+    torch.save(state, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- class names
+def test_builtin_class_lists_are_complete_and_in_label_order():
+    k400, k600, ssv2 = (load_class_names(n) for n in ("k400", "kinetics600", "ssv2"))
+    assert (len(k400), len(k600), len(ssv2)) == (400, 600, 174)
+    assert all(len(set(x)) == len(x) for x in (k400, k600, ssv2))
+    # Released checkpoints index the classes in sorted order (HF id2label: 0 = abseiling).
+    assert k400 == sorted(k400) and k600 == sorted(k600) and ssv2 == sorted(ssv2)
+    assert (k400[0], k400[-1], k600[1], ssv2[0]) == (
+        "abseiling", "zumba", "acting in play", "Approaching something with your camera")
+    assert "[" not in "".join(ssv2)  # templates with plain "something"
+    assert class_names_for(174) == ssv2 and class_names_for(7) == []
+
+
+def test_class_names_from_files(tmp_path):
+    txt = tmp_path / "names.txt"
+    txt.write_text("cat\ndog\n\n")
+    assert load_class_names(str(txt)) == ["cat", "dog"]
+    (tmp_path / "id2label.json").write_text(json.dumps({"id2label": {"1": "dog", "0": "cat"}}))
+    assert load_class_names(str(tmp_path / "id2label.json")) == ["cat", "dog"]
+    (tmp_path / "labels.json").write_text(json.dumps({"dog": "1", "cat": "0"}))  # SSv2 labels.json style
+    assert load_class_names(str(tmp_path / "labels.json")) == ["cat", "dog"]
+    (tmp_path / "bad.json").write_text(json.dumps({"0": "cat", "2": "dog"}))
+    with pytest.raises(ValueError, match="indices 0..N-1"):
+        load_class_names(str(tmp_path / "bad.json"))
+    with pytest.raises(ValueError, match="built-in lists"):
+        load_class_names("kinetics-999")
+
+
+# ----------------------------------------------------------------------------- clips
+def test_clips_cover_a_long_video_and_hold_the_requested_frames(tmp_path):
+    video = write_video(tmp_path / "long.mp4", num_frames=90, fps=30)
+    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
+    clips, fps, duration = video_clips(str(video), p.cfg)
+    # 4 frames every 2nd: clips of 8 frames; 90 frames need 12 non-overlapping clips.
+    assert (fps, duration) == (30.0, 3.0) and len(clips) == sampling.num_cover_clips(90, 4, 2, 30, 30) == 12
+    assert clips[0].frames == [0, 2, 4, 6] and clips[1].frames == [8, 10, 12, 14]
+    for c in clips:
+        assert c.crops.shape == (3, 3, 4, 32, 32) and c.crops.dtype == torch.uint8  # (crops, C, T, S, S)
+        centre = c.crops[1].permute(1, 2, 3, 0).numpy()  # (T, S, S, C)
+        assert [frame_index(f) for f in centre] == c.frames
+
+
+def test_short_video_gets_the_config_views(tmp_path):
+    video = write_video(tmp_path / "short.mp4", num_frames=8, fps=30)
+    p = load_predictor(str(_checkpoint(tmp_path / "m.pth", ["TEST.NUM_ENSEMBLE_VIEWS", 2])), device="cpu")
+    clips, _, _ = video_clips(str(video), p.cfg)
+    assert p.cfg.TEST.NUM_ENSEMBLE_VIEWS == 2 and len(clips) == 2  # from the checkpoint's config
+
+
+def test_ssv2_clip_spans_the_whole_video(tmp_path):
+    video = write_video(tmp_path / "v.webm", num_frames=60, fps=30)
+    ckpt = _checkpoint(tmp_path / "m.pth", ["TEST.DATASET", "ssv2", "TRAIN.DATASET", "ssv2",
+                                            "DATA.RANDOM_FLIP", False])
+    p = load_predictor(str(ckpt), device="cpu")
+    clips, _, _ = video_clips(str(video), p.cfg)
+    assert len(clips) == 1 and clips[0].frames == sampling.segment_indices(60, 4, 0, 1)
+    assert clips[0].frames[0] < 15 and clips[0].frames[-1] > 45
+
+
+# ----------------------------------------------------------------------------- the tool
+def test_predict_json_timeline_and_features(tmp_path, capsys):
+    short = write_video(tmp_path / "short.mp4", num_frames=8, fps=30)
+    long = write_video(tmp_path / "long.mp4", num_frames=60, fps=30)
+    names = [f"class {i}" for i in range(5)]
+    ckpt = _checkpoint(tmp_path / "m.pth", class_names=names)
+    feats = tmp_path / "out" / "f.npz"
+    rc = predict.main([str(short), str(long), str(tmp_path / "missing.mp4"), "--weights", str(ckpt),
+                       "--json", "--topk", "5", "--features", str(feats), "--device", "cpu"])
+    assert rc == 1  # one video could not be read; the others are reported
+    out = json.loads(capsys.readouterr().out)
+    assert [r["video"] for r in out["results"]] == [str(short), str(long)]
+    assert "missing.mp4" in out["errors"][0]["error"]
+    for r in out["results"]:
+        scores = [t["score"] for t in r["top"]]
+        assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-4  # all 5 classes
+        assert {t["name"] for t in r["top"]} == set(names)
+        spans = [(c["start_s"], c["end_s"]) for c in r["timeline"]]
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))  # in order, not overlapping
+        # The video's score is the mean of its views' softmax: also of the clips' (equal crops each).
+        per_clip = {}
+        for c in r["timeline"]:
+            for t in c["top"]:
+                per_clip.setdefault(t["name"], []).append(t["score"])
+        for t in r["top"]:
+            assert abs(np.mean(per_clip[t["name"]]) - t["score"]) < 1e-4
+    assert out["results"][0]["num_clips"] == 1 and out["results"][1]["num_clips"] == 8
+    data = np.load(feats)
+    assert list(data["videos"]) == [str(short), str(long)] and data["features"].shape == (2, 32)
+    # The saved feature is the mean CLS embedding of the views.
+    p = load_predictor(str(ckpt), device="cpu")
+    clips, _, _ = video_clips(str(short), p.cfg)
+    from timesformer.data import normalize
+    x = normalize(clips[0].crops, p.cfg.DATA.MEAN, p.cfg.DATA.STD)
+    with torch.no_grad():
+        expected = p.model.model.forward_features(x).mean(0)
+    assert np.allclose(data["features"][0], expected.numpy(), atol=1e-5)
+
+
+def test_predict_text_with_builtin_names_and_pt_features(tmp_path, capsys):
+    video = write_video(tmp_path / "a.mp4", num_frames=20, fps=30)
+    ckpt = _checkpoint(tmp_path / "m.pth", ["MODEL.NUM_CLASSES", 174])  # no names stored: SSv2 list
+    rc = predict.main([str(video), "--weights", str(ckpt), "--topk", "3", "--timeline", "--device", "cpu",
+                       "--features", str(tmp_path / "f.pt"), "--opts", "TEST.NUM_SPATIAL_CROPS", "1"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "1 crop(s)" in text and "clip   0" in text
+    ssv2 = load_class_names("ssv2")
+    assert sum(name in text for name in ssv2) >= 3
+    saved = torch.load(tmp_path / "f.pt", weights_only=True)
+    assert saved["features"].shape == (1, 32) and saved["videos"] == [str(video)]
+
+
+def test_predict_rejects_bad_arguments(tmp_path, capsys):
+    video = write_video(tmp_path / "a.mp4", num_frames=8, fps=30)
+    ckpt = _checkpoint(tmp_path / "m.pth")
+    assert predict.main([str(video), "--weights", str(ckpt), "--class-names", "k400"]) == 2
+    assert "400 class names for a model with 5 classes" in capsys.readouterr().err
+    assert predict.main([str(video), "--weights", str(tmp_path / "nope.pth")]) == 2
+    with pytest.raises(SystemExit):
+        predict.main([str(video), "--weights", str(ckpt), "--features", str(tmp_path / "f.csv")])

@@ -1,0 +1,199 @@
+"""Running a trained TimeSformer on video files: weights + protocol config, the test views of a
+video (the config's clip protocol, every clip along a long video), and scores per video and clip.
+
+Shared by ``tools/predict.py``, ``tools/visualize_attention.py`` and ``tools/export.py``.
+"""
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import yaml
+from torch import nn
+
+from timesformer.checkpoint import from_pretrained, read_source
+from timesformer.classnames import class_names_for, load_class_names
+from timesformer.config import CfgNode, get_cfg, load_config
+from timesformer.data import decoding, sampling, transforms
+from timesformer.data.datasets import DATASETS
+from timesformer.engine.evaluator import combine_views
+
+logger = logging.getLogger(__name__)
+
+# Keys of a stored config (ours or the reference's) that describe how a video becomes model input.
+PROTOCOL_KEYS = ("DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS", "DATA.TRAIN_JITTER_SCALES",
+                 "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD", "DATA.FRAMES_FPS",
+                 "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
+                 "TEST.DATASET")
+
+
+@dataclass
+class Predictor:
+    """A model in eval mode on its device, the protocol config and the class names (or None)."""
+
+    model: nn.Module
+    cfg: CfgNode
+    class_names: Optional[List[str]]
+    device: torch.device
+
+
+def _copy_stated(cfg: CfgNode, text: str, source: str) -> None:
+    """Copy the protocol keys a stored YAML states into ``cfg`` (unknown or odd values are skipped)."""
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        logger.warning("%s: the stored config is not valid YAML (%s); using defaults", source, e)
+        return
+    for key in PROTOCOL_KEYS:
+        section, name = key.split(".")
+        value = (tree.get(section) or {}).get(name) if isinstance(tree, dict) else None
+        if value is None:
+            continue
+        default = cfg[section][name]
+        try:
+            value = [type(default[0])(v) for v in value] if isinstance(default, list) else type(default)(value)
+        except (TypeError, ValueError, IndexError):
+            continue
+        if key == "TEST.DATASET":
+            value = str(value).lower()
+            if value not in DATASETS:
+                continue
+        cfg[section][name] = value
+
+
+def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
+                    cfg_path: Optional[str] = None, opts: Sequence[str] = ()) -> CfgNode:
+    """The config that decides sampling and transforms: ``cfg_path`` when given, else the
+    checkpoint's stored config, else defaults; the model's frames, size and classes win."""
+    vit = getattr(model, "model", model)
+    if cfg_path:
+        return load_config(cfg_path, opts)
+    cfg = get_cfg()
+    if stored_cfg:
+        _copy_stated(cfg, stored_cfg, source)
+    elif vit.num_classes == 174:  # a checkpoint without config: SSv2 heads are 174 wide
+        cfg.TEST.DATASET = "ssv2"
+    size = vit.patch_grid[0] * vit.patch_size
+    cfg.DATA.NUM_FRAMES, cfg.MODEL.NUM_CLASSES = vit.num_frames, vit.num_classes
+    if not stored_cfg:
+        cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = size
+        if size != 224:
+            cfg.DATA.TRAIN_JITTER_SCALES = [size, size * 8 // 7]
+    cfg.merge_from_list(list(opts))
+    cfg.freeze()
+    return cfg
+
+
+def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[str] = (),
+                   class_names: Optional[str] = None, device: Optional[str] = None) -> Predictor:
+    """Model, protocol config and class names from ``weights`` (our checkpoint, a released .pyth,
+    a Hugging Face folder or hub id)."""
+    w = read_source(weights)
+    kwargs: Dict[str, Any] = {}
+    if cfg_path:  # an explicit config may change the frames / size the model runs at
+        c = load_config(cfg_path, opts)
+        kwargs = dict(num_frames=c.DATA.NUM_FRAMES, img_size=c.DATA.TRAIN_CROP_SIZE)
+    model = from_pretrained(w, **kwargs).eval()
+    cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
+    names = load_class_names(class_names) if class_names else (
+        w.class_names or class_names_for(model.model.num_classes) or None)
+    if names is not None and len(names) != model.model.num_classes:
+        raise ValueError(f"{len(names)} class names for a model with {model.model.num_classes} classes "
+                         f"({weights}); pass --class-names with a list of {model.model.num_classes} names")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return Predictor(model.to(dev), cfg, names, dev)
+
+
+@dataclass
+class Clip:
+    """One temporal clip of a video: its frame indices, time span and the crops (V, C, T, S, S) uint8."""
+
+    index: int
+    frames: List[int]
+    start_s: float
+    end_s: float
+    crops: torch.Tensor = field(repr=False)
+
+
+def _plan(cfg: CfgNode, num: int, fps: float) -> List[List[int]]:
+    """Frame indices of every temporal clip: the config's test clips, or as many non-overlapping
+    clips as cover the video when that is more."""
+    d, t = cfg.DATA, cfg.TEST
+    views = max(1, t.NUM_ENSEMBLE_VIEWS)
+    if DATASETS[t.DATASET].sampling == "segment":  # SSv2: every clip spans the whole video
+        return [sampling.segment_indices(num, d.NUM_FRAMES, v, views) for v in range(views)]
+    cover = sampling.num_cover_clips(num, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, fps)
+    if cover > views or DATASETS[t.DATASET].test_sampling == "cover":
+        return [sampling.cover_clip_indices(num, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, v)
+                for v in range(cover)]
+    return [sampling.clip_indices(num, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, v, views)
+            for v in range(views)]
+
+
+def _crops(frames, cfg: CfgNode) -> torch.Tensor:
+    """Decoded (T, H, W, C) uint8 -> the test crops (V, C, T, S, S) uint8, as the test split does."""
+    d, n = cfg.DATA, cfg.TEST.NUM_SPATIAL_CROPS
+    short = d.TEST_CROP_SIZE if n > 1 else d.TRAIN_JITTER_SCALES[0]
+    positions = (0, 1, 2) if n == 3 else (1,)
+    clip = transforms.to_tchw(frames)
+    return torch.stack([transforms.eval_transform(clip, short, d.TEST_CROP_SIZE, p) for p in positions])
+
+
+def video_clips(path: str, cfg: CfgNode) -> Tuple[List[Clip], float, float]:
+    """Every test clip of the video at ``path`` -> (clips, fps, duration in seconds).
+
+    Positions come from the container's duration; when fewer frames decode, the clips are planned
+    again on the frames that exist. Unreadable files raise ``decoding.DecodeError`` naming the file.
+    """
+    d = cfg.DATA
+    info = decoding.probe(path, d.FRAMES_FPS)
+    num, fps = info.num_frames, info.fps
+    for attempt in range(2):
+        plan = _plan(cfg, num, fps)
+        try:
+            decoded = [decoding.read_frames(path, idx, d.DECODING_BACKEND, d.FRAMES_FPS) for idx in plan]
+            break
+        except decoding.ShortVideo as e:
+            if attempt or e.num_frames < 1:
+                raise decoding.DecodeError(path, f"only {e.num_frames} frames decode") from e
+            logger.info("%s: %d frames decode, not the ~%d its duration promises", path, e.num_frames, num)
+            num = e.num_frames
+    clips = [Clip(i, idx, idx[0] / fps, (idx[-1] + 1) / fps, _crops(f, cfg))
+             for i, (idx, f) in enumerate(zip(plan, decoded))]
+    return clips, fps, num / fps
+
+
+@torch.no_grad()
+def run_clips(p: Predictor, clips: Sequence[Clip], batch_size: int = 8) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Logits (V, K) and final CLS features (V, D) of every crop of every clip, in clip order."""
+    vit = p.model.model
+    views = torch.cat([c.crops for c in clips])  # (V, C, T, S, S) uint8
+    logits, feats = [], []
+    for i in range(0, len(views), batch_size):
+        x = transforms.normalize(views[i:i + batch_size].to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
+        feat = vit.forward_features(x)  # (b, D)
+        logits.append(vit.forward_head(feat).float().cpu())
+        feats.append(feat.float().cpu())
+    return torch.cat(logits), torch.cat(feats)
+
+
+def top_k(scores: torch.Tensor, k: int, names: Optional[List[str]]) -> List[Dict[str, Any]]:
+    """The k best classes of one score vector (K,) as {"label", "name", "score"} dicts."""
+    values, idx = scores.topk(min(k, scores.numel()))
+    return [{"label": int(i), "name": names[int(i)] if names else str(int(i)), "score": float(v)}
+            for v, i in zip(values, idx)]
+
+
+def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8) -> Dict[str, Any]:
+    """Scores of one video: views combined by TEST.ENSEMBLE_METHOD, plus a per-clip timeline and
+    the video's mean CLS feature."""
+    clips, fps, duration = video_clips(path, p.cfg)
+    logits, feats = run_clips(p, clips, batch_size)
+    method, crops = p.cfg.TEST.ENSEMBLE_METHOD, clips[0].crops.shape[0]
+    timeline = [{"clip": c.index, "start_s": round(c.start_s, 3), "end_s": round(c.end_s, 3),
+                 "top": top_k(combine_views(logits[i * crops:(i + 1) * crops], method), k, p.class_names)}
+                for i, c in enumerate(clips)]
+    scores = combine_views(logits, method)
+    return {"video": path, "duration_s": round(duration, 3), "fps": round(fps, 3), "num_clips": len(clips),
+            "num_crops": crops, "ensemble": method, "top": top_k(scores, k, p.class_names),
+            "timeline": timeline, "scores": scores, "feature": feats.mean(dim=0)}
