@@ -81,6 +81,9 @@ def test_head_dropped_when_classes_differ_and_prefixes_stripped(tmp_path):
     assert set(report.missing) == {"head.weight", "head.bias"}
     assert "source has 5 classes, model 7" in report.missing["head.weight"]
     assert torch.equal(model.model.head.weight, head_before)
+    with pytest.raises(ValueError, match="head.weight: dropped: source has 5 classes"):
+        load_pretrained(_tiny(num_classes=7), str(path), strict=True)  # evaluation: no random head
+    assert not load_pretrained(_tiny(), str(path), strict=True).missing
     assert torch.equal(model.model.blocks[1].temporal_fc.weight, src.model.blocks[1].temporal_fc.weight)
 
 

@@ -1,5 +1,6 @@
 """Same weights, same logits: transformers' TimeSformer, the .pyth layout, timm ViTs (.pth, .npz,
 timm names), all from files the tests write themselves."""
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,14 @@ def hf_folders(tmp_path_factory):
     return out
 
 
+def _convert_main():
+    """``main`` of tools/convert_checkpoint.py, imported from its file."""
+    spec = importlib.util.spec_from_file_location("convert_checkpoint", REPO / "tools" / "convert_checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
 def _hf_logits(hf, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return hf(pixel_values=x.transpose(1, 2)).logits  # transformers wants (B, T, C, H, W)
@@ -54,8 +63,7 @@ def _hf_logits(hf, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("scheme", HF_SCHEMES)
 def test_hf_parity_and_pyth_round_trip(hf_folders, scheme, tmp_path):
-    from tools.convert_checkpoint import main as convert
-
+    convert = _convert_main()
     hf, folder = hf_folders[scheme]
     x = torch.randn(2, 3, 4, 32, 32)
     expected = _hf_logits(hf, x)

@@ -44,18 +44,24 @@ def _backbone(model: nn.Module) -> VisionTransformer:
     return module
 
 
-def load_pretrained(model: nn.Module, source: Source) -> LoadReport:
+def load_pretrained(model: nn.Module, source: Source, strict: bool = False) -> LoadReport:
     """Load weights of any supported format into ``model`` (a TimeSformer or its VisionTransformer).
 
     Image ViTs seed the new attention steps from their own ``attn``/``norm1`` (``*_fc`` and
     ``time_embed`` zero); embeddings are resampled to the model's grid and frames; a head with
-    another class count is dropped. Returns (and logs) the report; impossible loads raise.
+    another class count is dropped. ``strict`` (for evaluation) makes any weight not taken from the
+    source an error. Returns (and logs) the report; impossible loads raise.
     """
     weights = read_source(source)
     vit = _backbone(model)
     report = LoadReport(source=weights.source, layout=weights.layout)
     target = vit.state_dict()
     new = adapt_state_dict(weights.state_dict, target, vit.patch_grid, report)
+    if strict and (report.missing or report.initialised_from):
+        lacking = {**report.missing, **{k: f"initialised from {v}" for k, v in report.initialised_from.items()}}
+        raise ValueError(f"{weights.source} does not provide every weight of this model (strict load): "
+                         + "; ".join(f"{k}: {why}" for k, why in list(lacking.items())[:8])
+                         + ". Check MODEL.NUM_CLASSES and TIMESFORMER.ATTENTION_TYPE against the checkpoint")
     with torch.no_grad():
         vit.load_state_dict({k: v.to(dtype=target[k].dtype) for k, v in new.items()}, strict=True)
     logger.info(report.summary())
