@@ -103,3 +103,32 @@ def test_overlay_grid_and_animations(tmp_path):
         save_animation(out, str(tmp_path / "a.avi"))
     norm = normalize_maps(torch.rand(2, 3, 2, 2) * 5)
     assert torch.allclose(norm.flatten(1).max(1).values, torch.ones(2))
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_visualize_attention_tool(tmp_path, capsys, scheme):
+    import sys
+    from pathlib import Path
+
+    from tests.test_tools_predict import _checkpoint
+    from tests.videos import write_video
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import visualize_attention
+
+    video = write_video(tmp_path / "clip.mp4", num_frames=40, fps=30)
+    ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
+    fmt = "mp4" if scheme == "axial" else "gif"
+    rc = visualize_attention.main([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "vis"),
+                                   "--device", "cpu", "--format", fmt])
+    assert rc == 0 and scheme in capsys.readouterr().out
+    heat = np.load(tmp_path / "vis" / "clip_rollout.npy")
+    assert heat.shape == (4, 4, 4) and heat.min() == 0 and abs(heat.max() - 1) < 1e-6  # (T, H', W')
+    with Image.open(tmp_path / "vis" / "clip_attention.png") as png:
+        assert png.size == (4 * 34 + 2, 2 * 34 + 2)  # 4 frames of 32 px, frames above overlays
+    if fmt == "gif":
+        with Image.open(tmp_path / "vis" / "clip_attention.gif") as gif:
+            assert gif.n_frames == 4 and gif.size == (64, 32)  # frame and overlay side by side
+    else:
+        assert (tmp_path / "vis" / "clip_attention.mp4").stat().st_size > 0
+    assert visualize_attention.main([str(video), "--weights", str(ckpt), "--clip", "99"]) == 2

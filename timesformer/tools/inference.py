@@ -37,13 +37,15 @@ class Predictor:
     device: torch.device
 
 
-def _copy_stated(cfg: CfgNode, text: str, source: str) -> None:
-    """Copy the protocol keys a stored YAML states into ``cfg`` (unknown or odd values are skipped)."""
+def _copy_stated(cfg: CfgNode, text: str, source: str) -> set:
+    """Copy the protocol keys a stored YAML states into ``cfg`` (unknown or odd values are skipped);
+    return the keys copied."""
+    stated = set()
     try:
         tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         logger.warning("%s: the stored config is not valid YAML (%s); using defaults", source, e)
-        return
+        return stated
     for key in PROTOCOL_KEYS:
         section, name = key.split(".")
         value = (tree.get(section) or {}).get(name) if isinstance(tree, dict) else None
@@ -59,6 +61,8 @@ def _copy_stated(cfg: CfgNode, text: str, source: str) -> None:
             if value not in DATASETS:
                 continue
         cfg[section][name] = value
+        stated.add(key)
+    return stated
 
 
 def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
@@ -69,12 +73,13 @@ def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
     if cfg_path:
         return load_config(cfg_path, opts)
     cfg = get_cfg()
-    if stored_cfg:
-        _copy_stated(cfg, stored_cfg, source)
-    elif vit.num_classes == 174:  # a checkpoint without config: SSv2 heads are 174 wide
+    stated = _copy_stated(cfg, stored_cfg, source) if stored_cfg else set()
+    if not stored_cfg and vit.num_classes == 174:  # a checkpoint without config: SSv2 heads are 174 wide
         cfg.TEST.DATASET = "ssv2"
     size = vit.patch_grid[0] * vit.patch_size
-    cfg.DATA.NUM_FRAMES, cfg.MODEL.NUM_CLASSES = vit.num_frames, vit.num_classes
+    if vit.scheme.has_time_embed or "DATA.NUM_FRAMES" not in stated:  # space_only has no time_embed
+        cfg.DATA.NUM_FRAMES = vit.num_frames
+    cfg.MODEL.NUM_CLASSES = vit.num_classes
     if not stored_cfg:
         cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = size
         if size != 224:

@@ -94,5 +94,21 @@ def frame_labels(per_frame: Sequence[float]) -> List[str]:
     return [f"t={i} {100 * v / total:.0f}%" for i, v in enumerate(per_frame)]
 
 
+def write_attention(frames: np.ndarray, heat: np.ndarray, per_frame: Sequence[float], out_dir: str, stem: str,
+                    fmt: str = "gif", fps: float = 4.0, alpha: float = 0.5) -> dict:
+    """Write ``<stem>_attention.png`` (frames over their overlays, one column per frame),
+    ``<stem>_attention.<fmt>`` (frames and overlays side by side, animated) and ``<stem>_rollout.npy``
+    (the raw map). frames: (T, H, W, 3) uint8; heat: (T, h, w) in [0, 1]. Returns the paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    blended = overlay(frames, heat, alpha)
+    paths = {"png": os.path.join(out_dir, f"{stem}_attention.png"),
+             "animation": os.path.join(out_dir, f"{stem}_attention.{fmt}"),
+             "npy": os.path.join(out_dir, f"{stem}_rollout.npy")}
+    make_grid([frames, blended], frame_labels(per_frame)).save(paths["png"])
+    save_animation(side_by_side(frames, blended), paths["animation"], fps)
+    np.save(paths["npy"], heat.astype(np.float32))
+    return paths
+
+
 __all__ = ["colormap", "frame_labels", "make_grid", "overlay", "save_animation", "save_gif", "save_mp4",
-           "side_by_side"]
+           "side_by_side", "write_attention"]
