@@ -197,4 +197,24 @@ def test_timm_model_name_through_timms_pretrained_machinery(timm_vit):
     assert w.layout == "timm" and w.meta["num_heads"] == 2
     assert all(torch.equal(w.state_dict[k], v) for k, v in vit.state_dict().items())
     with pytest.raises(RuntimeError, match="could not get the pretrained weights"):
-        read_timm("vit_base_patch16_224.augreg_in21k", pretrained_cfg_overlay=dict(file=str(path) + ".gone"))
+        read_timm("vit_base_patch16_224.augreg_in21k", pretrained_cfg_overlay=dict(file=str(path) + ".gone"), **VIT)
+
+
+def test_safetensors_vit_and_hf_folder_with_pytorch_model_bin(timm_vit, hf_folders, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    vit, _ = timm_vit
+    save_file(vit.state_dict(), tmp_path / "vit.safetensors")
+    model = TimeSformer(num_frames=4, num_classes=1000, attention_type="space_only",
+                        pretrained_model=str(tmp_path / "vit.safetensors"), **VIT)
+    img = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(_same_frames_logits(model, img), vit(img), atol=1e-5, rtol=0)
+
+    _, folder = hf_folders["joint_space_time"]
+    bin_folder = tmp_path / "bin"
+    bin_folder.mkdir()
+    (bin_folder / "config.json").write_text((folder / "config.json").read_text())
+    torch.save(load_file(folder / "model.safetensors"), bin_folder / "pytorch_model.bin")
+    a, b = read_source(str(folder)).state_dict, read_source(str(bin_folder)).state_dict
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

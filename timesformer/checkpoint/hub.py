@@ -30,10 +30,10 @@ def read_timm(name: str, **model_kwargs: Any) -> Weights:
     try:
         vit = timm.create_model(name, pretrained=True, **model_kwargs)
     except Exception as e:  # network, hub or file errors all mean the same to the user
-        raise RuntimeError(f"could not get the pretrained weights of timm model {name!r}: {e}. Without "
-                           "network access, download them elsewhere (e.g. timm.create_model(name, "
-                           "pretrained=True) and torch.save(model.state_dict(), 'vit.pth')) and pass "
-                           "the local file instead") from e
+        raise RuntimeError(f"could not get the pretrained weights of timm model {name!r} "
+                           f"({type(e).__name__}: {e}). Without network access, download them elsewhere "
+                           "(timm.create_model(name, pretrained=True), then torch.save(model.state_dict(), "
+                           "'vit.pth')) and pass the local file instead") from e
     if not isinstance(vit, TimmViT) or vit.cls_token is None:
         raise ValueError(f"timm model {name!r} is a {type(vit).__name__}; TimeSformer starts from a "
                          "plain ViT with a class token (e.g. vit_base_patch16_224.orig_in21k_ft_in1k)")
