@@ -9,7 +9,8 @@ def _check_engine(cfg) -> None:
     from .evaluator import ENSEMBLE_METHODS
 
     s, t = cfg.SOLVER, cfg.TRAIN
-    require(s.OPTIMIZING_METHOD in METHODS, "SOLVER.OPTIMIZING_METHOD", s.OPTIMIZING_METHOD, f"one of {METHODS}")
+    require(s.OPTIMIZING_METHOD in METHODS, "SOLVER.OPTIMIZING_METHOD", s.OPTIMIZING_METHOD,
+            f"one of {METHODS}")
     require(s.LR_POLICY in POLICIES, "SOLVER.LR_POLICY", s.LR_POLICY, f"one of {POLICIES}")
     require(s.BASE_LR > 0, "SOLVER.BASE_LR", s.BASE_LR, "a positive number")
     require(s.MAX_EPOCH > 0, "SOLVER.MAX_EPOCH", s.MAX_EPOCH, "a positive integer")

@@ -65,7 +65,7 @@ def video_scores(views: Dict[ViewKey, torch.Tensor], num_videos: int, method: st
 def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int
                            ) -> Dict[str, object]:
     """Top-1/top-5 accuracy (%), per-class accuracy (%, NaN for absent classes), mean class accuracy
-    and the confusion matrix (rows: true class, columns: predicted) of ``scores`` (N, C) vs ``labels`` (N,)."""
+    and the confusion matrix (rows: true, columns: predicted) of ``scores`` (N, C) vs ``labels`` (N,)."""
     n = labels.numel()
     top1, top5 = topk_correct(scores, labels, (1, 5)) if n else (0, 0)
     pred = scores.argmax(dim=1) if n else labels

@@ -44,11 +44,13 @@ class HookBase:
 
 
 class LRScheduler(HookBase):
-    """Sets the policy's learning rate before every iteration (fractional epoch, with warm-up)."""
+    """Sets the policy's rate before every iteration (fractional epoch, with warm-up); with gradient
+    accumulation the rate of a step is the one at its first iteration, as with the large batch."""
 
     def before_step(self) -> None:
         t = self.trainer
-        lr = get_lr_at_epoch(t.cfg, t.epoch + t.epoch_iter / t.iters_per_epoch)
+        first = t.epoch_iter - t.epoch_iter % t.accum  # the accumulation group's first iteration
+        lr = get_lr_at_epoch(t.cfg, t.epoch + first / t.iters_per_epoch)
         set_lr(t.optimizer, lr)
 
 

@@ -61,7 +61,7 @@ def load_test_weights(cfg, model: nn.Module) -> str:
 
     path = cfg.TEST.CHECKPOINT_FILE_PATH or Checkpointer(cfg.OUTPUT_DIR, 1).find_latest()
     if path:
-        load_pretrained(model, path)
+        load_pretrained(model, path, strict=True)  # a test never runs on half-initialised weights
         return path
     if cfg.TIMESFORMER.PRETRAINED_MODEL:
         return cfg.TIMESFORMER.PRETRAINED_MODEL
@@ -84,8 +84,8 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, 
     if du.is_main_process():
         if writer is not None:
             writer.write(record)
-        result = {**record, "per_class": per_class_table(metrics, getattr(loader.dataset, "class_names", None)),
-                  "bad_files": [str(b) for b in bad]}
+        names = getattr(loader.dataset, "class_names", None)
+        result = {**record, "per_class": per_class_table(metrics, names), "bad_files": [str(b) for b in bad]}
         with open(os.path.join(cfg.OUTPUT_DIR, "test_results.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
     if bad:

@@ -119,6 +119,11 @@ class Trainer:
             self.rng_to_restore = capture_rng_state()
             logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                         self.epoch + 1, self.epoch_iter, self.iter)
+            dl = self.cfg.DATA_LOADER
+            if self.epoch_iter and dl.NUM_WORKERS > 0 and dl.PERSISTENT_WORKERS:
+                logger.warning("resuming inside an epoch with DATA_LOADER.PERSISTENT_WORKERS True: the "
+                               "clips come in the same order, but their random crops differ from an "
+                               "uninterrupted run (set it False for bit-exact resumption)")
 
     def save_checkpoint(self, epoch: int, epoch_iteration: int) -> None:
         """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
@@ -129,8 +134,7 @@ class Trainer:
                      "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": self.iter + 1
                      if epoch_iteration else self.iter, "epoch_iteration": epoch_iteration,
                      "rng": capture_rng_state(), "cfg": self.cfg.dump()}
-            path = self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
-            logger.info("saved %s", path)
+            self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
         du.synchronize()
 
     # ------------------------------------------------------------------ loop
@@ -140,10 +144,17 @@ class Trainer:
 
     def _epoch_batches(self):
         """This epoch's batches from ``epoch_iter`` on, in the order an uninterrupted run sees them."""
-        seed_all(epoch_seed(self.cfg, self.epoch))
+        from timesformer.data import shuffle_dataset
+
+        seed = epoch_seed(self.cfg, self.epoch)
+        seed_all(seed)
         loader = self.loader("train")
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(self.epoch)
+        shuffle_dataset(loader, self.epoch)
+        # the order and the workers' seeds come from these generators: start them afresh each epoch
+        if getattr(loader.sampler, "generator", None) is not None:
+            loader.sampler.generator.manual_seed(self.cfg.RNG_SEED + self.epoch)
+        if loader.generator is not None:
+            loader.generator.manual_seed(seed)
         it = iter(loader)
         for _ in range(self.epoch_iter):  # replay the batches done before the checkpoint
             next(it)
@@ -217,8 +228,8 @@ class Trainer:
         self._last_end = end
         self.step_metrics = {"loss": mean_loss, "top1_err": 100.0 * (1 - top1 / n),
                              "top5_err": 100.0 * (1 - top5 / n), "lr": self.optimizer.param_groups[0]["lr"],
-                             "data_time": data_time, "step_time": end - start, "iter_time": end - start + data_time,
-                             "clips": n}
+                             "data_time": data_time, "step_time": end - start,
+                             "iter_time": end - start + data_time, "clips": n}
 
     def _optimizer_step(self) -> None:
         """Unscale, clip, step, zero the gradients."""

@@ -1,0 +1,90 @@
+"""tools/run_net.py: two real CPU processes train, validate and test; test-only runs; early errors."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from test_engine_trainer import QUICKSTART, ROOT, tiny_opts
+from timesformer.utils.logging import read_json_lines
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from timesformer.data.datasets.synthetic import generate
+
+    path = str(tmp_path_factory.mktemp("synthetic"))
+    generate(path, 16)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_process_run(data_dir, tmp_path_factory):
+    """One epoch and a 3-crop test with NUM_GPUS 2 on a CPU machine: two gloo processes."""
+    out = str(tmp_path_factory.mktemp("run"))
+    opts = tiny_opts(data_dir, out, **{"NUM_GPUS": 2, "TEST.NUM_SPATIAL_CROPS": 3, "TRAIN.EVAL_PERIOD": 1})
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR")}
+    proc = subprocess.run([sys.executable, "tools/run_net.py", "--cfg", QUICKSTART, *opts], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc.stdout + proc.stderr
+
+
+def test_two_processes_write_once_and_test_every_view_once(two_process_run):
+    out, log = two_process_run
+    assert "starting 2 processes on the CPU (gloo)" in log and "rank 1/2" not in log  # rank 1 logs warnings only
+    stats = read_json_lines(os.path.join(out, "stats.jsonl"))
+    kinds = [r["type"] for r in stats]
+    # 16 videos, batch 4 over 2 ranks: 4 iterations, each written once (rank 0 only)
+    assert kinds == ["train_iter"] * 4 + ["train_epoch", "val_epoch", "test_final"]
+    assert stats[-2]["num_videos"] == 8 and stats[-2]["num_views"] == 8
+    final = stats[-1]
+    assert final["num_videos"] == 8 and final["num_views"] == 24 and final["skipped_views"] == 0
+    rows = [json.loads(line) for line in open(os.path.join(out, "test_predictions.jsonl"))]
+    assert sorted(r["video_index"] for r in rows) == list(range(8))
+    assert all(r["num_views"] == 3 and len(r["scores"]) == 4 for r in rows)
+    top1 = 100.0 * sum(r["pred"] == r["label"] for r in rows) / 8
+    assert final["top1"] == pytest.approx(top1)
+    results = json.load(open(os.path.join(out, "test_results.json")))
+    assert [c["class"] for c in results["per_class"]] == ["moving up", "moving down", "growing", "shrinking"]
+    assert open(os.path.join(out, "test_confusion.png"), "rb").read(4) == b"\x89PNG"
+    assert "TRAIN:" in open(os.path.join(out, "config.yaml")).read()
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "tensorboard")))
+    assert "test: top1" in open(os.path.join(out, "log.txt")).read()
+
+
+def test_test_only_from_a_checkpoint(two_process_run, data_dir, tmp_path):
+    from timesformer.checkpoint.checkpointer import Checkpointer
+
+    ckpt = Checkpointer(two_process_run[0], 0).find_latest()
+    first = read_json_lines(os.path.join(two_process_run[0], "stats.jsonl"))[-1]
+    opts = tiny_opts(data_dir, str(tmp_path), **{"TRAIN.ENABLE": False, "TEST.CHECKPOINT_FILE_PATH": ckpt,
+                                                 "TEST.NUM_SPATIAL_CROPS": 3})
+    assert _tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 0
+    again = read_json_lines(os.path.join(str(tmp_path), "stats.jsonl"))
+    assert [r["type"] for r in again] == ["test_final"]
+    assert again[0]["top1"] == pytest.approx(first["top1"]) and again[0]["loss"] == pytest.approx(first["loss"], rel=1e-4)
+
+
+def test_unwritable_output_dir_and_missing_data_fail_fast(tmp_path, capsys):
+    run_net = _tool("run_net")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert run_net.main(["--cfg", QUICKSTART, "OUTPUT_DIR", str(blocker / "out")]) == 2
+    assert "OUTPUT_DIR" in capsys.readouterr().err
+    missing = str(tmp_path / "no_such_folder")
+    assert run_net.main(["--cfg", QUICKSTART, "OUTPUT_DIR", str(tmp_path / "o"), "TRAIN.DATASET", "kinetics",
+                         "TEST.DATASET", "kinetics", "DATA.PATH_TO_DATA_DIR", missing]) == 2
+    err = capsys.readouterr().err
+    assert "DATA.PATH_TO_DATA_DIR" in err and missing in err
+    assert run_net.main(["--cfg", QUICKSTART, "SOLVER.OPTIMIZING_METHOD", "adam"]) == 2
+    assert "SOLVER.OPTIMIZING_METHOD" in capsys.readouterr().err
