@@ -152,3 +152,25 @@ def test_predict_rejects_bad_arguments(tmp_path, capsys):
     assert predict.main([str(video), "--weights", str(tmp_path / "nope.pth")]) == 2
     with pytest.raises(SystemExit):
         predict.main([str(video), "--weights", str(ckpt), "--features", str(tmp_path / "f.csv")])
+
+
+def test_predict_from_hf_folder_and_reference_pyth(tmp_path, capsys):
+    """A Hugging Face folder (names from id2label, no config: defaults + the model's frames/size) and
+    a reference-style .pyth whose YAML holds keys we do not know (only the protocol keys are read)."""
+    from timesformer.checkpoint import read_source, write_weights
+
+    video = write_video(tmp_path / "a.mp4", num_frames=40, fps=30)
+    w = read_source(str(_checkpoint(tmp_path / "m.pth", class_names=list("abcde"))))
+    write_weights(w, str(tmp_path / "hf"), "hf")
+    p = load_predictor(str(tmp_path / "hf"), device="cpu")
+    assert p.class_names == list("abcde") and p.cfg.DATA.NUM_FRAMES == 4 and p.cfg.DATA.TEST_CROP_SIZE == 32
+    assert p.cfg.DATA.SAMPLING_RATE == 32  # no stored config: the Kinetics default
+    state = torch.load(tmp_path / "m.pth", weights_only=True)
+    reference_yaml = ("TRAIN:\n  DATASET: ssv2\n  BATCH_SIZE: 8\nTEST:\n  DATASET: ssv2\n  NUM_SPATIAL_CROPS: 1\n"
+                      "DATA:\n  NUM_FRAMES: 4\n  TEST_CROP_SIZE: 32\n  TRAIN_JITTER_SCALES: [32, 40]\n"
+                      "  PATH_TO_DATA_DIR: /x\nMODEL:\n  NUM_HEADS: 2\n  MODEL_NAME: vit_base_patch16_224\n"
+                      "SOLVER:\n  BASE_LR: 0.005\n  LR_POLICY: steps_with_relative_lrs\n")
+    torch.save({"model_state": state["model"], "cfg": reference_yaml, "epoch": 15}, tmp_path / "ref.pyth")
+    rc = predict.main([str(video), "--weights", str(tmp_path / "ref.pyth"), "--json", "--device", "cpu"])
+    r = json.loads(capsys.readouterr().out)["results"][0]
+    assert rc == 0 and (r["num_clips"], r["num_crops"]) == (1, 1)  # SSv2 protocol: one segment clip
