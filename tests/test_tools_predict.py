@@ -174,3 +174,18 @@ def test_predict_from_hf_folder_and_reference_pyth(tmp_path, capsys):
     rc = predict.main([str(video), "--weights", str(tmp_path / "ref.pyth"), "--json", "--device", "cpu"])
     r = json.loads(capsys.readouterr().out)["results"][0]
     assert rc == 0 and (r["num_clips"], r["num_crops"]) == (1, 1)  # SSv2 protocol: one segment clip
+
+
+def test_explicit_cfg_decides_the_protocol_and_frames(tmp_path, capsys):
+    video = write_video(tmp_path / "a.mp4", num_frames=64, fps=30)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("MODEL: {EMBED_DIM: 32, DEPTH: 1, NUM_HEADS: 2, PATCH_SIZE: 8, NUM_CLASSES: 5}\n"
+                   "DATA: {NUM_FRAMES: 8, SAMPLING_RATE: 8, TRAIN_CROP_SIZE: 32, TEST_CROP_SIZE: 32}\n"
+                   "TEST: {NUM_SPATIAL_CROPS: 1}\n")
+    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), str(cfg), device="cpu")
+    assert p.model.model.time_embed.shape[1] == 8  # 4 frames in the checkpoint, resampled to the config's 8
+    clips, _, _ = video_clips(str(video), p.cfg)
+    assert len(clips) == 1 and clips[0].crops.shape == (1, 3, 8, 32, 32)
+    assert clips[0].frames == sampling.clip_indices(64, 30.0, 8, 8, 30, 0, 1)
+    rc = predict.main([str(video), "--weights", str(tmp_path / "m.pth"), "--cfg", str(cfg), "--device", "cpu"])
+    assert rc == 0 and "1 clip(s) x 1 crop(s)" in capsys.readouterr().out
