@@ -218,3 +218,46 @@ def test_safetensors_vit_and_hf_folder_with_pytorch_model_bin(timm_vit, hf_folde
     torch.save(load_file(folder / "model.safetensors"), bin_folder / "pytorch_model.bin")
     a, b = read_source(str(folder)).state_dict, read_source(str(bin_folder)).state_dict
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _old_hf_vit_names(sd: dict) -> dict:
+    """transformers 5 ViT keys -> the names the hub's files (e.g. google/vit-base-patch16-224) carry."""
+    out = {}
+    for k, v in sd.items():
+        if ".attention.o_proj." in k:
+            k = k.replace(".attention.o_proj.", ".attention.output.dense.")
+        for a, b in (("q_proj", "query"), ("k_proj", "key"), ("v_proj", "value")):
+            k = k.replace(f".attention.{a}.", f".attention.attention.{b}.")
+        k = k.replace(".mlp.fc1.", ".intermediate.dense.").replace(".mlp.fc2.", ".output.dense.")
+        out[k.replace("vit.layers.", "vit.encoder.layer.")] = v
+    return out
+
+
+def test_hugging_face_image_vit_and_timm_hub_folders(tmp_path, timm_vit):
+    from safetensors.torch import load_file, save_file
+    from timm.models._hub import save_for_hf
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=128, num_labels=3)
+    torch.manual_seed(4)
+    hf_vit = ViTForImageClassification(config).eval()
+    hf_vit.save_pretrained(tmp_path / "new")
+    img = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = hf_vit(pixel_values=img).logits
+    old = tmp_path / "old"  # the same weights under the hub's older names
+    old.mkdir()
+    (old / "config.json").write_text((tmp_path / "new" / "config.json").read_text())
+    save_file(_old_hf_vit_names(load_file(tmp_path / "new" / "model.safetensors")), old / "model.safetensors")
+    for folder, scheme in ((tmp_path / "new", "divided_space_time"), (old, "space_only")):
+        model = from_pretrained(str(folder), attention_type=scheme, num_frames=4)
+        assert model.model.blocks[0].norm1.eps == 1e-12  # transformers ViT's own eps, from config.json
+        torch.testing.assert_close(_same_frames_logits(model, img), expected, atol=1e-5, rtol=0)
+
+    vit, _ = timm_vit
+    save_for_hf(vit, str(tmp_path / "timm"), model_args=dict(num_classes=1000, **VIT))
+    model = from_pretrained(str(tmp_path / "timm"))
+    assert model.attention_type == "space_only" and model.model.blocks[0].attn.num_heads == 2
+    with torch.no_grad():
+        torch.testing.assert_close(_same_frames_logits(model, img), vit(img), atol=1e-5, rtol=0)

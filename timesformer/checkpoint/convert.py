@@ -40,6 +40,19 @@ HF_TOP: Tuple[Tuple[str, str], ...] = (
     ("classifier", "head"),
 )
 _HF_LAYER = "timesformer.encoder.layer."
+# transformers' image ViT (ViTModel / ViTForImageClassification), the hub's names and transformers 5's.
+HF_VIT_BLOCK: Tuple[Tuple[str, str], ...] = (
+    ("attention.attention.query", "q"), ("attention.attention.key", "k"), ("attention.attention.value", "v"),
+    ("attention.q_proj", "q"), ("attention.k_proj", "k"), ("attention.v_proj", "v"),
+    ("attention.output.dense", "attn.proj"), ("attention.o_proj", "attn.proj"),
+    ("layernorm_before", "norm1"), ("layernorm_after", "norm2"),
+    ("intermediate.dense", "mlp.fc1"), ("output.dense", "mlp.fc2"), ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2"),
+)
+HF_VIT_TOP: Tuple[Tuple[str, str], ...] = (
+    ("embeddings.cls_token", "cls_token"), ("embeddings.position_embeddings", "pos_embed"),
+    ("embeddings.patch_embeddings.projection", "patch_embed.proj"), ("layernorm", "norm"),
+    ("classifier", "head"), ("pooler.dense", "pre_logits.fc"),
+)
 # timm ViT parts that change what the network computes and that TimeSformer blocks do not have.
 _FUNCTIONAL_EXTRAS = ("norm_pre.", "fc_norm.", "reg_token", ".ls1.", ".ls2.", "q_norm.", "k_norm.",
                       "attn_pool.", "patch_embed.norm.")
@@ -85,6 +98,33 @@ def vit_to_hf(sd: Mapping[str, Tensor]) -> StateDict:
             raise ValueError(f"key {k!r} has no Hugging Face TimeSformer counterpart: transformers only "
                              "implements space_only, joint_space_time and divided_space_time")
         out[f"{_HF_LAYER}{m.group(1)}.{new}" if m else new] = v
+    return out
+
+
+def is_hf_vit(sd: Mapping[str, Tensor]) -> bool:
+    """True for transformers' image-ViT keys (``vit.embeddings...`` or ``embeddings.patch_embeddings...``)."""
+    return any(k.startswith(("vit.embeddings.", "embeddings.patch_embeddings.")) for k in sd)
+
+
+def hf_vit_to_vit(sd: Mapping[str, Tensor]) -> StateDict:
+    """transformers' image ViT keys -> ours (separate query/key/value joined into ``qkv``)."""
+    out: StateDict = {}
+    qkv: Dict[Tuple[str, str], Dict[str, Tensor]] = {}
+    for k, v in sd.items():
+        key = k[len("vit."):] if k.startswith("vit.") else k
+        m = re.match(r"^(?:encoder\.layer|layers)\.(\d+)\.(.+)$", key)
+        new = _rename(m.group(2), HF_VIT_BLOCK, reverse=False) if m else _rename(key, HF_VIT_TOP, reverse=False)
+        if new is None:
+            raise ValueError(f"Hugging Face ViT key {k!r} has no counterpart in a TimeSformer")
+        part, _, suffix = new.partition(".")
+        if m and part in ("q", "k", "v"):
+            qkv.setdefault((m.group(1), suffix), {})[part] = v
+        else:
+            out[f"blocks.{m.group(1)}.{new}" if m else new] = v
+    for (n, suffix), parts in qkv.items():
+        if set(parts) != {"q", "k", "v"}:
+            raise ValueError(f"Hugging Face ViT layer {n}: {suffix} of query/key/value incomplete ({sorted(parts)})")
+        out[f"blocks.{n}.attn.qkv.{suffix}"] = torch.cat([parts["q"], parts["k"], parts["v"]], dim=0)
     return out
 
 

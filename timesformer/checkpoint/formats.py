@@ -1,5 +1,6 @@
 """Reading and writing weights in every layout: our checkpoints, the reference's ``.pyth``,
-Hugging Face folders, timm/DeiT ``.pth``/``.bin``/``.safetensors`` files and Google's ViT ``.npz``.
+Hugging Face folders (TimeSformer, image ViT, timm), timm/DeiT ``.pth``/``.bin``/``.safetensors``
+files and Google's ViT ``.npz``.
 
 Everything is read with ``torch.load(weights_only=True)``, safetensors or numpy without pickle, so a
 downloaded file cannot run code. :class:`Weights` is the common in-memory form.
@@ -14,7 +15,8 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
-from .convert import StateDict, add_prefix, hf_to_vit, infer_architecture, strip_prefixes, vit_to_hf
+from .convert import (StateDict, add_prefix, hf_to_vit, hf_vit_to_vit, infer_architecture, is_hf_vit, strip_prefixes,
+                      vit_to_hf)
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +116,28 @@ def _unwrap(obj: Any, path: str) -> Weights:
                          "'model' or 'state_dict' entry holding one")
     if any(k.startswith("timesformer.") for k in obj):
         return Weights(hf_to_vit(obj), "hf", path)
+    if is_hf_vit(obj):
+        return Weights(hf_vit_to_vit(obj), "image_vit", path)
     sd = strip_prefixes(obj)
     video = "time_embed" in sd or any("_attn." in k for k in sd)
     return Weights(sd, "timesformer" if video else "image_vit", path)
 
 
+def _timm_heads(config: Dict[str, Any]) -> int:
+    """Attention heads of the timm model a timm hub ``config.json`` describes."""
+    args = config.get("model_args") or {}
+    if "num_heads" in args:
+        return int(args["num_heads"])
+    import timm
+
+    with torch.device("meta"):  # the architecture only, no memory, no download
+        model = timm.create_model(config["architecture"], pretrained=False)
+    return model.blocks[0].attn.num_heads
+
+
 def read_hf_folder(folder: str) -> Weights:
-    """A Hugging Face TimeSformer folder: ``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``."""
+    """A Hugging Face folder: ``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``,
+    holding a TimeSformer (transformers), an image ViT (transformers) or a timm ViT."""
     cfg_path = os.path.join(folder, "config.json")
     files = [os.path.join(folder, f) for f in WEIGHT_FILES if os.path.isfile(os.path.join(folder, f))]
     if not os.path.isfile(cfg_path) or not files:
@@ -128,13 +145,20 @@ def read_hf_folder(folder: str) -> Weights:
                          f"{WEIGHT_FILES}; found {sorted(os.listdir(folder))}")
     with open(cfg_path) as f:
         config = json.load(f)
-    if config.get("model_type") not in (None, "timesformer"):
-        raise ValueError(f"{cfg_path}: model_type {config.get('model_type')!r}; expected 'timesformer'")
+    kind = "timm" if "architecture" in config else config.get("model_type")
+    if kind not in ("timesformer", "vit", "timm"):
+        raise ValueError(f"{cfg_path}: model_type {config.get('model_type')!r}; expected 'timesformer', 'vit' "
+                         "or a timm model's config (with 'architecture')")
     if config.get("hidden_act", "gelu") != "gelu":
         raise ValueError(f"{cfg_path}: hidden_act {config['hidden_act']!r}; TimeSformer uses 'gelu'")
     raw = _load_safetensors(files[0]) if files[0].endswith(".safetensors") else _load_torch(files[0])
     w = _unwrap(raw, files[0])
-    w.layout, w.source = "hf", folder
+    w.source = folder
+    if kind == "timm":
+        w.meta.update(num_heads=_timm_heads(config))
+        w.class_names = (config.get("pretrained_cfg") or {}).get("label_names") or w.class_names
+        return w
+    w.layout = "hf" if kind == "timesformer" else w.layout
     w.meta.update(num_heads=config.get("num_attention_heads", 12), norm_eps=config.get("layer_norm_eps", 1e-6))
     id2label = config.get("id2label")
     if id2label:
