@@ -211,7 +211,7 @@ def _read_torchcodec(path: str, indices: Sequence[int]) -> np.ndarray:
         raise RuntimeError("DATA.DECODING_BACKEND = 'torchcodec' but torchcodec cannot be imported "
                            f"({e}); pip install torchcodec (needs FFmpeg libraries) or use 'pyav'") from e
     try:
-        decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
+        decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=0)
         num = decoder.metadata.num_frames
         if max(indices) >= num:
             raise ShortVideo(path, num)

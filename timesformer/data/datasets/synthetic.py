@@ -18,7 +18,7 @@ from .base import AnnotationError, VideoRecord, VideoDataset, register_dataset
 from .csv_utils import parse_number, read_rows
 
 CLASSES = ["moving up", "moving down", "growing", "shrinking"]
-SIZE, LENGTH, FPS, VERSION = 64, 32, 30, 1
+SIZE, LENGTH, FPS, VERSION = 64, 32, 30, 2
 SEEDS = {"train": 0, "val": 1, "test": 2}
 MARKER = "synthetic.json"
 
@@ -37,7 +37,7 @@ def render(label: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(LENGTH)
     if label in (0, 1):  # a square moving vertically, wrapping around the frame
         side = int(rng.integers(10, 21))
-        x, y0, speed = int(rng.integers(0, SIZE - side)), rng.uniform(0, SIZE), rng.uniform(1.5, 2.5)
+        x, y0, speed = int(rng.integers(0, SIZE - side)), rng.uniform(0, SIZE), rng.uniform(2.5, 3.5)
         ys = y0 + (-1 if label == 0 else 1) * speed * t
         for i, y in enumerate(ys):
             rows = (int(y) + np.arange(side)) % SIZE
