@@ -196,3 +196,14 @@ def test_synthetic_dataset(tmp_path):
     grow, shrink = render(2, np.random.default_rng(5)), render(3, np.random.default_rng(5))
     assert np.array_equal(grow[::-1], shrink)
     assert not np.array_equal(up, down) and np.array_equal(up[0], down[0])
+
+
+def test_truncated_but_readable_video_is_reported_and_used(tmp_path):
+    fast = write_video(tmp_path / "fast.mp4", num_frames=60, fps=30, gop=10, faststart=True)
+    write_truncated(fast, tmp_path / "cut_fast.mp4", keep=0.5)
+    _write(tmp_path / "val.csv", "cut_fast.mp4 0\n")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(tmp_path), "DATA.SAMPLING_RATE", "16")
+    ds = build_dataset(cfg, "val")
+    clip = [frame_index(f) for f in ds.read_clip(0, 0, None)]  # planned on 60 frames, re-planned
+    assert clip[-1] < 30 and clip == sorted(clip)
+    assert "truncated" in ds.bad_file_reasons()[str(tmp_path / "cut_fast.mp4")]
