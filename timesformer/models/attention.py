@@ -50,30 +50,30 @@ class Grouping:
 
     def _order(self) -> Tuple[int, ...]:
         seq = [f for f in self.tokens if f not in self.groups]
-        return tuple(self.tokens.index(f) + 1 for f in (*self.groups, *seq))
+        return tuple([self.tokens.index(f) + 1 for f in (*self.groups, *seq)])
 
     def group(self, p: Tensor, grid: Grid) -> Tensor:
         """(B, N*T, D) -> (B*G, L, D)."""
         sizes = self._sizes(grid)
         b, d = p.shape[0], p.shape[-1]
-        x = p.reshape(b, *(sizes[f] for f in self.tokens), d).permute(0, *self._order(), len(self.tokens) + 1)
-        groups = math.prod(sizes[f] for f in self.groups)
+        x = p.reshape(b, *[sizes[f] for f in self.tokens], d).permute(0, *self._order(), len(self.tokens) + 1)
+        groups = math.prod([sizes[f] for f in self.groups])
         return x.reshape(b * groups, -1, d)
 
     def ungroup(self, g: Tensor, grid: Grid) -> Tensor:
         """(B*G, L, D) -> (B, N*T, D)."""
         sizes = self._sizes(grid)
         order = self._order()
-        groups = math.prod(sizes[f] for f in self.groups)
+        groups = math.prod([sizes[f] for f in self.groups])
         permuted = [sizes[self.tokens[i - 1]] for i in order]
         x = g.reshape(g.shape[0] // groups, *permuted, g.shape[-1])
         inverse = sorted(range(len(order)), key=lambda i: order[i])
-        return x.permute(0, *(i + 1 for i in inverse), len(order) + 1).reshape(x.shape[0], -1, g.shape[-1])
+        return x.permute(0, *[i + 1 for i in inverse], len(order) + 1).reshape(x.shape[0], -1, g.shape[-1])
 
     def shape(self, grid: Grid) -> Tuple[int, int]:
         """(groups per clip, tokens per group) for a grid."""
         sizes = self._sizes(grid)
-        groups = math.prod(sizes[f] for f in self.groups)
+        groups = math.prod([sizes[f] for f in self.groups])
         return groups, math.prod(sizes.values()) // groups
 
 
