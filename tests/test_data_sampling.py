@@ -77,3 +77,12 @@ def test_shards_cover_every_item_once(world):
     for total in range(0, 12):
         seen = [i for rank in range(world) for i in shard_range(total, rank, world)]
         assert sorted(seen) == list(range(total))
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_shard_sampler_has_no_padding(world):
+    from timesformer.data.build import ShardSampler
+
+    samplers = [ShardSampler(10, rank, world) for rank in range(world)]
+    assert sum(len(s) for s in samplers) == 10
+    assert sorted(i for s in samplers for i in s) == list(range(10))
