@@ -76,7 +76,13 @@ def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
     from timesformer.models.build import model_kwargs_from_cfg
     from timesformer.models.presets import PRESETS
 
-    tree = yaml.safe_load(text) or {}
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        logger.warning("the stored config is not readable YAML (%s); sizes come from the tensors alone", e)
+        return {}
+    if not isinstance(tree, dict):
+        return {}
     cfg = get_cfg()
     stated = set()
     for key in _CFG_KEYS:
