@@ -73,3 +73,9 @@ def test_table_runs_every_command_and_records_failures(tmp_path, capsys):
     assert f"`python tools/benchmark.py {good}`" in text and "NO_SUCH_KEY" in text
     with pytest.raises(SystemExit):
         benchmark_table.main(["--commands", str(tmp_path / "missing.txt")])
+
+
+@pytest.mark.parametrize("argv", [["--steps", "0"], ["--batch", "-1"], ["--mode", "eval"]])
+def test_bad_arguments_are_refused(argv):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(argv)

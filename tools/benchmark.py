@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Training or inference throughput of a config's model: clips/s, MFU, peak memory, ratio to a baseline.
+r"""Training or inference throughput of a config's model: clips/s, MFU, peak memory, ratio to a baseline.
 
     python tools/benchmark.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --mode train \
         --batch 16 --compile --compare-hf
@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from timesformer.config import get_cfg, load_config  # noqa: E402
+from timesformer.config import load_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
 from timesformer.utils import benchmark as bench  # noqa: E402
 
@@ -52,14 +52,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs (no MFU)")
     p.add_argument("--json", default=None, help="append one JSON line per measurement to this file")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.steps < 1 or args.warmup < 0 or args.batch < 0:
+        p.error(f"need --steps >= 1, --warmup >= 0, --batch >= 0 (0 = the config's); got --steps "
+                f"{args.steps} --warmup {args.warmup} --batch {args.batch}")
+    if (args.device or "").startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: this torch sees no CUDA device; use --device cpu")
+    return args
 
 
 def model_kwargs(args: argparse.Namespace) -> Dict:
     """Our model's keyword arguments from the config (random initialisation: no pretrained weights)."""
-    cfg = load_config(args.cfg, args.opts) if args.cfg else get_cfg()
-    if not args.cfg and args.opts:
-        cfg.merge_from_list(args.opts)
+    cfg = load_config(args.cfg, args.opts)  # validated; no --cfg: the defaults
     kwargs = model_kwargs_from_cfg(cfg)
     batch = args.batch or (cfg.TRAIN.BATCH_SIZE if args.mode == "train" else cfg.TEST.BATCH_SIZE)
     return dict(kwargs, batch=batch)

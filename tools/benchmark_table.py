@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run a list of ``tools/benchmark.py`` commands in one process and write the table of results.
+r"""Run a list of ``tools/benchmark.py`` commands in one process and write the table of results.
 
     python tools/benchmark_table.py --commands tools/benchmark_suite.txt --json results.jsonl \
         --markdown table.md
