@@ -12,7 +12,7 @@ from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import get_cfg
 from timesformer.data import sampling
 from timesformer.models import build_model
-from timesformer.tools.inference import load_predictor, video_clips
+from timesformer.tools.inference import load_predictor, run_clips, video_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import predict  # noqa: E402  (tools/predict.py)
@@ -73,6 +73,10 @@ def test_clips_cover_a_long_video_and_hold_the_requested_frames(tmp_path):
         assert c.crops.shape == (3, 3, 4, 32, 32) and c.crops.dtype == torch.uint8  # (crops, C, T, S, S)
         centre = c.crops[1].permute(1, 2, 3, 0).numpy()  # (T, S, S, C)
         assert [frame_index(f) for f in centre] == c.frames
+    logits, feats = run_clips(p, clips[:2], batch_size=4)
+    assert logits.shape == (6, 5) and feats.shape == (6, 32)
+    low, _ = run_clips(p, clips[:2], batch_size=4, precision="bf16")  # autocast, as on a GPU
+    assert low.dtype == torch.float32 and torch.allclose(low, logits, atol=0.05)
 
 
 def test_short_video_gets_the_config_views(tmp_path):

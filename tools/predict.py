@@ -1,12 +1,13 @@
 """Classify your own videos with a trained TimeSformer.
 
     python tools/predict.py VIDEO [VIDEO ...] --weights W [--cfg C] [--topk 5] [--timeline] [--json]
-                            [--features OUT.npz|OUT.pt] [--class-names k400|k600|ssv2|FILE] [--opts KEY VALUE ...]
+                            [--features OUT.npz|OUT.pt] [--class-names k400|k600|ssv2|FILE]
+                            [--precision none|bf16|fp16] [--opts KEY VALUE ...]
 
 W is our checkpoint, a released .pyth, a Hugging Face folder or hub id. Frames are sampled as the
-config's test protocol says (the checkpoint's stored config, else --cfg, else defaults): the test
-clip(s) x spatial crops, and for a video longer than that every non-overlapping clip along it; the
-views are combined by TEST.ENSEMBLE_METHOD (mean softmax by default). Exit status 1 when any video
+config's test protocol says (--cfg when given, else the checkpoint's stored config, else defaults):
+the test clip(s) x spatial crops, and for a video longer than that every non-overlapping clip along
+it; the views are combined by TEST.ENSEMBLE_METHOD (mean softmax by default). Exit status 1 when any video
 could not be read (the others are still reported).
 """
 import argparse
@@ -37,6 +38,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "or by class count)")
     p.add_argument("--batch-size", type=int, default=8, help="views per forward pass")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
+    p.add_argument("--precision", choices=("none", "bf16", "fp16"), default="none",
+                   help="autocast the model (bf16 on A100/H100, fp16 on V100) for speed")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
                    help="config overrides KEY VALUE ..., last on the line, e.g. --opts TEST.NUM_SPATIAL_CROPS 1")
     args = p.parse_args(argv)
@@ -80,7 +83,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results, failed = [], []
     for video in args.videos:
         try:
-            r = predict_video(predictor, video, args.topk, args.batch_size)
+            r = predict_video(predictor, video, args.topk, args.batch_size, args.precision)
         except DecodeError as e:
             failed.append({"video": video, "error": str(e)})
             print(f"error: {e}", file=sys.stderr)

@@ -168,16 +168,24 @@ def video_clips(path: str, cfg: CfgNode) -> Tuple[List[Clip], float, float]:
     return clips, fps, num / fps
 
 
+PRECISIONS = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 @torch.no_grad()
-def run_clips(p: Predictor, clips: Sequence[Clip], batch_size: int = 8) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Logits (V, K) and final CLS features (V, D) of every crop of every clip, in clip order."""
-    vit = p.model.model
+def run_clips(p: Predictor, clips: Sequence[Clip], batch_size: int = 8,
+              precision: str = "none") -> Tuple[torch.Tensor, torch.Tensor]:
+    """Logits (V, K) and final CLS features (V, D) of every crop of every clip, in clip order;
+    ``precision`` "bf16" / "fp16" runs the model under autocast."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {list(PRECISIONS)}")
+    vit, dtype = p.model.model, PRECISIONS[precision]
     views = torch.cat([c.crops for c in clips])  # (V, C, T, S, S) uint8
     logits, feats = [], []
     for i in range(0, len(views), batch_size):
         x = transforms.normalize(views[i:i + batch_size].to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
-        feat = vit.forward_features(x)  # (b, D)
-        logits.append(vit.forward_head(feat).float().cpu())
+        with torch.autocast(p.device.type, dtype=dtype, enabled=dtype is not None):
+            feat = vit.forward_features(x)  # (b, D)
+            logits.append(vit.forward_head(feat).float().cpu())
         feats.append(feat.float().cpu())
     return torch.cat(logits), torch.cat(feats)
 
@@ -189,11 +197,12 @@ def top_k(scores: torch.Tensor, k: int, names: Optional[List[str]]) -> List[Dict
             for v, i in zip(values, idx)]
 
 
-def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8) -> Dict[str, Any]:
+def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8,
+                  precision: str = "none") -> Dict[str, Any]:
     """Scores of one video: views combined by TEST.ENSEMBLE_METHOD, plus a per-clip timeline and
     the video's mean CLS feature."""
     clips, fps, duration = video_clips(path, p.cfg)
-    logits, feats = run_clips(p, clips, batch_size)
+    logits, feats = run_clips(p, clips, batch_size, precision)
     method, crops = p.cfg.TEST.ENSEMBLE_METHOD, clips[0].crops.shape[0]
     timeline = [{"clip": c.index, "start_s": round(c.start_s, 3), "end_s": round(c.end_s, 3),
                  "top": top_k(combine_views(logits[i * crops:(i + 1) * crops], method), k, p.class_names)}
