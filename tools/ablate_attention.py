@@ -15,6 +15,7 @@ import torch
 
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import launch, preflight, run
+from timesformer.utils.logging import setup_logging
 from timesformer.models import SCHEMES, build_model
 from timesformer.models.complexity import count_flops, count_params
 
@@ -49,6 +50,7 @@ def format_table(rows: List[Dict]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
+    setup_logging()
     rows = []
     try:
         base = load_config(args.cfg_file, args.opts)

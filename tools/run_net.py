@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import launch, preflight, run
+from timesformer.utils.logging import setup_logging
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -24,6 +25,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
+    setup_logging()
     try:
         cfg = load_config(args.cfg_file, args.opts)
         preflight(cfg)

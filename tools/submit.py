@@ -16,6 +16,7 @@ import submitit
 
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import launch, preflight, run
+from timesformer.utils.logging import setup_logging
 
 
 class Job:
@@ -54,6 +55,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+class DryRunSlurmExecutor(submitit.SlurmExecutor):
+    """A SlurmExecutor that works without ``srun`` on this machine; used only to render the script."""
+
+    @classmethod
+    def affinity(cls) -> int:
+        return 1
+
+
 def build_executor(args: argparse.Namespace, cfg) -> submitit.Executor:
     """A submitit executor with one task per GPU on NUM_SHARDS nodes."""
     folder = args.log_dir or os.path.join(cfg.OUTPUT_DIR, "submitit")
@@ -65,7 +74,8 @@ def build_executor(args: argparse.Namespace, cfg) -> submitit.Executor:
         executor.update_parameters(timeout_min=args.timeout_min, nodes=1, tasks_per_node=1,
                                    gpus_per_node=cfg.NUM_GPUS)
     else:
-        executor = submitit.SlurmExecutor(folder, max_num_timeout=30)
+        cls = DryRunSlurmExecutor if args.dry_run else submitit.SlurmExecutor
+        executor = cls(folder, max_num_timeout=30)
         params = dict(job_name=args.job_name, time=args.timeout_min, nodes=cfg.NUM_SHARDS,
                       ntasks_per_node=tasks, gpus_per_node=cfg.NUM_GPUS, cpus_per_task=args.cpus_per_task,
                       signal_delay_s=120)
@@ -80,6 +90,7 @@ def build_executor(args: argparse.Namespace, cfg) -> submitit.Executor:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
+    setup_logging()
     try:
         cfg = load_config(args.cfg_file, args.opts)
         preflight(cfg)

@@ -31,6 +31,10 @@ def preflight(cfg) -> None:
     except OSError as e:
         raise ConfigError(f"OUTPUT_DIR = {cfg.OUTPUT_DIR!r} is not writable ({e.strerror}); pass a folder "
                           "you can write to, e.g. OUTPUT_DIR ./output") from e
+    ckpt = cfg.TEST.CHECKPOINT_FILE_PATH
+    if cfg.TEST.ENABLE and ckpt and not os.path.exists(ckpt):
+        raise ConfigError(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
+                          "(or '' to test the newest checkpoint in OUTPUT_DIR)")
     datasets = set()
     if cfg.TRAIN.ENABLE:
         datasets.add(cfg.TRAIN.DATASET)
