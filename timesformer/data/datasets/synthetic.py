@@ -18,7 +18,7 @@ from .base import AnnotationError, VideoRecord, VideoDataset, register_dataset
 from .csv_utils import parse_number, read_rows
 
 CLASSES = ["moving up", "moving down", "growing", "shrinking"]
-SIZE, LENGTH, FPS, VERSION = 64, 32, 30, 2
+SIZE, LENGTH, FPS, VERSION = 64, 32, 30, 3
 SEEDS = {"train": 0, "val": 1, "test": 2}
 MARKER = "synthetic.json"
 
@@ -30,26 +30,27 @@ def split_sizes(num_videos: int) -> dict:
 
 
 def render(label: int, rng: np.random.Generator) -> np.ndarray:
-    """One clip (LENGTH, SIZE, SIZE, 3) uint8 of class ``label``."""
+    """One clip (LENGTH, SIZE, SIZE, 3) uint8 of class ``label``.
+
+    "moving down" is drawn as a "moving up" clip played backwards and "shrinking" as a reversed
+    "growing" one, so each pair has exactly the same frames, only in the opposite order.
+    """
     frames = np.empty((LENGTH, SIZE, SIZE, 3), np.uint8)
     frames[:] = rng.integers(0, 60, size=3, dtype=np.uint8)
     color = rng.integers(150, 256, size=3, dtype=np.uint8)
-    t = np.arange(LENGTH)
-    if label in (0, 1):  # a square moving vertically, wrapping around the frame
-        side = int(rng.integers(10, 21))
-        x, y0, speed = int(rng.integers(0, SIZE - side)), rng.uniform(0, SIZE), rng.uniform(2.5, 3.5)
-        ys = y0 + (-1 if label == 0 else 1) * speed * t
-        for i, y in enumerate(ys):
-            rows = (int(y) + np.arange(side)) % SIZE
-            frames[i, rows, x:x + side] = color
-    else:  # a square growing (2) or shrinking (3) around a fixed centre
+    t = np.arange(LENGTH) / (LENGTH - 1)
+    if label in (0, 1):  # a square moving up by `travel` pixels, inside the frame
+        side, travel = int(rng.integers(10, 17)), rng.uniform(30, SIZE - 16)
+        x, y0 = int(rng.integers(0, SIZE - side)), rng.uniform(travel, SIZE - side)
+        for i, y in enumerate(y0 - travel * t):
+            frames[i, int(y):int(y) + side, x:x + side] = color
+    else:  # a square growing around a fixed centre
         s0, grow = rng.uniform(6, 14), rng.uniform(16, 24)
         cy, cx = rng.uniform(22, 42, size=2)
-        sides = s0 + grow * t / (LENGTH - 1)
-        for i, side in enumerate(sides if label == 2 else sides[::-1]):
+        for i, side in enumerate(s0 + grow * t):
             y, x, h = int(cy - side / 2), int(cx - side / 2), int(round(side))
             frames[i, max(y, 0):y + h, max(x, 0):x + h] = color
-    return frames
+    return frames[::-1].copy() if label in (1, 3) else frames
 
 
 def write_mp4(path: str, frames: np.ndarray, fps: int = FPS) -> None:
