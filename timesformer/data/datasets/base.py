@@ -8,6 +8,7 @@ file) and, in training, replaced by another video at most ``DATA.MAX_BAD_VIDEO_R
 import logging
 import os
 import tempfile
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple, Type
 
@@ -42,6 +43,12 @@ class VideoRecord:
     duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
 
 
+def _remove_log(path: str, owner_pid: int) -> None:
+    """Delete the bad-file log, only in the process that created it (not in loader workers)."""
+    if os.getpid() == owner_pid and os.path.exists(path):
+        os.remove(path)
+
+
 class AnnotationError(ValueError):
     """An annotation file that cannot be parsed; names the file, the line and the fix."""
 
@@ -72,7 +79,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self._lengths: Dict[int, Tuple[int, float]] = {}
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
         os.close(fd)
-        self._owner_pid = os.getpid()
+        weakref.finalize(self, _remove_log, self._bad_log, os.getpid())  # also at interpreter exit
         self._rng_key, self._generator = None, None
 
     # ------------------------------------------------------------------ subclass API
@@ -133,10 +140,6 @@ class VideoDataset(torch.utils.data.Dataset):
         if self.train:
             return self._train_item(video)
         return self._eval_item(video, view)
-
-    def __del__(self):
-        if getattr(self, "_owner_pid", None) == os.getpid() and os.path.exists(self._bad_log):
-            os.remove(self._bad_log)
 
     # ------------------------------------------------------------------ items and views
     def _build_items(self) -> List[Tuple[int, int]]:
