@@ -113,10 +113,7 @@ class Trainer:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
             self.epoch_iter = int(state.get("epoch_iteration", 0))
-            # resume_or_load restored the RNG of the checkpoint; it is re-applied after the replay
-            from timesformer.checkpoint.checkpointer import capture_rng_state
-
-            self.rng_to_restore = capture_rng_state()
+            self.rng_to_restore = self._rank_rng(state)  # re-applied after the epoch's replay
             logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                         self.epoch + 1, self.epoch_iter, self.iter)
             dl = self.cfg.DATA_LOADER
@@ -125,15 +122,32 @@ class Trainer:
                                "clips come in the same order, but their random crops differ from an "
                                "uninterrupted run (set it False for bit-exact resumption)")
 
+    @staticmethod
+    def _rank_rng(state: dict) -> dict:
+        """This rank's RNG state at the resume point (resume_or_load restored rank 0's)."""
+        from timesformer.checkpoint.checkpointer import capture_rng_state
+
+        if du.get_world_size() == 1 or not state.get("path"):
+            return capture_rng_state()
+        saved = torch.load(state["path"], map_location="cpu", weights_only=True, mmap=True)
+        per_rank = saved.get("rng_per_rank") or []
+        if len(per_rank) != du.get_world_size():
+            logger.warning("the checkpoint holds RNG states for %d processes, this run has %d: random "
+                           "augmentation and drop-path differ from an uninterrupted run", len(per_rank),
+                           du.get_world_size())
+            return capture_rng_state()
+        return per_rank[du.get_rank()]
+
     def save_checkpoint(self, epoch: int, epoch_iteration: int) -> None:
         """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
         from timesformer.checkpoint.checkpointer import capture_rng_state
 
+        rngs = du.all_gather_object(capture_rng_state())  # every rank's, for an exact resume
         if du.is_main_process():
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": self.iter + 1
                      if epoch_iteration else self.iter, "epoch_iteration": epoch_iteration,
-                     "rng": capture_rng_state(), "cfg": self.cfg.dump()}
+                     "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump()}
             self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
         du.synchronize()
 
