@@ -1,6 +1,7 @@
 """The model: every scheme runs, learns, matches its reference and has the paper's sizes."""
 import pytest
 import torch
+from einops import rearrange
 from torch import nn
 
 from timesformer.models import SCHEMES, TimeSformer, VisionTransformer
@@ -244,11 +245,22 @@ def test_activation_checkpointing_gives_the_same_gradients():
         torch.testing.assert_close(a, b)
 
 
-def test_groupings_are_inverse_and_sized():
+def test_groupings_match_einops_and_invert():
     grid = (4, 6, 8)
-    p = torch.randn(2, 4 * 6 * 8, 3)
-    for g, groups, length in ((ALL, 1, 192), (TIME, 48, 4), (FRAME, 4, 48), (ROW, 24, 8), (COLUMN, 32, 6),
-                              (WINDOW, 4, 48), (STRIDED, 8, 24)):
-        out = g.group(p, grid)
-        assert out.shape == (2 * groups, length, 3) and g.shape(grid) == (groups, length)
-        assert torch.equal(g.ungroup(out, grid), p)
+    p = torch.randn(2, 6 * 8 * 4, 3)
+    sizes = dict(h=6, w=8, t=4)
+    halves = dict(h=3, w=4, t=2, h2=2, w2=2, t2=2)
+    cases = [  # grouping, the einops pattern that says the same (SPEC §1), its axis sizes
+        (ALL, "b (h w t) d -> b (h w t) d", sizes),
+        (TIME, "b (h w t) d -> (b h w) t d", sizes),
+        (FRAME, "b (h w t) d -> (b t) (h w) d", sizes),
+        (ROW, "b (h w t) d -> (b h t) w d", sizes),
+        (COLUMN, "b (h w t) d -> (b w t) h d", sizes),
+        (WINDOW, "b (h2 h w2 w t) d -> (b h2 w2) (h w t) d", dict(halves, t=4)),
+        (STRIDED, "b (h h2 w w2 t t2) d -> (b h2 w2 t2) (h w t) d", halves),
+    ]
+    for grouping, pattern, axes in cases:
+        out = grouping.group(p, grid)
+        assert torch.equal(out, rearrange(p, pattern, **{k: v for k, v in axes.items() if k in pattern}))
+        assert grouping.shape(grid) == (out.shape[0] // 2, out.shape[1])
+        assert torch.equal(grouping.ungroup(out, grid), p)
