@@ -37,6 +37,9 @@ def test_base_inheritance_and_overrides(tmp_path):
     (["MODEL.EMBED_DIM", "100"], "MODEL.EMBED_DIM = 100.*multiple of MODEL.NUM_HEADS"),
     (["MODEL.DROP_PATH_RATE", "1.5"], "MODEL.DROP_PATH_RATE"),
     (["DATA.NUM_FRAMES"], "KEY VALUE pairs"),
+    (["SOLVER.OPTIMIZING_METHOD", "adam"], "SOLVER.OPTIMIZING_METHOD = 'adam'.*adamw"),  # engine keys too
+    (["TRAIN.DATASET", "kinetic"], "TRAIN.DATASET"),  # data keys
+    (["TRAIN.CHECKPOINT_KEEP_LAST", "-1"], "TRAIN.CHECKPOINT_KEEP_LAST"),  # checkpoint keys
 ])
 def test_bad_values_are_named(opts, match):
     with pytest.raises(ConfigError, match=match):

@@ -72,3 +72,10 @@ def _check_data(cfg: CfgNode) -> None:
     from timesformer.data.build import check_data_config
 
     check_data_config(cfg)
+
+
+@register_check
+def _check_engine(cfg: CfgNode) -> None:
+    from timesformer.engine.checks import check_engine_config  # run, TRAIN, TEST and SOLVER keys
+
+    check_engine_config(cfg)

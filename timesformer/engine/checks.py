@@ -1,9 +1,9 @@
 """Validation of the engine's config keys (run, TRAIN, TEST, SOLVER), run by ``load_config``."""
-from timesformer.config import register_check, require
+from timesformer.config import require
 
 
-@register_check
-def _check_engine(cfg) -> None:
+def check_engine_config(cfg) -> None:
+    """Raise ConfigError for an engine key (solver, precision, batch, ...) that cannot work."""
     from timesformer.solver import METHODS, POLICIES
 
     from .evaluator import ENSEMBLE_METHODS
