@@ -81,3 +81,9 @@ def test_jpeg_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DecodeError, match="no"):
         read_frames(str(tmp_path / "empty"), [0])
+
+
+def test_jpeg_folder_unpadded_names_in_numeric_order(tmp_path):
+    # 1.jpg ... 12.jpg: sorted as text, 10.jpg would come before 2.jpg.
+    folder = str(write_jpeg_folder(tmp_path / "frames", num_frames=12, name_format="{}.jpg"))
+    assert _indices(read_frames(folder, list(range(12)))) == list(range(12))

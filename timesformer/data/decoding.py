@@ -8,6 +8,7 @@ of frames that really decode, so the caller can sample again.
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
@@ -48,9 +49,14 @@ def is_frame_folder(path: str) -> bool:
     return os.path.isdir(path)
 
 
+def _natural_key(name: str) -> List[object]:
+    """Sort key that compares digit runs as numbers: 2.jpg before 10.jpg."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def list_frame_files(path: str) -> List[str]:
-    """Sorted image files in a frame folder (names sort in frame order, e.g. 00001.jpg)."""
-    files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS))
+    """Image files in a frame folder in frame order (numbers in names compare as numbers)."""
+    files = sorted((f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTENSIONS)), key=_natural_key)
     if not files:
         raise DecodeError(path, f"the folder holds no {'/'.join(IMAGE_EXTENSIONS)} frames")
     return files
