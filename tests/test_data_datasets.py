@@ -207,3 +207,18 @@ def test_truncated_but_readable_video_is_reported_and_used(tmp_path):
     clip = [frame_index(f) for f in ds.read_clip(0, 0, None)]  # planned on 60 frames, re-planned
     assert clip[-1] < 30 and clip == sorted(clip)
     assert "truncated" in ds.bad_file_reasons()[str(tmp_path / "cut_fast.mp4")]
+
+
+@pytest.mark.parametrize("opts,ok", [
+    (["TRAIN.BATCH_SIZE", "6", "NUM_GPUS", "2"], False),  # 3 clips per process
+    (["TRAIN.BATCH_SIZE", "3"], False),
+    (["TRAIN.BATCH_SIZE", "8", "NUM_GPUS", "4"], True),
+])
+def test_mixup_needs_an_even_batch_per_process(opts, ok):
+    opts = ["MIXUP.ENABLE", "True", *opts]
+    if ok:
+        assert load_config(None, opts).MIXUP.ENABLE
+    else:
+        with pytest.raises(ConfigError, match="TRAIN.BATCH_SIZE.*even number of clips per process"):
+            load_config(None, opts)
+    assert load_config(None, opts[2:]).TRAIN.BATCH_SIZE  # odd is fine without mixup

@@ -127,3 +127,8 @@ def check_data_config(cfg: CfgNode) -> None:
     if cfg.MIXUP.ENABLE:
         require(cfg.MIXUP.ALPHA > 0 or cfg.MIXUP.CUTMIX_ALPHA > 0, "MIXUP.ALPHA", cfg.MIXUP.ALPHA,
                 "> 0 (or MIXUP.CUTMIX_ALPHA > 0) when MIXUP.ENABLE is True")
+        world = max(1, cfg.NUM_GPUS) * cfg.NUM_SHARDS
+        per_rank = max(1, cfg.TRAIN.BATCH_SIZE // world)  # as build_loader splits it
+        require(per_rank % 2 == 0, "TRAIN.BATCH_SIZE", cfg.TRAIN.BATCH_SIZE,
+                f"an even number of clips per process with MIXUP.ENABLE (timm's Mixup pairs them); "
+                f"it gives {per_rank} to each of the {world} processes (NUM_GPUS x NUM_SHARDS)")
