@@ -36,7 +36,8 @@ def test_check_videos_lists_bad_and_short(data, capsys):
     assert "checked 4 videos of train: 1 unreadable, 1 shorter than a clip" in out
 
 
-def test_benchmark_data_reports_clips_per_second(data, capsys):
-    assert _tool("benchmark_data").main(["--batches", "3"] + data) == 0
+@pytest.mark.parametrize("workers,warmup", [(0, 2), (2, 4)])  # 2 workers x prefetch_factor 2
+def test_benchmark_data_reports_clips_per_second(data, capsys, workers, warmup):
+    assert _tool("benchmark_data").main(["--batches", "3"] + data + ["DATA_LOADER.NUM_WORKERS", str(workers)]) == 0
     out = capsys.readouterr().out
-    assert "6 clips in" in out and "clips/s per worker (0 workers)" in out
+    assert "6 clips in" in out and f"per worker ({workers} workers, after {warmup} warm-up batches)" in out
