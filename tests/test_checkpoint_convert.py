@@ -117,6 +117,38 @@ def test_unreconcilable_and_missing_weights_are_errors(tmp_path):
         load_pretrained(_tiny(), str(tmp_path / "gap.pth"))
 
 
+def test_a_trained_step_without_its_fc_is_an_error_a_new_step_gets_a_zero_fc(tmp_path):
+    """A divided checkpoint lacking temporal_fc would run with its trained temporal step switched
+    off; a step the source does not have at all (image ViT, or divided -> axial's width step) starts
+    from the ViT's attn with a zero *_fc."""
+    src = _tiny().model.state_dict()
+    cut = {k: v for k, v in src.items() if not k.startswith("blocks.1.temporal_fc.")}
+    torch.save(cut, tmp_path / "no_fc.pth")
+    with pytest.raises(ValueError) as e:
+        load_pretrained(_tiny(), str(tmp_path / "no_fc.pth"))
+    assert "blocks.1.temporal_fc.weight: not in the source, which has the trained blocks.1.temporal_attn" \
+        in str(e.value) and "blocks.1.temporal_fc.bias" in str(e.value) and "blocks.0." not in str(e.value)
+
+    vit = _tiny("space_only").model.state_dict()  # an image ViT's keys
+    report = load_pretrained(_tiny(), _save(tmp_path / "vit.pth", vit))
+    assert report.initialised_from["blocks.1.temporal_attn.qkv.weight"] == "blocks.1.attn.qkv.weight"
+    assert report.missing["blocks.1.temporal_fc.weight"] == "new attention step's output projection, zero-initialised"
+
+    axial = _tiny("axial")
+    report = load_pretrained(axial, _save(tmp_path / "divided.pth", src))
+    assert {k for k in report.missing if "_fc." in k} == {f"blocks.{i}.width_fc.{p}" for i in (0, 1)
+                                                         for p in ("weight", "bias")}
+    assert torch.equal(axial.model.blocks[1].temporal_fc.weight, src["blocks.1.temporal_fc.weight"])
+    assert torch.count_nonzero(axial.model.blocks[1].width_fc.weight) == 0
+    with pytest.raises(ValueError, match=r"blocks\.1\.temporal_fc\.weight: not in the source"):
+        load_pretrained(_tiny("axial"), str(tmp_path / "no_fc.pth"))
+
+
+def _save(path, sd) -> str:
+    torch.save(sd, path)
+    return str(path)
+
+
 class _Payload:
     """Something a malicious checkpoint could carry: an arbitrary pickled object."""
 

@@ -57,6 +57,7 @@ HF_VIT_TOP: Tuple[Tuple[str, str], ...] = (
 _FUNCTIONAL_EXTRAS = ("norm_pre.", "fc_norm.", "reg_token", ".ls1.", ".ls2.", "q_norm.", "k_norm.",
                       "attn_pool.", "patch_embed.norm.")
 _NEW_STEP = re.compile(r"^blocks\.(\d+)\.(temporal|local|width)_(norm1|attn)\.(.+)$")
+_STEP_FC = re.compile(r"^blocks\.(\d+)\.(temporal|local|width)_fc\.(weight|bias)$")
 _PREFIX_OF_SCHEME = (("width_", "axial"), ("local_", "sparse_local_global"),
                      ("temporal_", "divided_space_time"))
 
@@ -237,8 +238,11 @@ def _check_functional_extras(src: Mapping[str, Tensor]) -> None:
 
 def _missing_reason(key: str, src: Mapping[str, Tensor], head_note: str) -> Optional[str]:
     """Why a model key absent from the source may keep a zero/initial value, or None if it matters."""
-    if re.search(r"_fc\.(weight|bias)$", key):
-        return "new attention step's output projection, zero-initialised"
+    fc = _STEP_FC.match(key)
+    if fc:  # zero only for a step the source lacks altogether (it starts as the ViT's attn, then adds 0)
+        step = f"blocks.{fc.group(1)}.{fc.group(2)}_"
+        return None if any(k.startswith(step) for k in src) else \
+            "new attention step's output projection, zero-initialised"
     if key == "time_embed":
         return "zero-initialised (the source has no time embedding)"
     if key.startswith("head."):
@@ -248,12 +252,23 @@ def _missing_reason(key: str, src: Mapping[str, Tensor], head_note: str) -> Opti
     return None
 
 
+def _missing_error(key: str, vit_key: Optional[str]) -> str:
+    """The error line for a model key the source lacks and that may not be left at its initial value."""
+    fc = _STEP_FC.match(key)
+    if fc:
+        step = f"blocks.{fc.group(1)}.{fc.group(2)}"
+        return (f"{key}: not in the source, which has the trained {step}_attn: a zero {fc.group(2)}_fc "
+                "would silently switch that attention step off (the checkpoint is incomplete; export it "
+                f"again with its {fc.group(2)}_fc weights)")
+    return f"{key}: not in the source" + (f" (nor {vit_key})" if vit_key else "")
+
+
 def adapt_state_dict(src: Mapping[str, Tensor], target: Mapping[str, Tensor],
                      grid: Tuple[int, int], report: LoadReport) -> StateDict:
     """Map a source state dict (our keys) onto a model's state dict ``target``.
 
-    New attention steps start from the same block's ``norm1``/``attn``; ``*_fc`` and a missing
-    ``time_embed`` are zero; a head with another class count is dropped; ``pos_embed`` is resampled
+    New attention steps start from the same block's ``norm1``/``attn`` with a zero ``*_fc`` (a
+    step the source has must bring its ``*_fc``); a missing ``time_embed`` is zero; a head with another class count is dropped; ``pos_embed`` is resampled
     in 2-D to ``grid`` and ``time_embed`` in 1-D. Unreconcilable shapes or missing weights that
     matter raise a ValueError naming every such key. Fills ``report``.
     """
@@ -296,7 +311,7 @@ def adapt_state_dict(src: Mapping[str, Tensor], target: Mapping[str, Tensor],
             out[k] = ref if k.startswith("head.") else torch.zeros_like(ref)
             report.missing[k] = why
         else:
-            errors.append(f"{k}: not in the source" + (f" (nor {vit_key})" if vit_key else ""))
+            errors.append(_missing_error(k, vit_key))
     if errors:
         raise ValueError(f"cannot load {report.source} into this model ({len(errors)} tensors do not fit; "
                          "build the model the checkpoint describes with from_pretrained, or check the "
