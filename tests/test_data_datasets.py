@@ -122,22 +122,42 @@ def test_video_list_class_names(tmp_path, videos):
 
 def test_train_replaces_bad_videos_and_reports_them(tmp_path, videos):
     _write(tmp_path / "train.csv", "missing.mp4 0\ncut.mp4 1\na.mp4 2\n")
-    ds = build_dataset(_cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos)), "train")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_FRACTION", "1.0")
+    ds = build_dataset(cfg, "train")
     torch.manual_seed(0)
     items = [ds[i] for i in range(3)]
     assert items[2]["num_replaced"] == 0 and items[2]["video_index"] == 2
     for item in items[:2]:
         assert item["num_replaced"] >= 1 and item["video_index"] == 2 and item["label"] == 2
     assert set(ds.bad_files) == {str(videos / "missing.mp4"), str(videos / "cut.mp4")}
-    assert "does not exist" in ds.bad_file_reasons()[str(videos / "missing.mp4")]
+    log = {bad.path: bad for bad in ds.bad_file_log()}
+    assert {bad.kind for bad in log.values()} == {"replaced"}
+    assert "does not exist" in log[str(videos / "missing.mp4")].reason
 
 
 def test_train_stops_past_the_bound(tmp_path, videos):
     _write(tmp_path / "train.csv", "missing.mp4 0\ncut.mp4 1\n")
-    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_RETRIES", "3")
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_RETRIES", "3",
+               "DATA.MAX_BAD_VIDEO_FRACTION", "1.0")
     with pytest.raises(RuntimeError, match="MAX_BAD_VIDEO_RETRIES") as e:
         build_dataset(cfg, "train")[0]
     assert "missing.mp4" in str(e.value) and "cut.mp4" in str(e.value)
+
+
+def test_stops_when_too_many_distinct_videos_are_bad(tmp_path, videos):
+    # 2 of 10 videos bad: a fraction of 0.2 allows them, 0.1 stops at the second with both listed.
+    _write(tmp_path / "train.csv", "missing.mp4 0\n" + "a.mp4 1\n" * 8 + "cut.mp4 2\n")
+    allowed = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_FRACTION", "0.2")
+    ds = build_dataset(allowed, "train")
+    assert ds[0]["num_replaced"] >= 1 and ds[9]["num_replaced"] >= 1
+    strict = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_FRACTION", "0.1")
+    ds = build_dataset(strict, "train")
+    assert ds[0]["num_replaced"] == 1  # 1 of 10 is not more than 0.1
+    with pytest.raises(RuntimeError, match=r"2 of the 10 videos .* DATA.MAX_BAD_VIDEO_FRACTION = 0.1\)") as e:
+        ds[9]
+    assert "missing.mp4: " in str(e.value) and "cut.mp4: " in str(e.value)
+    with pytest.raises(ConfigError, match="DATA.MAX_BAD_VIDEO_FRACTION"):
+        _cfg(tmp_path, "kinetics", "DATA.MAX_BAD_VIDEO_FRACTION", "1.5")
 
 
 def test_test_split_bad_video_errors_or_is_skipped(tmp_path, videos):
@@ -146,10 +166,12 @@ def test_test_split_bad_video_errors_or_is_skipped(tmp_path, videos):
     with pytest.raises(RuntimeError, match="cut.mp4.*TEST.SKIP_BAD_VIDEOS"):
         build_dataset(cfg, "test")[1]
     cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1",
-               "TEST.SKIP_BAD_VIDEOS", "True")
-    batch = next(iter(build_loader(cfg, "test")))
+               "TEST.SKIP_BAD_VIDEOS", "True", "DATA.MAX_BAD_VIDEO_FRACTION", "0.5")
+    loader = build_loader(cfg, "test")
+    batch = next(iter(loader))
     assert batch["valid"].tolist() == [True, False] and batch["frames"].shape == (2, 3, 4, 32, 32)
     assert batch["frames"][1].sum() == 0
+    assert [(b.path, b.kind) for b in loader.dataset.bad_file_log()] == [(str(videos / "cut.mp4"), "skipped")]
 
 
 def test_short_video_repeats_frames(tmp_path, videos):
@@ -165,7 +187,7 @@ def test_short_video_repeats_frames(tmp_path, videos):
 def test_loader_batches_and_workers(tmp_path, videos):
     _write(tmp_path / "train.csv", "a.mp4 0\nshort.mp4 1\nc.webm 2\nmissing.mp4 0\n")
     cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA_LOADER.NUM_WORKERS", "2",
-               "TRAIN.BATCH_SIZE", "2", "RNG_SEED", "3")
+               "TRAIN.BATCH_SIZE", "2", "RNG_SEED", "3", "DATA.MAX_BAD_VIDEO_FRACTION", "0.25")
     loader = build_loader(cfg, "train")
     batches = list(loader)
     assert len(batches) == 2 and loader.persistent_workers
@@ -206,7 +228,9 @@ def test_truncated_but_readable_video_is_reported_and_used(tmp_path):
     ds = build_dataset(cfg, "val")
     clip = [frame_index(f) for f in ds.read_clip(0, 0, None)]  # planned on 60 frames, re-planned
     assert clip[-1] < 30 and clip == sorted(clip)
-    assert "truncated" in ds.bad_file_reasons()[str(tmp_path / "cut_fast.mp4")]
+    [bad] = ds.bad_file_log()
+    assert (bad.path, bad.kind) == (str(tmp_path / "cut_fast.mp4"), "truncated") and "of the ~60" in bad.reason
+    assert ds.bad_files == []  # used, not replaced: it does not count towards MAX_BAD_VIDEO_FRACTION
 
 
 @pytest.mark.parametrize("opts,ok", [

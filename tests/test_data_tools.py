@@ -25,7 +25,8 @@ def data(tmp_path):
     return ["TRAIN.DATASET", "kinetics", "DATA.PATH_TO_DATA_DIR", str(tmp_path), "DATA.PATH_PREFIX",
             str(tmp_path), "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
             "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32, 36]", "MODEL.PATCH_SIZE", "8",
-            "MODEL.NUM_CLASSES", "2", "TRAIN.BATCH_SIZE", "2", "DATA_LOADER.NUM_WORKERS", "0"]
+            "MODEL.NUM_CLASSES", "2", "TRAIN.BATCH_SIZE", "2", "DATA_LOADER.NUM_WORKERS", "0",
+            "DATA.MAX_BAD_VIDEO_FRACTION", "0.25"]  # cut.mp4 is 1 of 4
 
 
 def test_check_videos_lists_bad_and_short(data, capsys):
@@ -38,6 +39,7 @@ def test_check_videos_lists_bad_and_short(data, capsys):
 
 @pytest.mark.parametrize("workers,warmup", [(0, 2), (2, 4)])  # 2 workers x prefetch_factor 2
 def test_benchmark_data_reports_clips_per_second(data, capsys, workers, warmup):
-    assert _tool("benchmark_data").main(["--batches", "3"] + data + ["DATA_LOADER.NUM_WORKERS", str(workers)]) == 0
+    opts = data + ["DATA_LOADER.NUM_WORKERS", str(workers)]
+    assert _tool("benchmark_data").main(["--batches", "3"] + opts) == 0
     out = capsys.readouterr().out
     assert "6 clips in" in out and f"per worker ({workers} workers, after {warmup} warm-up batches)" in out

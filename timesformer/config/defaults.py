@@ -75,6 +75,13 @@ _C.DATA.DECODING_BACKEND = "pyav"
 # Training: a bad (missing, unreadable, empty) video is replaced by another one at most this many
 # times per sample; past that the run stops with the list of failing files.
 _C.DATA.MAX_BAD_VIDEO_RETRIES = 10
+# Every split: once more than this fraction of a split's videos could not be used (replaced in
+# training, skipped in evaluation), the run stops with the list of failing files. Counted over the
+# distinct files found bad since the dataset was built; a bad file stays bad, so from the first
+# epoch on this is the share of the epoch's videos. 0.05: a few broken downloads are normal, more
+# means a damaged copy or a wrong DATA.PATH_PREFIX, and substitutes skew the classes. 0 stops at the
+# first bad file, 1 never. Truncated files whose frames are used do not count.
+_C.DATA.MAX_BAD_VIDEO_FRACTION = 0.05
 # Synthetic dataset: training videos generated on first use (val and test get a quarter each).
 _C.DATA.SYNTHETIC_NUM_VIDEOS = 256
 

@@ -116,6 +116,9 @@ def check_data_config(cfg: CfgNode) -> None:
         require(len(d[key]) == 3, f"DATA.{key}", d[key], "three values (R, G, B)")
     require(min(d.STD) > 0, "DATA.STD", d.STD, "positive values")
     require(d.MAX_BAD_VIDEO_RETRIES >= 0, "DATA.MAX_BAD_VIDEO_RETRIES", d.MAX_BAD_VIDEO_RETRIES, ">= 0")
+    fraction = d.MAX_BAD_VIDEO_FRACTION
+    require(0.0 <= fraction <= 1.0, "DATA.MAX_BAD_VIDEO_FRACTION", fraction,
+            "a fraction in [0, 1] (0 stops at the first bad file, 1 never)")
     require(cfg.TEST.NUM_SPATIAL_CROPS in (1, 3), "TEST.NUM_SPATIAL_CROPS", cfg.TEST.NUM_SPATIAL_CROPS, "1 or 3")
     require(cfg.TEST.NUM_ENSEMBLE_VIEWS >= 1, "TEST.NUM_ENSEMBLE_VIEWS", cfg.TEST.NUM_ENSEMBLE_VIEWS, ">= 1")
     require(cfg.DATA_LOADER.NUM_WORKERS >= 0, "DATA_LOADER.NUM_WORKERS", cfg.DATA_LOADER.NUM_WORKERS, ">= 0")

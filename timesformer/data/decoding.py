@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("pyav", "torchcodec")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# A video whose decodable frames fall below this share of what its duration promises is truncated.
+TRUNCATED_FRACTION = 0.9
 
 
 class DecodeError(RuntimeError):
@@ -42,6 +44,11 @@ class VideoInfo:
 
     fps: float
     num_frames: int  # estimate from the duration; the decoder finds the truth
+
+
+def is_truncated(decoded: int, promised: int) -> bool:
+    """Far fewer frames decode than the duration promises (a frame of slack for rounding)."""
+    return decoded < TRUNCATED_FRACTION * promised - 1
 
 
 def is_frame_folder(path: str) -> bool:

@@ -1,9 +1,11 @@
 """One dataset class that decodes, samples and transforms; subclasses only parse annotations.
 
 Training items are videos (one random clip each). Evaluation items are (video, view) pairs: view
-``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``. Bad files are
-logged with their path, recorded in ``bad_files`` (shared by all loader workers through a small log
-file) and, in training, replaced by another video at most ``DATA.MAX_BAD_VIDEO_RETRIES`` times.
+``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``.
+Bad files are logged with their path and recorded, with what was done about them, in
+``bad_file_log()`` (shared by all loader workers through a small log file). In training a bad file
+is replaced by another video at most ``DATA.MAX_BAD_VIDEO_RETRIES`` times in a row; in any split,
+more than ``DATA.MAX_BAD_VIDEO_FRACTION`` of the videos unusable stops the run.
 """
 import logging
 import os
@@ -22,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 DATASETS: Dict[str, Type["VideoDataset"]] = {}
 SPLITS = ("train", "val", "test")
+# What happened to a bad file (BadFile.kind): unreadable and replaced by another video (training),
+# unreadable and skipped, its views marked valid=False (evaluation), or truncated but used.
+BAD_KINDS = ("replaced", "skipped", "truncated")
 
 
 def register_dataset(name: str) -> Callable[[Type["VideoDataset"]], Type["VideoDataset"]]:
@@ -41,6 +46,15 @@ class VideoRecord:
     label: int
     name: str = ""
     duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
+
+
+@dataclass(frozen=True)
+class BadFile:
+    """One entry of the bad-file log: the file, what was done about it (one of BAD_KINDS), why."""
+
+    path: str
+    kind: str
+    reason: str
 
 
 def _remove_log(path: str, owner_pid: int) -> None:
@@ -119,18 +133,24 @@ class VideoDataset(torch.utils.data.Dataset):
 
     @property
     def bad_files(self) -> List[str]:
-        """Paths found bad so far by any worker, in order, each once."""
-        return list(self.bad_file_reasons())
+        """Paths of files that could not be used (replaced or skipped), in order found, each once."""
+        return list(self._unusable())
 
-    def bad_file_reasons(self) -> Dict[str, str]:
-        """{path: why it is bad} for every bad file found so far."""
-        out: Dict[str, str] = {}
+    def bad_file_log(self) -> List[BadFile]:
+        """Every bad file found so far by any worker, in order, once per kind.
+
+        ``kind`` keeps apart what the engine reports separately: "replaced" (unreadable in training,
+        another video was used), "skipped" (unreadable in evaluation, its views have valid=False)
+        and "truncated" (far fewer frames decode than its duration promises; those frames are used).
+        A truncated file that later fails altogether has both entries.
+        """
+        out: Dict[Tuple[str, str], BadFile] = {}
         if os.path.exists(self._bad_log):
             with open(self._bad_log) as f:
                 for line in f:
-                    path, _, reason = line.rstrip("\n").partition("\t")
-                    out.setdefault(path, reason)
-        return out
+                    path, kind, reason = line.rstrip("\n").split("\t", 2)
+                    out.setdefault((path, kind), BadFile(path, kind, reason))
+        return list(out.values())
 
     def __len__(self) -> int:
         return len(self._items)
@@ -205,9 +225,9 @@ class VideoDataset(torch.utils.data.Dataset):
             return decoding.read_frames(path, self._indices(num, fps, temporal, rng),
                                         d.DECODING_BACKEND, d.FRAMES_FPS)
         except decoding.ShortVideo as e:
-            if e.num_frames < 0.9 * num - 1:
+            if decoding.is_truncated(e.num_frames, num):
                 self._report_bad(path, f"only {e.num_frames} of the ~{num} frames its duration "
-                                       "promises decode (truncated?); using those", replaced=False)
+                                       "promises decode; using those", "truncated")
             num = e.num_frames
             self._lengths[i] = (num, fps)
         try:
@@ -216,10 +236,28 @@ class VideoDataset(torch.utils.data.Dataset):
         except decoding.ShortVideo as e2:
             raise decoding.DecodeError(path, f"decodes {e2.num_frames} frames, then fewer") from e2
 
-    def _report_bad(self, path: str, reason: str, replaced: bool) -> None:
-        logger.warning("bad video %s: %s%s", path, reason, " (replaced by another video)" if replaced else "")
+    def _report_bad(self, path: str, reason: str, kind: str) -> None:
+        logger.warning("bad video %s (%s): %s", path, kind, reason)
         with open(self._bad_log, "a") as f:
-            f.write(f"{path}\t{reason}\n")
+            f.write(f"{path}\t{kind}\t{reason}\n")
+
+    def _unusable(self) -> Dict[str, str]:
+        """{path: reason} of the files replaced or skipped so far, in order found."""
+        out: Dict[str, str] = {}
+        for bad in self.bad_file_log():
+            if bad.kind != "truncated":
+                out.setdefault(bad.path, bad.reason)
+        return out
+
+    def _check_bad_fraction(self) -> None:
+        """Stop once more than DATA.MAX_BAD_VIDEO_FRACTION of the split's videos could not be used."""
+        limit, bad = self.cfg.DATA.MAX_BAD_VIDEO_FRACTION, self._unusable()
+        if len(bad) > limit * self.num_videos:
+            raise RuntimeError(
+                f"{len(bad)} of the {self.num_videos} videos of {self.name} {self.split} are bad "
+                f"({len(bad) / self.num_videos:.1%}, more than DATA.MAX_BAD_VIDEO_FRACTION = {limit}); "
+                "fix or remove them (tools/check_videos.py lists them), or raise the fraction:\n"
+                + "\n".join(f"{path}: {reason}" for path, reason in bad.items()))
 
     def _sample(self, video: int, view: int, frames: torch.Tensor, replaced: int, valid: bool) -> dict:
         return {"frames": frames, "label": self.records[video].label, "video_index": video,
@@ -234,7 +272,8 @@ class VideoDataset(torch.utils.data.Dataset):
                 break
             except decoding.DecodeError as e:
                 failed.append(f"{e.path}: {e.reason}")
-                self._report_bad(e.path, e.reason, replaced=True)
+                self._report_bad(e.path, e.reason, "replaced")
+                self._check_bad_fraction()
                 if len(failed) > d.MAX_BAD_VIDEO_RETRIES:
                     raise RuntimeError(
                         f"{len(failed)} bad videos in a row (more than DATA.MAX_BAD_VIDEO_RETRIES = "
@@ -257,7 +296,8 @@ class VideoDataset(torch.utils.data.Dataset):
             if self.split == "test" and not self.cfg.TEST.SKIP_BAD_VIDEOS:
                 raise RuntimeError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
                                    "skip it (it is then reported in the results)") from e
-            self._report_bad(e.path, e.reason, replaced=False)
+            self._report_bad(e.path, e.reason, "skipped")
+            self._check_bad_fraction()
             empty = torch.zeros(3, d.NUM_FRAMES, crop, crop, dtype=torch.uint8)
             return self._sample(video, view, empty, 0, False)
         return self._sample(video, view, transforms.eval_transform(frames, short, crop, position), 0, True)
