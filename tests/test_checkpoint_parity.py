@@ -27,24 +27,30 @@ def _randomise(module: torch.nn.Module, names=("time_embed", "temporal_dense", "
                 p.normal_(0, 0.05)
 
 
+def write_hf_timesformer(folder: Path, scheme: str = "divided_space_time", num_frames: int = 4):
+    """A randomly initialised tiny transformers TimeSformer (5 classes "class0".."class4"), saved
+    into ``folder`` with save_pretrained; returns the model."""
+    from transformers import TimesformerConfig, TimesformerForVideoClassification
+
+    cfg = TimesformerConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=128, num_frames=num_frames,
+                            attention_type=scheme, num_labels=5,
+                            id2label={i: f"class{i}" for i in range(5)},
+                            label2id={f"class{i}": i for i in range(5)})
+    torch.manual_seed(1)
+    hf = TimesformerForVideoClassification(cfg).eval()
+    _randomise(hf)
+    hf.save_pretrained(folder)
+    return hf
+
+
 @pytest.fixture(scope="module")
 def hf_folders(tmp_path_factory):
     """A randomly initialised transformers TimeSformer per scheme, saved with save_pretrained."""
-    from transformers import TimesformerConfig, TimesformerForVideoClassification
-
     out = {}
     for scheme in HF_SCHEMES:
-        cfg = TimesformerConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                                num_attention_heads=2, intermediate_size=128, num_frames=4,
-                                attention_type=scheme, num_labels=5,
-                                id2label={i: f"class{i}" for i in range(5)},
-                                label2id={f"class{i}": i for i in range(5)})
-        torch.manual_seed(1)
-        hf = TimesformerForVideoClassification(cfg).eval()
-        _randomise(hf)
         folder = tmp_path_factory.mktemp(scheme)
-        hf.save_pretrained(folder)
-        out[scheme] = (hf, folder)
+        out[scheme] = (write_hf_timesformer(folder, scheme), folder)
     return out
 
 

@@ -10,6 +10,13 @@ from .formats import WEIGHT_FILES, Weights
 
 logger = logging.getLogger(__name__)
 
+# Names ending so, or starting with ".", "/" or "~", are local files: never timm names or hub ids.
+WEIGHT_SUFFIXES = (".pyth", ".pth", ".pt", ".bin", ".safetensors", ".npz")
+
+
+class FetchError(RuntimeError):
+    """Weights could not be fetched from the Hugging Face hub or through timm (network, missing repo)."""
+
 
 def is_timm_name(name: str) -> bool:
     """True if ``name`` (optionally with a ``.tag``) is a model timm knows."""
@@ -30,10 +37,10 @@ def read_timm(name: str, **model_kwargs: Any) -> Weights:
     try:
         vit = timm.create_model(name, pretrained=True, **model_kwargs)
     except Exception as e:  # network, hub or file errors all mean the same to the user
-        raise RuntimeError(f"could not get the pretrained weights of timm model {name!r} "
-                           f"({type(e).__name__}: {e}). Without network access, download them elsewhere "
-                           "(timm.create_model(name, pretrained=True), then torch.save(model.state_dict(), "
-                           "'vit.pth')) and pass the local file instead") from e
+        raise FetchError(f"could not get the pretrained weights of timm model {name!r} "
+                         f"({type(e).__name__}: {e}). Without network access, download them elsewhere "
+                         "(timm.create_model(name, pretrained=True), then torch.save(model.state_dict(), "
+                         "'vit.pth')) and pass the local file instead") from e
     if not isinstance(vit, TimmViT) or vit.cls_token is None:
         raise ValueError(f"timm model {name!r} is a {type(vit).__name__}; TimeSformer starts from a "
                          "plain ViT with a class token (e.g. vit_base_patch16_224.orig_in21k_ft_in1k)")
@@ -48,12 +55,17 @@ def download_hf(repo_id: str) -> str:
     try:
         return snapshot_download(repo_id, allow_patterns=["config.json", *WEIGHT_FILES])
     except Exception as e:
-        raise RuntimeError(f"could not fetch {repo_id!r} from the Hugging Face hub: {e}. Without network "
-                           "access, copy the model folder (config.json + model.safetensors) here and pass "
-                           "its path") from e
+        raise FetchError(f"could not fetch {repo_id!r} from the Hugging Face hub: {e}. Without network "
+                         "access, copy the model folder (config.json + model.safetensors) here and pass "
+                         "its path") from e
+
+
+def looks_like_path(name: str) -> bool:
+    """True for a local file name: a weights suffix (``.pyth``, ``.pth``, ...) or a path prefix."""
+    return name.lower().endswith(WEIGHT_SUFFIXES) or name.startswith((".", "/", "~"))
 
 
 def looks_like_hub_id(name: str) -> bool:
     """``owner/name`` that is not a local path."""
     parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not os.path.exists(name) and not name.startswith(".")
+    return len(parts) == 2 and all(parts) and not looks_like_path(name) and not os.path.exists(name)

@@ -10,7 +10,7 @@ from timesformer.models.vit import TimeSformer, VisionTransformer
 
 from .convert import LoadReport, adapt_state_dict
 from .formats import Weights, read_file, read_hf_folder
-from .hub import download_hf, is_timm_name, looks_like_hub_id, read_timm
+from .hub import WEIGHT_SUFFIXES, download_hf, is_timm_name, looks_like_hub_id, looks_like_path, read_timm
 
 logger = logging.getLogger(__name__)
 
@@ -21,11 +21,16 @@ def read_source(source: Source) -> Weights:
     """Weights from a local file or folder, a timm model name or a Hugging Face hub id."""
     if isinstance(source, Weights):
         return source
-    source = os.fspath(source)
+    source = os.path.expanduser(os.fspath(source))
     if os.path.isdir(source):
         return read_hf_folder(source)
     if os.path.isfile(source):
         return read_file(source)
+    if looks_like_path(source):
+        where = "" if os.path.isabs(source) else f" (relative to {os.getcwd()})"
+        raise FileNotFoundError(f"pretrained weights {source}{where}: no such file; expected a weights file "
+                                f"({', '.join(WEIGHT_SUFFIXES)}) or a Hugging Face model folder. Check the "
+                                "path; MODEL_ZOO.md says where to get the released checkpoints")
     if is_timm_name(source):
         return read_timm(source)
     if looks_like_hub_id(source):
