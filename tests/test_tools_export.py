@@ -11,13 +11,14 @@ import torch
 
 from tests.test_tools_predict import _checkpoint
 from timesformer.checkpoint import from_pretrained
+from timesformer.models import SCHEMES
 from timesformer.tools.export import ExportVerificationError, export_onnx, verify_onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import export  # noqa: E402  (tools/export.py)
 
 
-@pytest.mark.parametrize("scheme", ["divided_space_time", "sparse_local_global"])
+@pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_export_onnx_matches_pytorch(tmp_path, capsys, scheme):
     ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
     out = tmp_path / "onnx" / "m.onnx"
@@ -58,3 +59,17 @@ def test_export_rejects_a_clip_shape_the_scheme_cannot_take(tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", "sparse_local_global"])
     assert export.main(["--weights", str(ckpt), "--frames", "3", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "even" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
+
+
+def test_export_without_onnx_or_unreachable_weights_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    from tests.test_checkpoint_hub import install_fake_hub
+
+    install_fake_hub(monkeypatch, tmp_path)
+    assert export.main(["--weights", "owner/missing", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert capsys.readouterr().err.startswith("error: could not fetch 'owner/missing'")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    ckpt = _checkpoint(tmp_path / "m.pth")
+    assert export.main(["--weights", str(ckpt), "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ONNX export needs the onnx and onnxruntime packages: pip install onnx onnxruntime")
+    assert not (tmp_path / "x.onnx").exists()

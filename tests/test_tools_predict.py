@@ -193,3 +193,26 @@ def test_explicit_cfg_decides_the_protocol_and_frames(tmp_path, capsys):
     assert clips[0].frames == sampling.clip_indices(64, 30.0, 8, 8, 30, 0, 1)
     rc = predict.main([str(video), "--weights", str(tmp_path / "m.pth"), "--cfg", str(cfg), "--device", "cpu"])
     assert rc == 0 and "1 clip(s) x 1 crop(s)" in capsys.readouterr().out
+
+
+def test_predict_with_a_hub_id_and_the_errors_of_weights_it_cannot_get(tmp_path, monkeypatch, capsys):
+    """A hub id is fetched by huggingface_hub.snapshot_download (serving a save_pretrained folder
+    here); an unreachable id and a missing local file are one-line errors with exit status 2."""
+    from tests.test_checkpoint_hub import REPO_ID, install_fake_hub
+    from tests.test_checkpoint_parity import write_hf_timesformer
+
+    video = write_video(tmp_path / "a.mp4", num_frames=40, fps=30)
+    write_hf_timesformer(tmp_path / "snapshot")
+    calls = install_fake_hub(monkeypatch, tmp_path / "snapshot")
+    assert predict.main([str(video), "--weights", REPO_ID, "--json", "--device", "cpu"]) == 0
+    r = json.loads(capsys.readouterr().out)["results"][0]
+    assert {t["name"] for t in r["top"]} == {f"class{i}" for i in range(5)} and calls[0][0] == REPO_ID
+
+    assert predict.main([str(video), "--weights", "owner/missing"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: could not fetch 'owner/missing' from the Hugging Face hub") and "Traceback" not in err
+    missing = "checkpoints/TimeSformer_divST_8x32_224_K400.pyth"
+    assert predict.main([str(video), "--weights", missing]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: pretrained weights {missing}") and "could not fetch" not in err
+    assert len(calls) == 2  # the file name was never sent to the hub

@@ -132,3 +132,19 @@ def test_visualize_attention_tool(tmp_path, capsys, scheme):
     else:
         assert (tmp_path / "vis" / "clip_attention.mp4").stat().st_size > 0
     assert visualize_attention.main([str(video), "--weights", str(ckpt), "--clip", "99"]) == 2
+
+
+def test_visualize_weights_it_cannot_fetch_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    import sys
+    from pathlib import Path
+
+    from tests.test_checkpoint_hub import install_fake_hub
+    from tests.videos import write_video
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import visualize_attention
+
+    video = write_video(tmp_path / "clip.mp4", num_frames=8, fps=30)
+    install_fake_hub(monkeypatch, tmp_path)
+    assert visualize_attention.main([str(video), "--weights", "owner/missing", "--out", str(tmp_path / "v")]) == 2
+    assert capsys.readouterr().err.startswith("error: could not fetch 'owner/missing' from the Hugging Face hub")

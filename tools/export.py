@@ -17,8 +17,9 @@ from typing import List, Optional
 
 import torch
 
-from timesformer.tools.export import ExportVerificationError, export_metadata, export_onnx, verify_onnx
-from timesformer.tools.inference import load_predictor
+from timesformer.tools.export import (ExportVerificationError, export_metadata, export_onnx, require_onnx,
+                                      verify_onnx)
+from timesformer.tools.inference import LOAD_ERRORS, load_predictor
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,8 +42,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        require_onnx()  # before the weights: a missing package should not wait for a download
         p = load_predictor(args.weights, args.cfg, args.opts, args.class_names, device="cpu")
-    except (ValueError, FileNotFoundError, TypeError) as e:
+    except (*LOAD_ERRORS, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     frames = args.frames or p.cfg.DATA.NUM_FRAMES

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from timesformer.data.decoding import DecodeError
-from timesformer.tools.inference import load_predictor, predict_video
+from timesformer.tools.inference import LOAD_ERRORS, load_predictor, predict_video
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -76,7 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         predictor = load_predictor(args.weights, args.cfg, args.opts, args.class_names, args.device)
-    except (ValueError, FileNotFoundError, TypeError) as e:  # ConfigError is a ValueError
+    except LOAD_ERRORS as e:  # ConfigError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
     prob = predictor.cfg.TEST.ENSEMBLE_METHOD != "sum"

@@ -19,7 +19,7 @@ import torch
 
 from timesformer.data import normalize
 from timesformer.data.decoding import DecodeError
-from timesformer.tools.inference import load_predictor, top_k, video_clips
+from timesformer.tools.inference import LOAD_ERRORS, load_predictor, top_k, video_clips
 from timesformer.visualize import HEAD_FUSIONS, attention_rollout, normalize_maps, write_attention
 
 
@@ -46,7 +46,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         p = load_predictor(args.weights, args.cfg, args.opts, args.class_names, args.device)
         clips, _, _ = video_clips(args.video, p.cfg)
-    except (ValueError, FileNotFoundError, TypeError, DecodeError) as e:
+    except (*LOAD_ERRORS, DecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     k = len(clips) // 2 if args.clip is None else args.clip

@@ -7,7 +7,8 @@ embedding. Mean, std, frames, crop size and class names are stored as ONNX metad
 import json
 import logging
 import warnings
-from typing import Dict, List, Optional, Sequence
+from types import ModuleType
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,7 +33,8 @@ class LogitsAndFeatures(nn.Module):
         return self.vit.forward_head(feat), feat
 
 
-def _require_onnx():
+def require_onnx() -> Tuple[ModuleType, ModuleType]:
+    """The onnx and onnxruntime modules, or an ImportError that says how to install them."""
     try:
         import onnx
         import onnxruntime
@@ -46,7 +48,7 @@ def export_onnx(model: nn.Module, path: str, num_frames: int, size: int, opset: 
                 metadata: Optional[Dict[str, str]] = None) -> str:
     """Trace ``model`` on a (1, 3, num_frames, size, size) clip with the TorchScript-based exporter
     (``dynamo=False``; SDPA becomes plain MatMul/Softmax ops), batch axis dynamic; store metadata."""
-    onnx, _ = _require_onnx()
+    onnx, _ = require_onnx()
     wrapped = LogitsAndFeatures(model).eval().cpu()
     dummy = torch.randn(1, 3, num_frames, size, size)
     with torch.no_grad(), warnings.catch_warnings():
@@ -67,7 +69,7 @@ def verify_onnx(path: str, model: nn.Module, inputs: Sequence[Tensor], tolerance
     """Run the ONNX file in ONNX Runtime (CPU) and ``model`` in PyTorch on each input; return the max
     abs difference over all outputs, or raise ExportVerificationError when it exceeds ``tolerance``
     (relative to the outputs' scale, at least 1)."""
-    _, ort = _require_onnx()
+    _, ort = require_onnx()
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     wrapped = LogitsAndFeatures(model).eval().cpu()
     worst, scale = 0.0, 1.0

@@ -11,7 +11,7 @@ import torch
 import yaml
 from torch import nn
 
-from timesformer.checkpoint import from_pretrained, read_source
+from timesformer.checkpoint import FetchError, from_pretrained, read_source
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import CfgNode, get_cfg, load_config
 from timesformer.data import decoding, sampling, transforms
@@ -25,6 +25,10 @@ PROTOCOL_KEYS = ("DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS", "DA
                  "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD", "DATA.FRAMES_FPS",
                  "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
                  "TEST.DATASET")
+
+# What loading weights raises for a wrong path, config or checkpoint, or an unreachable hub/timm
+# source: the tools print it as ``error: ...`` and exit with status 2.
+LOAD_ERRORS = (ValueError, FileNotFoundError, TypeError, FetchError)
 
 
 @dataclass
