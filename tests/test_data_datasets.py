@@ -91,6 +91,35 @@ def test_diving48_json(tmp_path, videos):
     ds = build_dataset(_cfg(tmp_path, "diving48", "DATA.PATH_PREFIX", str(videos)), "val")
     assert ds.records[0].path == os.path.join(str(videos), "a.mp4") and ds.video_label(0) == 1
     assert ds.class_names[0] == "Back 15som NoTwis PIKE" and ds[0]["frames"].shape == (3, 4, 32, 32)
+    _write(tmp_path / "Diving48_V2_test.json", json.dumps([{**entries[0], "end_frame": -3}]))
+    with pytest.raises(AnnotationError, match="Diving48_V2_test.json: entry 0 .*end_frame -3"):
+        build_dataset(_cfg(tmp_path, "diving48"), "val")
+
+
+def test_diving48_samples_inside_start_and_end_frame(tmp_path):
+    write_video(tmp_path / "long.mp4", num_frames=90, fps=30, gop=250)
+    entries = [{"vid_name": "long", "label": 0, "start_frame": 10, "end_frame": 39},
+               {"vid_name": "long", "label": 1, "start_frame": 80, "end_frame": 200},  # past the end
+               {"vid_name": "long", "label": 2, "start_frame": 95, "end_frame": 120}]  # after the end
+    for split in ("train", "test"):  # val reads the test file
+        _write(tmp_path / f"Diving48_V2_{split}.json", json.dumps(entries))
+    cfg = _cfg(tmp_path, "diving48", "DATA.PATH_PREFIX", str(tmp_path), "DATA.MAX_BAD_VIDEO_FRACTION", "1.0")
+    # 4 frames every 4th span 13; the window 10..39 has 30 frames, the middle clip starts 8.5 in
+    # (the whole video's middle clip would be 38, 42, 46, 50).
+    val = build_dataset(cfg, "val")
+    assert [frame_index(f) for f in val.read_clip(0, 0, None)] == [18, 22, 26, 30]
+    assert [frame_index(f) for f in val.read_clip(1, 0, None)] == [80, 84, 88, 89]  # frames 80..89
+    train = build_dataset(cfg, "train")
+    rng = np.random.default_rng(0)
+    starts = set()
+    for _ in range(30):
+        clip = [frame_index(f) for f in train.read_clip(0, None, rng)]
+        assert 10 <= clip[0] and clip[-1] <= 39 and np.all(np.diff(clip) == 4)
+        starts.add(clip[0])
+    assert len(starts) > 5  # random positions, all inside the window
+    assert not train.bad_file_log()
+    assert val[2]["valid"] is False  # the window starts after the last frame: a bad file, skipped
+    assert "window starts at frame 95" in val.bad_file_log()[0].reason
 
 
 def test_howto100m_covers_each_video(tmp_path, videos):

@@ -1,7 +1,8 @@
 """One dataset class that decodes, samples and transforms; subclasses only parse annotations.
 
 Training items are videos (one random clip each). Evaluation items are (video, view) pairs: view
-``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``.
+``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``. Clips are sampled
+inside each record's frame window (``start_frame``..``end_frame``, the whole video by default).
 Bad files are logged with their path and recorded, with what was done about them, in
 ``bad_file_log()`` (shared by all loader workers through a small log file). In training a bad file
 is replaced by another video at most ``DATA.MAX_BAD_VIDEO_RETRIES`` times in a row; in any split,
@@ -46,6 +47,8 @@ class VideoRecord:
     label: int
     name: str = ""
     duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
+    start_frame: int = 0  # clips are sampled from this frame on (Diving-48's start_frame)
+    end_frame: Optional[int] = None  # ... up to this frame, inclusive; None = the video's end
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,8 @@ class VideoDataset(torch.utils.data.Dataset):
             raise AnnotationError(f"{self.name} {split}: label {bad[0].label} of {bad[0].path} is outside "
                                   f"0..{self.num_classes - 1} (MODEL.NUM_CLASSES or the class list)")
         self._crops = 1 if split != "test" else cfg.TEST.NUM_SPATIAL_CROPS
+        self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
         self._items = self._build_items()
-        self._lengths: Dict[int, Tuple[int, float]] = {}
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
         os.close(fd)
         weakref.finalize(self, _remove_log, self._bad_log, os.getpid())  # also at interpreter exit
@@ -152,6 +155,20 @@ class VideoDataset(torch.utils.data.Dataset):
                     out.setdefault((path, kind), BadFile(path, kind, reason))
         return list(out.values())
 
+    def frame_window(self, i: int, num_frames: int) -> Tuple[int, int]:
+        """(first frame, frame count) of video ``i`` (``num_frames`` long) that clips come from.
+
+        The record's [start_frame, end_frame] cut at the video's end; a window that starts past the
+        end is a DecodeError, so the video counts as bad.
+        """
+        r = self.records[i]
+        end = num_frames if r.end_frame is None else min(num_frames, r.end_frame + 1)
+        if end <= r.start_frame:
+            raise decoding.DecodeError(r.path, f"the annotation's window starts at frame {r.start_frame} "
+                                       f"but the video has {num_frames} frames; fix its start_frame / "
+                                       "end_frame in the annotation file")
+        return r.start_frame, end - r.start_frame
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -177,15 +194,19 @@ class VideoDataset(torch.utils.data.Dataset):
         if self._eval_sampling() != "cover":
             return self.cfg.TEST.NUM_ENSEMBLE_VIEWS
         d = self.cfg.DATA
-        duration = self.records[i].duration
-        if duration is None:
-            try:
-                info = decoding.probe(self.records[i].path, d.FRAMES_FPS)
-                duration = info.num_frames / info.fps
-            except decoding.DecodeError:
-                duration = 0.0  # one view; reading it fails later with the reason
-        return sampling.num_cover_clips(int(round(duration * d.TARGET_FPS)), d.NUM_FRAMES,
+        return sampling.num_cover_clips(int(round(self._window_seconds(i) * d.TARGET_FPS)), d.NUM_FRAMES,
                                         d.SAMPLING_RATE, d.TARGET_FPS, d.TARGET_FPS)
+
+    def _window_seconds(self, i: int) -> float:
+        """Length of video ``i``'s frame window: the annotated duration, else probed (0 if unreadable)."""
+        r = self.records[i]
+        if r.duration is not None and r.start_frame == 0 and r.end_frame is None:
+            return r.duration
+        try:
+            num, fps = self._length(i)
+            return self.frame_window(i, num)[1] / fps
+        except decoding.DecodeError:
+            return 0.0  # one view; reading it fails later with the reason
 
     # ------------------------------------------------------------------ loading
     def _rng(self) -> np.random.Generator:
@@ -219,11 +240,10 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def read_clip(self, i: int, temporal: Optional[int], rng) -> np.ndarray:
         """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``."""
-        path, d = self.records[i].path, self.cfg.DATA
+        path = self.records[i].path
         num, fps = self._length(i)
         try:
-            return decoding.read_frames(path, self._indices(num, fps, temporal, rng),
-                                        d.DECODING_BACKEND, d.FRAMES_FPS)
+            return self._read_window(i, num, fps, temporal, rng)
         except decoding.ShortVideo as e:
             if decoding.is_truncated(e.num_frames, num):
                 self._report_bad(path, f"only {e.num_frames} of the ~{num} frames its duration "
@@ -231,10 +251,16 @@ class VideoDataset(torch.utils.data.Dataset):
             num = e.num_frames
             self._lengths[i] = (num, fps)
         try:
-            return decoding.read_frames(path, self._indices(num, fps, temporal, rng),
-                                        d.DECODING_BACKEND, d.FRAMES_FPS)
+            return self._read_window(i, num, fps, temporal, rng)
         except decoding.ShortVideo as e2:
             raise decoding.DecodeError(path, f"decodes {e2.num_frames} frames, then fewer") from e2
+
+    def _read_window(self, i: int, num: int, fps: float, temporal: Optional[int], rng) -> np.ndarray:
+        """Sample the clip inside video ``i``'s frame window (of its ``num`` frames) and decode it."""
+        d = self.cfg.DATA
+        first, count = self.frame_window(i, num)
+        indices = [first + k for k in self._indices(count, fps, temporal, rng)]
+        return decoding.read_frames(self.records[i].path, indices, d.DECODING_BACKEND, d.FRAMES_FPS)
 
     def _report_bad(self, path: str, reason: str, kind: str) -> None:
         logger.warning("bad video %s (%s): %s", path, kind, reason)

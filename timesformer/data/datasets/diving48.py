@@ -1,4 +1,7 @@
-"""Diving-48 (V2): ``Diving48_V2_{train,test}.json`` (vid_name, label, start_frame, end_frame)."""
+"""Diving-48 (V2): ``Diving48_V2_{train,test}.json`` (vid_name, label, start_frame, end_frame).
+
+Clips are sampled only inside [start_frame, end_frame] (inclusive) of each video.
+"""
 import json
 from typing import List, Optional, Tuple
 
@@ -21,7 +24,13 @@ class Diving48(VideoDataset):
             if not isinstance(entry, dict) or "vid_name" not in entry or "label" not in entry:
                 raise AnnotationError(f"{file}: entry {k} {entry!r} lacks 'vid_name' or 'label'")
             name = entry["vid_name"]
-            records.append(VideoRecord(self.video_path(f"{name}.mp4"), int(entry["label"]), name=name))
+            start, end = entry.get("start_frame", 0), entry.get("end_frame")
+            valid_end = end is None or (isinstance(end, int) and end >= start)
+            if not (isinstance(start, int) and start >= 0 and valid_end):
+                raise AnnotationError(f"{file}: entry {k} ({name}) has start_frame {start!r}, end_frame "
+                                      f"{end!r}; expected integers with 0 <= start_frame <= end_frame")
+            records.append(VideoRecord(self.video_path(f"{name}.mp4"), int(entry["label"]), name=name,
+                                       start_frame=start, end_frame=end))
         return records, self._class_names()
 
     def _class_names(self) -> Optional[List[str]]:
