@@ -1,5 +1,6 @@
 """Smoke tests of tools/check_videos.py and tools/benchmark_data.py on tiny real videos."""
 import importlib.util
+import json
 import os
 
 import pytest
@@ -21,6 +22,8 @@ def data(tmp_path):
     write_video(tmp_path / "ok.mp4", num_frames=60, fps=30)
     write_video(tmp_path / "short.mp4", num_frames=10, fps=30)
     write_truncated(tmp_path / "ok.mp4", tmp_path / "cut.mp4")
+    write_truncated(write_video(tmp_path / "fast.mp4", num_frames=60, fps=30, faststart=True),
+                    tmp_path / "cut_fast.mp4")  # opens, and about half its frames decode
     (tmp_path / "train.csv").write_text("ok.mp4 0\nshort.mp4 1\ncut.mp4 1\nok.mp4 1\n")
     return ["TRAIN.DATASET", "kinetics", "DATA.PATH_TO_DATA_DIR", str(tmp_path), "DATA.PATH_PREFIX",
             str(tmp_path), "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
@@ -35,6 +38,25 @@ def test_check_videos_lists_bad_and_short(data, capsys):
     assert "UNREADABLE" in out and "cut.mp4" in out
     assert "SHORT" in out and "short.mp4: 10 frames, a clip spans 13" in out
     assert "checked 4 videos of train: 1 unreadable, 1 shorter than a clip" in out
+
+
+def test_check_videos_flags_truncated_files_in_parallel(data, tmp_path, capsys):
+    (tmp_path / "val.csv").write_text("ok.mp4 0\ncut_fast.mp4 1\nfast.mp4 1\n")
+    assert _tool("check_videos").main(["--split", "val", "--workers", "2"] + data) == 0  # all readable
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if line.startswith("TRUNCATED")]
+    assert "cut_fast.mp4: " in line and "of the ~60 frames its duration promises decode" in line
+    assert "checked 3 videos of val: 0 unreadable, 0 shorter than a clip, 1 truncated" in out
+
+
+def test_check_videos_measures_the_frame_window(data, tmp_path, capsys):
+    entries = [{"vid_name": "ok", "label": 0, "start_frame": 50, "end_frame": 70},  # 10 frames left
+               {"vid_name": "ok", "label": 1, "start_frame": 60, "end_frame": 70}]  # none left
+    (tmp_path / "Diving48_V2_train.json").write_text(json.dumps(entries))
+    assert _tool("check_videos").main(data + ["TRAIN.DATASET", "diving48"]) == 1
+    out = capsys.readouterr().out
+    assert "SHORT " in out and "ok.mp4: 10 frames, a clip spans 13" in out
+    assert "UNREADABLE " in out and "window starts at frame 60 but the video has 60 frames" in out
 
 
 @pytest.mark.parametrize("workers,warmup", [(0, 2), (2, 4)])  # 2 workers x prefetch_factor 2

@@ -10,7 +10,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def read_frames(path: str, indices: Sequence[int], backend: str = "pyav",
 
 
 def count_frames(path: str, backend: str = "pyav") -> int:
-    """Decode the whole video and count its frames (for tools/check_videos.py)."""
+    """Decode the whole video and count the frames that really decode."""
     _check_exists(path)
     if is_frame_folder(path):
         return len(list_frame_files(path))
@@ -122,6 +122,25 @@ def count_frames(path: str, backend: str = "pyav") -> int:
     if last < 0:
         raise DecodeError(path, "no frame decodes")
     return last + 1
+
+
+@dataclass
+class VideoScan:
+    """A whole video decoded: why it is unreadable ("" if readable), the frames that really decode,
+    and what the container promises (None if unreadable)."""
+
+    error: str
+    frames: int
+    info: Optional[VideoInfo]
+
+
+def scan_video(path: str, backend: str = "pyav", frames_fps: float = 30.0) -> VideoScan:
+    """Probe and fully decode one video; never raises DecodeError, so it suits a process pool."""
+    try:
+        info = probe(path, frames_fps)
+        return VideoScan("", count_frames(path, backend), info)
+    except DecodeError as e:
+        return VideoScan(e.reason, 0, None)
 
 
 # ----------------------------------------------------------------------------- PyAV
