@@ -87,3 +87,16 @@ def test_jpeg_folder_unpadded_names_in_numeric_order(tmp_path):
     # 1.jpg ... 12.jpg: sorted as text, 10.jpg would come before 2.jpg.
     folder = str(write_jpeg_folder(tmp_path / "frames", num_frames=12, name_format="{}.jpg"))
     assert _indices(read_frames(folder, list(range(12)))) == list(range(12))
+
+
+def test_decodes_from_the_keyframe_before_the_clip_to_its_last_frame(tmp_path):
+    # _decode_pyav (read_frames' PyAV path) reports the first and last frame it pulled from the
+    # decoder: an early clip of a 200-frame video stops at the clip's last frame, never the end.
+    from timesformer.data.decoding import _decode_pyav
+
+    one_keyframe = str(write_video(tmp_path / "long_gop.mp4", num_frames=200, gop=250))
+    got, first, last = _decode_pyav(one_keyframe, [4, 8, 12], seek=True)
+    assert sorted(got) == [4, 8, 12] and (first, last) == (0, 12)
+    gop10 = str(write_video(tmp_path / "gop10.mp4", num_frames=200, gop=10))
+    got, first, last = _decode_pyav(gop10, [123, 131], seek=True)
+    assert sorted(got) == [123, 131] and (first, last) == (120, 131)
