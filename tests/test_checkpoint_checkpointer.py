@@ -2,12 +2,15 @@
 import logging
 import os
 import random
+import struct
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 
-from timesformer.checkpoint import Checkpointer, capture_rng_state, restore_rng_state, resume_or_load
+from timesformer.checkpoint import (Checkpointer, Weights, capture_rng_state, checkpointer, restore_rng_state,
+                                    resume_or_load, write_weights)
 from timesformer.config import get_cfg
 from timesformer.models import TimeSformer
 
@@ -65,6 +68,71 @@ def test_half_written_newest_is_skipped_with_a_warning(tmp_path, caplog):
     assert "skipping unreadable checkpoint" in caplog.text and os.path.basename(newest) in caplog.text
     os.remove(good)
     assert ck.find_latest() is None
+
+
+def test_a_save_that_fails_partway_leaves_the_previous_newest_and_no_temp_file(tmp_path, monkeypatch):
+    ck = Checkpointer(str(tmp_path), keep_last=2)
+    model, opt, scaler = _setup()
+    ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
+    newest = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
+    before = open(newest, "rb").read()
+
+    def save_until_the_disk_is_full(obj, f, *args, **kwargs):
+        f.write(before[:1000])  # the start of a valid archive, then the write fails
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpointer.torch, "save", save_until_the_disk_is_full)
+    with pytest.raises(OSError, match="No space left"):
+        ck.save(_state(model, opt, scaler, 3, 24), 3, 24)
+    with pytest.raises(OSError, match="No space left"):
+        ck.save(_state(model, opt, scaler, 2, 16), 2, 16)  # over the newest file's own name
+    with pytest.raises(OSError, match="No space left"):  # tools/convert_checkpoint.py writes the same way
+        write_weights(Weights(model.model.state_dict(), "timesformer", "memory"), str(tmp_path / "w" / "a.pth"),
+                      "timesformer")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path / "w") == []
+    assert sorted(os.listdir(ck.dir)) == ["checkpoint_epoch_00001_iter_000000008.pyth",
+                                          "checkpoint_epoch_00002_iter_000000016.pyth"]  # no temp file
+    assert open(newest, "rb").read() == before
+    assert ck.find_latest() == newest
+    start = resume_or_load(_cfg(), ck, _setup()[0])
+    assert (start["path"], start["epoch"], start["iteration"]) == (newest, 2, 16)
+
+
+def test_a_stale_temp_file_is_ignored_then_pruned(tmp_path):
+    ck = Checkpointer(str(tmp_path), keep_last=2)
+    model, opt, scaler = _setup()
+    good = ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
+    stale = ck.path_for(5, 40) + f".tmp{os.getpid()}"  # a killed save of a later epoch (a PID reused)
+    with open(stale, "wb") as f:
+        f.write(open(good, "rb").read())  # even a complete one: it was never renamed into place
+    assert ck.list() == [good] and ck.find_latest() == good and ck.load_latest()[0] == good
+    newer = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
+    assert sorted(os.listdir(ck.dir)) == [os.path.basename(good), os.path.basename(newer)]
+
+
+def test_damaged_data_in_the_newest_falls_back_to_the_older_one(tmp_path, caplog):
+    """Blocks of tensor data lost in a crash: the archive index reads (find_latest accepts it), but
+    the data fail their CRC-32, so resuming takes the next older checkpoint with a warning."""
+    ck = Checkpointer(str(tmp_path), keep_last=3)
+    model, opt, scaler = _setup()
+    _train_step(model, opt, scaler)
+    good = ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
+    newest = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
+    with zipfile.ZipFile(newest) as z:
+        record = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    data = bytearray(open(newest, "rb").read())
+    start = record.header_offset + 30 + len(record.filename.encode()) + \
+        struct.unpack("<H", data[record.header_offset + 28:record.header_offset + 30])[0]
+    data[start:start + 64] = bytes(64)  # zeros where the tensor's bytes were
+    open(newest, "wb").write(bytes(data))
+    assert ck.find_latest() == newest  # the cheap index check cannot see it
+    with caplog.at_level(logging.WARNING):
+        start_at = resume_or_load(_cfg(), ck, _setup()[0])
+    assert start_at["path"] == good and start_at["epoch"] == 1
+    assert f"skipping unreadable checkpoint {newest} (BadZipFile: Bad CRC-32" in caplog.text
+    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+        Checkpointer.load(newest)
 
 
 def test_resume_restores_model_optimizer_scaler_schedule_and_rng(tmp_path):

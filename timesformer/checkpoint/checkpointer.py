@@ -2,19 +2,24 @@
 
 Files are ``<OUTPUT_DIR>/checkpoints/checkpoint_epoch_EEEEE_iter_IIIIIIIII.pyth``. A save writes a
 temporary file, fsyncs it and renames it over the final name, so a kill during a save leaves the
-previous checkpoints intact; a file that is nevertheless unreadable (copied half-way, disk full)
-is skipped with a warning by :meth:`Checkpointer.find_latest`.
+previous checkpoints intact. A file that is nevertheless unreadable (copied half-way, disk full,
+blocks lost in a crash) is skipped with a warning, falling back to the next older one:
+:meth:`Checkpointer.load_latest`, which resuming uses, reads it in full and checks its CRC-32s;
+:meth:`Checkpointer.find_latest` only its index.
 """
 import glob
 import logging
 import os
 import random
 import re
-from typing import Any, Callable, Dict, List, Optional
+import zipfile
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
+
+from .formats import atomic_torch_save
 
 logger = logging.getLogger(__name__)
 
@@ -54,59 +59,60 @@ class Checkpointer:
         """
         os.makedirs(self.dir, exist_ok=True)
         path = self.path_for(epoch, iteration)
-        tmp = f"{path}.tmp{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        _fsync_dir(self.dir)
+        atomic_torch_save(state, path)
         self.prune()
         logger.info("saved checkpoint %s", path)
         return path
 
     def prune(self) -> None:
-        """Delete all but the newest ``keep_last`` checkpoints, and leftover temporary files."""
+        """Delete all but the newest ``keep_last`` checkpoints, and temporary files left by a killed save."""
         for tmp in glob.glob(os.path.join(self.dir, "checkpoint_epoch_*.pyth.tmp*")):
-            if not tmp.endswith(f".tmp{os.getpid()}"):
-                os.remove(tmp)
+            os.remove(tmp)  # saves are synchronous: no save of this run is in progress now
         files = self.list()
         if self.keep_last > 0:
             for path in files[:-self.keep_last]:
                 os.remove(path)
 
     def find_latest(self) -> Optional[str]:
-        """The newest checkpoint that can be read; unreadable ones are skipped with a warning."""
+        """The newest checkpoint whose archive index and pickle read, unreadable ones skipped with a
+        warning. Cheap (the tensor data is not read); :meth:`load_latest` checks the data too."""
+        found = self._newest(lambda p: torch.load(p, map_location="cpu", weights_only=True, mmap=True))
+        return found[0] if found else None
+
+    def load_latest(self) -> Optional[Tuple[str, Dict[str, Any]]]:
+        """(path, contents) of the newest checkpoint that loads in full with intact data; one that
+        does not is skipped with a warning and the next older one tried."""
+        return self._newest(self.load)
+
+    def _newest(self, read: Callable[[str], Any]) -> Optional[Tuple[str, Any]]:
         for path in reversed(self.list()):
-            try:  # mmap: reads the archive's index and pickle, not the tensor data
-                torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-                return path
-            except Exception as e:  # a truncated zip shows up as RuntimeError, EOFError, ...
+            try:
+                return path, read(path)
+            except Exception as e:  # a damaged file shows up as RuntimeError, EOFError, BadZipFile, ...
                 logger.warning("skipping unreadable checkpoint %s (%s: %s); falling back to an older one",
                                path, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
         return None
 
     @staticmethod
     def load(path: str) -> Dict[str, Any]:
-        """A checkpoint's contents (``torch.load`` with ``weights_only=True``, on the CPU)."""
+        """A checkpoint's contents (``torch.load`` with ``weights_only=True``, on the CPU), its data
+        checked against the CRC-32s the archive records (torch.load does not check them)."""
+        _check_crc(path)
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+def _check_crc(path: str) -> None:
+    """Raise ``zipfile.BadZipFile`` naming the first archive member whose bytes do not match their
+    recorded CRC-32 (e.g. blocks lost in a crash); legacy non-zip files are left to torch.load."""
+    if not zipfile.is_zipfile(path):
         return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems do not support fsync on a directory
-    finally:
-        os.close(fd)
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.CRC == 0 and info.file_size:  # written with torch's CRC-32 option off
+                continue
+            with archive.open(info) as f:
+                while f.read(1 << 24):  # zipfile raises BadZipFile at the end on a CRC mismatch
+                    pass
 
 
 def capture_rng_state() -> Dict[str, Any]:
@@ -180,10 +186,11 @@ def resume_or_load(cfg, checkpointer: Checkpointer, model: nn.Module, optimizer=
     preempted fine-tune), else TRAIN.CHECKPOINT_FILE_PATH (weights only with TRAIN.FINETUNE, full
     state otherwise), else nothing. Returns {'epoch', 'iteration', 'epoch_iteration', 'path'} of the
     resume point, or {} for a fresh start."""
-    latest = checkpointer.find_latest() if cfg.TRAIN.AUTO_RESUME else None
-    if latest:
+    found = checkpointer.load_latest() if cfg.TRAIN.AUTO_RESUME else None
+    if found:
+        latest, state = found
         logger.info("resuming from %s (TRAIN.AUTO_RESUME)", latest)
-        return _restore_full(checkpointer.load(latest), latest, model, optimizer, scaler, scheduler_state_setter)
+        return _restore_full(state, latest, model, optimizer, scaler, scheduler_state_setter)
     path = cfg.TRAIN.CHECKPOINT_FILE_PATH
     if not path:
         return {}

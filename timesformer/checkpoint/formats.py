@@ -231,13 +231,34 @@ def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]]) -> Dict[str
                 id2label={str(i): n for i, n in enumerate(names)}, label2id={n: i for i, n in enumerate(names)})
 
 
-def _atomic_torch_save(obj: Any, path: str) -> None:
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` to ``path.tmpPID``, fsync, rename over ``path``: a kill or an error during the
+    write leaves the previous ``path`` intact, and an error leaves no temporary file behind."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _fsync_dir(path: str) -> None:
+    """Make a rename inside ``path`` durable (where the filesystem supports it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems do not support fsync on a directory
+    finally:
+        os.close(fd)
 
 
 def write_weights(w: Weights, out: str, fmt: str) -> None:
@@ -262,4 +283,4 @@ def write_weights(w: Weights, out: str, fmt: str) -> None:
     if w.class_names:
         obj["class_names"] = list(w.class_names)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    _atomic_torch_save(obj, out)
+    atomic_torch_save(obj, out)
