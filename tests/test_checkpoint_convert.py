@@ -163,8 +163,10 @@ def test_files_that_would_run_code_or_are_broken_are_refused(tmp_path):
     (tmp_path / "half.pth").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="half.pth.*truncated or corrupt"):
         load_pretrained(_tiny(), str(tmp_path / "half.pth"))
-    with pytest.raises(FileNotFoundError, match="not a timm model name"):
+    with pytest.raises(FileNotFoundError, match="nothing_here.pth: no such file"):
         load_pretrained(_tiny(), str(tmp_path / "nothing_here.pth"))
+    with pytest.raises(FileNotFoundError, match="not a timm model name"):
+        load_pretrained(_tiny(), "nothing_here")
 
 
 def test_config_keys_are_checked(tmp_path):
