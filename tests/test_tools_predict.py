@@ -159,12 +159,16 @@ def test_predict_rejects_bad_arguments(tmp_path, capsys):
 
 
 def test_predict_from_hf_folder_and_reference_pyth(tmp_path, capsys):
-    """A Hugging Face folder (names from id2label, no config: defaults + the model's frames/size) and
-    a reference-style .pyth whose YAML holds keys we do not know (only the protocol keys are read)."""
+    """A Hugging Face folder (names from id2label; our config when we wrote it, else defaults + the
+    model's frames/size) and a reference-style .pyth whose YAML holds keys we do not know (only the
+    protocol keys are read)."""
     from timesformer.checkpoint import read_source, write_weights
 
     video = write_video(tmp_path / "a.mp4", num_frames=40, fps=30)
     w = read_source(str(_checkpoint(tmp_path / "m.pth", class_names=list("abcde"))))
+    write_weights(w, str(tmp_path / "hf"), "hf")
+    assert load_predictor(str(tmp_path / "hf"), device="cpu").cfg.DATA.SAMPLING_RATE == 2  # ours, in config.json
+    w.cfg = None  # as transformers writes it: no config of ours
     write_weights(w, str(tmp_path / "hf"), "hf")
     p = load_predictor(str(tmp_path / "hf"), device="cpu")
     assert p.class_names == list("abcde") and p.cfg.DATA.NUM_FRAMES == 4 and p.cfg.DATA.TEST_CROP_SIZE == 32

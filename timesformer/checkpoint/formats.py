@@ -21,6 +21,7 @@ from .convert import (StateDict, add_prefix, hf_to_vit, hf_vit_to_vit, infer_arc
 logger = logging.getLogger(__name__)
 
 FORMATS = ("timesformer", "pyth", "hf")
+CFG_KEY = "timesformer_cfg"  # our config YAML inside a Hugging Face config.json (transformers keeps it)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Our config keys that describe the network (read back from a stored cfg YAML).
 _CFG_KEYS = ("MODEL.ARCH", "MODEL.NUM_CLASSES", "MODEL.PATCH_SIZE", "MODEL.EMBED_DIM", "MODEL.DEPTH",
@@ -48,7 +49,7 @@ class Weights:
             logger.warning("%s does not state the number of attention heads; assuming %d (head width "
                            "64, as every ViT preset). Pass num_heads= to override.", self.source,
                            kw["num_heads"])
-        if "num_frames" not in kw:
+        if "num_frames" not in kw:  # neither a time_embed nor a stated frame count: an image ViT
             kw["num_frames"] = 8
         return kw
 
@@ -94,6 +95,7 @@ def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
         stated.add(key)
     kw = model_kwargs_from_cfg(cfg)
     keep = {"num_heads"} if {"MODEL.NUM_HEADS", "MODEL.ARCH"} & stated else set()
+    keep |= {"num_frames"} if "DATA.NUM_FRAMES" in stated else set()  # space_only: no time_embed to count
     return {k: kw[k] for k in keep}
 
 
@@ -164,11 +166,15 @@ def read_hf_folder(folder: str) -> Weights:
         w.meta.update(num_heads=_timm_heads(config))
         w.class_names = (config.get("pretrained_cfg") or {}).get("label_names") or w.class_names
         return w
-    w.layout = "hf" if kind == "timesformer" else w.layout
     w.meta.update(num_heads=config.get("num_attention_heads", 12), norm_eps=config.get("layer_norm_eps", 1e-6))
-    id2label = config.get("id2label")
-    if id2label:
-        w.class_names = [id2label[str(i)] for i in range(len(id2label))]
+    if kind == "timesformer":
+        w.layout = "hf"
+        w.meta.update(num_frames=config.get("num_frames", 8))
+        w.cfg = config.get(CFG_KEY) or w.cfg
+    id2label = config.get("id2label") or {}
+    names = [id2label[str(i)] for i in range(len(id2label))]
+    if names and names != [f"LABEL_{i}" for i in range(len(names))]:  # transformers' placeholder names
+        w.class_names = names
     return w
 
 
@@ -220,9 +226,11 @@ def _cfg_yaml(kw: Dict[str, Any]) -> str:
     return cfg.dump()
 
 
-def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]]) -> Dict[str, Any]:
+def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]], cfg: Optional[str]) -> Dict[str, Any]:
+    """transformers' TimesformerConfig of a model with keyword arguments ``kw`` (plus our config YAML)."""
     names = class_names or [f"LABEL_{i}" for i in range(kw["num_classes"])]
-    return dict(architectures=["TimesformerForVideoClassification"], model_type="timesformer",
+    extra = {CFG_KEY: cfg} if cfg else {}
+    return dict(**extra, architectures=["TimesformerForVideoClassification"], model_type="timesformer",
                 attention_type=kw["attention_type"], image_size=kw["img_size"], patch_size=kw["patch_size"],
                 num_channels=kw["in_chans"], num_frames=kw["num_frames"], hidden_size=kw["embed_dim"],
                 num_hidden_layers=kw["depth"], num_attention_heads=kw["num_heads"],
@@ -274,7 +282,7 @@ def write_weights(w: Weights, out: str, fmt: str) -> None:
         os.makedirs(out, exist_ok=True)
         save_file(vit_to_hf(sd), os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(out, "config.json"), "w") as f:
-            json.dump(_hf_config(kw, w.class_names), f, indent=2)
+            json.dump(_hf_config(kw, w.class_names, w.cfg), f, indent=2)
         return
     obj: Dict[str, Any] = {"model_state" if fmt == "pyth" else "model": add_prefix(sd),
                            "cfg": w.cfg if w.cfg else _cfg_yaml(kw), "model_kwargs": model_kwargs}

@@ -41,15 +41,13 @@ class Predictor:
     device: torch.device
 
 
-def _copy_stated(cfg: CfgNode, text: str, source: str) -> set:
-    """Copy the protocol keys a stored YAML states into ``cfg`` (unknown or odd values are skipped);
-    return the keys copied."""
-    stated = set()
+def _copy_stated(cfg: CfgNode, text: str, source: str) -> None:
+    """Copy the protocol keys a stored YAML states into ``cfg`` (unknown or odd values are skipped)."""
     try:
         tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         logger.warning("%s: the stored config is not valid YAML (%s); using defaults", source, e)
-        return stated
+        return
     for key in PROTOCOL_KEYS:
         section, name = key.split(".")
         value = (tree.get(section) or {}).get(name) if isinstance(tree, dict) else None
@@ -65,8 +63,6 @@ def _copy_stated(cfg: CfgNode, text: str, source: str) -> set:
             if value not in DATASETS:
                 continue
         cfg[section][name] = value
-        stated.add(key)
-    return stated
 
 
 def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
@@ -77,12 +73,12 @@ def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
     if cfg_path:
         return load_config(cfg_path, opts)
     cfg = get_cfg()
-    stated = _copy_stated(cfg, stored_cfg, source) if stored_cfg else set()
+    if stored_cfg:
+        _copy_stated(cfg, stored_cfg, source)
     if not stored_cfg and vit.num_classes == 174:  # a checkpoint without config: SSv2 heads are 174 wide
         cfg.TEST.DATASET = "ssv2"
     size = vit.patch_grid[0] * vit.patch_size
-    if vit.scheme.has_time_embed or "DATA.NUM_FRAMES" not in stated:  # space_only has no time_embed
-        cfg.DATA.NUM_FRAMES = vit.num_frames
+    cfg.DATA.NUM_FRAMES = vit.num_frames  # from its time_embed, else the checkpoint's stated count
     cfg.MODEL.NUM_CLASSES = vit.num_classes
     if not stored_cfg:
         cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = size
