@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from tests.videos import frame_index, write_video
+from tests.videos import frame_index, write_truncated, write_video
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import get_cfg
-from timesformer.data import sampling
+from timesformer.data import decoding, sampling
 from timesformer.models import build_model
 from timesformer.tools.inference import load_predictor, run_clips, video_clips
 
@@ -77,6 +77,36 @@ def test_clips_cover_a_long_video_and_hold_the_requested_frames(tmp_path):
     assert logits.shape == (6, 5) and feats.shape == (6, 32)
     low, _ = run_clips(p, clips[:2], batch_size=4, precision="bf16")  # autocast, as on a GPU
     assert low.dtype == torch.float32 and torch.allclose(low, logits, atol=0.05)
+
+
+def test_clips_are_decoded_one_at_a_time_as_the_batches_need_them(tmp_path, monkeypatch):
+    """video_clips decodes one frame (the furthest planned); run_clips decodes a clip only when its
+    views are needed, so memory holds one batch, not the video."""
+    video = write_video(tmp_path / "long.mp4", num_frames=90, fps=30)
+    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
+    reads, read_frames = [], decoding.read_frames
+    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
+                        read_frames(path, idx, *a))
+    clips, _, _ = video_clips(str(video), p.cfg)
+    assert reads == [[max(clips.plan[-1])]] and len(clips) == 12
+    decoded_at_forward, forward_features = [], p.model.model.forward_features
+    monkeypatch.setattr(p.model.model, "forward_features", lambda x: decoded_at_forward.append(len(reads) - 1) or
+                        forward_features(x))
+    logits, feats = run_clips(p, clips, batch_size=3)  # 3 crops per clip: one clip per batch
+    assert decoded_at_forward == list(range(1, 13)) and reads[1:] == clips.plan
+    decoded_at_forward.clear()
+    other, _ = run_clips(p, (clips[i] for i in range(len(clips))), batch_size=8)  # any iterable
+    assert len(decoded_at_forward) == 5 and torch.allclose(other, logits, atol=1e-5)
+
+
+def test_a_video_shorter_than_its_header_is_planned_on_the_frames_that_decode(tmp_path):
+    cut = write_truncated(write_video(tmp_path / "v.webm", num_frames=90, fps=30), tmp_path / "cut.webm", keep=0.5)
+    real = decoding.count_frames(str(cut))
+    assert decoding.probe(str(cut)).num_frames == 90 and real < 60  # the header promises 90
+    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
+    clips, fps, duration = video_clips(str(cut), p.cfg)
+    assert duration == real / fps and len(clips) == sampling.num_cover_clips(real, 4, 2, 30, 30)
+    assert [c.crops.shape for c in clips] == [(3, 3, 4, 32, 32)] * len(clips)  # every clip decodes
 
 
 def test_short_video_gets_the_config_views(tmp_path):

@@ -1,9 +1,14 @@
 """Attention rollout (all five schemes) against a dense reference, overlays, and the visualize tool."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from tests.test_tools_predict import _checkpoint
+from tests.videos import write_video
 from timesformer.models import SCHEMES, TimeSformer
 from timesformer.visualize import attention_rollout, make_grid, normalize_maps, overlay, save_animation
 from timesformer.visualize.rollout import fuse_heads
@@ -105,22 +110,21 @@ def test_overlay_grid_and_animations(tmp_path):
     assert torch.allclose(norm.flatten(1).max(1).values, torch.ones(2))
 
 
-@pytest.mark.parametrize("scheme", list(SCHEMES))
-def test_visualize_attention_tool(tmp_path, capsys, scheme):
-    import sys
-    from pathlib import Path
-
-    from tests.test_tools_predict import _checkpoint
-    from tests.videos import write_video
-
+def _visualize(argv) -> int:
+    """tools/visualize_attention.py's main."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     import visualize_attention
 
+    return visualize_attention.main(argv)
+
+
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_visualize_attention_tool(tmp_path, capsys, scheme):
     video = write_video(tmp_path / "clip.mp4", num_frames=40, fps=30)
     ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
     fmt = "mp4" if scheme == "axial" else "gif"
-    rc = visualize_attention.main([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "vis"),
-                                   "--device", "cpu", "--format", fmt])
+    rc = _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "vis"), "--device", "cpu",
+                     "--format", fmt])
     assert rc == 0 and scheme in capsys.readouterr().out
     heat = np.load(tmp_path / "vis" / "clip_rollout.npy")
     assert heat.shape == (4, 4, 4) and heat.min() == 0 and abs(heat.max() - 1) < 1e-6  # (T, H', W')
@@ -131,20 +135,29 @@ def test_visualize_attention_tool(tmp_path, capsys, scheme):
             assert gif.n_frames == 4 and gif.size == (64, 32)  # frame and overlay side by side
     else:
         assert (tmp_path / "vis" / "clip_attention.mp4").stat().st_size > 0
-    assert visualize_attention.main([str(video), "--weights", str(ckpt), "--clip", "99"]) == 2
+    assert _visualize([str(video), "--weights", str(ckpt), "--clip", "99"]) == 2
+
+
+def test_visualize_decodes_only_the_chosen_clip(tmp_path, monkeypatch, capsys):
+    from timesformer.data import decoding
+    from timesformer.tools.inference import load_predictor, video_clips
+
+    video = write_video(tmp_path / "clip.mp4", num_frames=90, fps=30)
+    ckpt = _checkpoint(tmp_path / "m.pth")
+    plan = video_clips(str(video), load_predictor(str(ckpt), device="cpu").cfg)[0].plan
+    reads, read_frames = [], decoding.read_frames
+    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
+                        read_frames(path, idx, *a))
+    assert _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "v"), "--device", "cpu",
+                       "--clip", "3"]) == 0
+    assert len(plan) == 12 and reads == [[max(plan[-1])], plan[3]]  # the furthest frame, then clip 3
+    assert "clip 3 " in capsys.readouterr().out
 
 
 def test_visualize_weights_it_cannot_fetch_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    import sys
-    from pathlib import Path
-
     from tests.test_checkpoint_hub import install_fake_hub
-    from tests.videos import write_video
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    import visualize_attention
 
     video = write_video(tmp_path / "clip.mp4", num_frames=8, fps=30)
     install_fake_hub(monkeypatch, tmp_path)
-    assert visualize_attention.main([str(video), "--weights", "owner/missing", "--out", str(tmp_path / "v")]) == 2
+    assert _visualize([str(video), "--weights", "owner/missing", "--out", str(tmp_path / "v")]) == 2
     assert capsys.readouterr().err.startswith("error: could not fetch 'owner/missing' from the Hugging Face hub")

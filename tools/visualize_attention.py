@@ -46,14 +46,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         p = load_predictor(args.weights, args.cfg, args.opts, args.class_names, args.device)
         clips, _, _ = video_clips(args.video, p.cfg)
+        k = len(clips) // 2 if args.clip is None else args.clip
+        if not 0 <= k < len(clips):
+            raise ValueError(f"--clip {k}: the video has clips 0..{len(clips) - 1}")
+        clip = clips[k]  # decodes this clip only
     except (*LOAD_ERRORS, DecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    k = len(clips) // 2 if args.clip is None else args.clip
-    if not 0 <= k < len(clips):
-        print(f"error: --clip {k}: the video has clips 0..{len(clips) - 1}", file=sys.stderr)
-        return 2
-    crop = clips[k].crops[clips[k].crops.shape[0] // 2]  # the centre crop, (C, T, S, S) uint8
+    crop = clip.crops[clip.crops.shape[0] // 2]  # the centre crop, (C, T, S, S) uint8
     x = normalize(crop[None].to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
     out = attention_rollout(p.model, x, args.head_fusion)
     heat = normalize_maps(out["rollout"])[0].cpu().numpy()  # (T, H', W') in [0, 1]
@@ -62,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     paths = write_attention(frames, heat, out["per_frame"][0].tolist(), args.out, stem, args.format,
                             args.fps, args.alpha)
     best = top_k(torch.softmax(out["logits"][0].float().cpu(), dim=0), 1, p.class_names)[0]
-    print(f"{args.video} clip {k} ({clips[k].start_s:.2f}-{clips[k].end_s:.2f} s), "
+    print(f"{args.video} clip {k} ({clip.start_s:.2f}-{clip.end_s:.2f} s), "
           f"{p.model.model.attention_type}: {best['name']} ({best['score']:.3f})")
     for path in paths.values():
         print(f"  wrote {path}")

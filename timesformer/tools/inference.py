@@ -3,9 +3,10 @@ video (the config's clip protocol, every clip along a long video), and scores pe
 
 Shared by ``tools/predict.py``, ``tools/visualize_attention.py`` and ``tools/export.py``.
 """
+import collections.abc
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import yaml
@@ -144,11 +145,39 @@ def _crops(frames, cfg: CfgNode) -> torch.Tensor:
     return torch.stack([transforms.eval_transform(clip, short, d.TEST_CROP_SIZE, p) for p in positions])
 
 
-def video_clips(path: str, cfg: CfgNode) -> Tuple[List[Clip], float, float]:
-    """Every test clip of the video at ``path`` -> (clips, fps, duration in seconds).
+class VideoClips(collections.abc.Sequence):
+    """The test clips of one video, each decoded and cropped only when it is indexed (iterating
+    decodes one clip after another), so memory holds one clip whatever the video's length."""
 
-    Positions come from the container's duration; when fewer frames decode, the clips are planned
-    again on the frames that exist. Unreadable files raise ``decoding.DecodeError`` naming the file.
+    def __init__(self, path: str, cfg: CfgNode, plan: List[List[int]], fps: float, num_frames: int):
+        self.path, self.cfg, self.plan, self.fps, self.num_frames = path, cfg, plan, fps, num_frames
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[Clip, List[Clip]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # negative indices; IndexError past the end
+        d = self.cfg.DATA
+        try:
+            frames = decoding.read_frames(self.path, self.plan[i], d.DECODING_BACKEND, d.FRAMES_FPS)
+        except decoding.ShortVideo as e:  # video_clips decoded the furthest frame: only if the file changed
+            raise decoding.DecodeError(self.path, f"only {e.num_frames} frames decode") from e
+        start, end = self.span(i)
+        return Clip(i, self.plan[i], start, end, _crops(frames, self.cfg))
+
+    def span(self, i: int) -> Tuple[float, float]:
+        """Start and end (seconds) of clip ``i``."""
+        return self.plan[i][0] / self.fps, (self.plan[i][-1] + 1) / self.fps
+
+
+def video_clips(path: str, cfg: CfgNode) -> Tuple[VideoClips, float, float]:
+    """Every test clip of the video at ``path`` -> (clips, decoded lazily; fps; duration in seconds).
+
+    Positions come from the container's duration; the furthest planned frame is decoded here, and
+    when the video ends before it, the clips are planned again on the frames that exist. Unreadable
+    files raise ``decoding.DecodeError`` naming the file.
     """
     d = cfg.DATA
     info = decoding.probe(path, d.FRAMES_FPS)
@@ -156,37 +185,46 @@ def video_clips(path: str, cfg: CfgNode) -> Tuple[List[Clip], float, float]:
     for attempt in range(2):
         plan = _plan(cfg, num, fps)
         try:
-            decoded = [decoding.read_frames(path, idx, d.DECODING_BACKEND, d.FRAMES_FPS) for idx in plan]
+            decoding.read_frames(path, [max(max(idx) for idx in plan)], d.DECODING_BACKEND, d.FRAMES_FPS)
             break
         except decoding.ShortVideo as e:
             if attempt or e.num_frames < 1:
                 raise decoding.DecodeError(path, f"only {e.num_frames} frames decode") from e
             logger.info("%s: %d frames decode, not the ~%d its duration promises", path, e.num_frames, num)
             num = e.num_frames
-    clips = [Clip(i, idx, idx[0] / fps, (idx[-1] + 1) / fps, _crops(f, cfg))
-             for i, (idx, f) in enumerate(zip(plan, decoded))]
-    return clips, fps, num / fps
+    return VideoClips(path, cfg, plan, fps, num), fps, num / fps
 
 
 PRECISIONS = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @torch.no_grad()
-def run_clips(p: Predictor, clips: Sequence[Clip], batch_size: int = 8,
+def run_clips(p: Predictor, clips: Iterable[Clip], batch_size: int = 8,
               precision: str = "none") -> Tuple[torch.Tensor, torch.Tensor]:
-    """Logits (V, K) and final CLS features (V, D) of every crop of every clip, in clip order;
-    ``precision`` "bf16" / "fp16" runs the model under autocast."""
+    """Logits (V, K) and final CLS features (V, D) of every crop of every clip, in clip order.
+
+    Clips are taken one at a time, so memory holds one batch of views plus a clip (pass a
+    :class:`VideoClips` or a generator); ``precision`` "bf16" / "fp16" runs the model under autocast.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r}: expected one of {list(PRECISIONS)}")
     vit, dtype = p.model.model, PRECISIONS[precision]
-    views = torch.cat([c.crops for c in clips])  # (V, C, T, S, S) uint8
-    logits, feats = [], []
-    for i in range(0, len(views), batch_size):
-        x = transforms.normalize(views[i:i + batch_size].to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
+    logits, feats, pending = [], [], []
+
+    def forward(views: torch.Tensor) -> None:  # (b, C, T, S, S) uint8
+        x = transforms.normalize(views.to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
         with torch.autocast(p.device.type, dtype=dtype, enabled=dtype is not None):
             feat = vit.forward_features(x)  # (b, D)
             logits.append(vit.forward_head(feat).float().cpu())
         feats.append(feat.float().cpu())
+
+    for clip in clips:
+        pending.extend(clip.crops)  # its (C, T, S, S) views
+        while len(pending) >= batch_size:
+            forward(torch.stack(pending[:batch_size]))
+            del pending[:batch_size]
+    if pending:
+        forward(torch.stack(pending))
     return torch.cat(logits), torch.cat(feats)
 
 
@@ -203,10 +241,10 @@ def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8,
     the video's mean CLS feature."""
     clips, fps, duration = video_clips(path, p.cfg)
     logits, feats = run_clips(p, clips, batch_size, precision)
-    method, crops = p.cfg.TEST.ENSEMBLE_METHOD, clips[0].crops.shape[0]
-    timeline = [{"clip": c.index, "start_s": round(c.start_s, 3), "end_s": round(c.end_s, 3),
+    method, crops = p.cfg.TEST.ENSEMBLE_METHOD, len(logits) // len(clips)
+    timeline = [{"clip": i, "start_s": round(start, 3), "end_s": round(end, 3),
                  "top": top_k(combine_views(logits[i * crops:(i + 1) * crops], method), k, p.class_names)}
-                for i, c in enumerate(clips)]
+                for i, (start, end) in enumerate(map(clips.span, range(len(clips))))]
     scores = combine_views(logits, method)
     return {"video": path, "duration_s": round(duration, 3), "fps": round(fps, 3), "num_clips": len(clips),
             "num_crops": crops, "ensemble": method, "top": top_k(scores, k, p.class_names),
