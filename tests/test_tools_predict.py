@@ -250,3 +250,22 @@ def test_predict_with_a_hub_id_and_the_errors_of_weights_it_cannot_get(tmp_path,
     err = capsys.readouterr().err
     assert err.startswith(f"error: pretrained weights {missing}") and "could not fetch" not in err
     assert len(calls) == 2  # the file name was never sent to the hub
+
+
+def test_class_names_from_the_training_data_folder(tmp_path, capsys, caplog):
+    """Our training checkpoints store no names: predict finds them in the classnames.txt of the
+    DATA.PATH_TO_DATA_DIR their config names, when that folder exists here with the right count."""
+    video = write_video(tmp_path / "a.mp4", num_frames=8, fps=30)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "classnames.txt").write_text("".join(f"action {i}\n" for i in range(5)))
+    ckpt = _checkpoint(tmp_path / "m.pth", ["DATA.PATH_TO_DATA_DIR", str(data)])
+    assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
+    top = json.loads(capsys.readouterr().out)["results"][0]["top"]
+    assert {t["name"] for t in top} == {f"action {i}" for i in range(5)}
+    stored = _checkpoint(tmp_path / "named.pth", ["DATA.PATH_TO_DATA_DIR", str(data)], class_names=list("abcde"))
+    assert load_predictor(str(stored), device="cpu").class_names == list("abcde")  # the checkpoint's win
+    (data / "classnames.txt").write_text("just one\n")
+    with caplog.at_level("WARNING"):
+        assert load_predictor(str(ckpt), device="cpu").class_names is None  # 1 name for 5 classes: unused
+    assert "lists 1 class names, the model has 5 classes" in caplog.text

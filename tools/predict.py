@@ -34,8 +34,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--features", default=None, help="save each video's final CLS embedding (.npz or .pt)")
     p.add_argument("--class-names", default=None,
-                   help="k400, k600, ssv2 or a file with one name per line (default: from the checkpoint "
-                        "or by class count)")
+                   help="k400, k600, ssv2 or a file with one name per line (default: from the checkpoint, "
+                        "else the training data folder's classnames.txt, else by class count)")
     p.add_argument("--batch-size", type=int, default=8, help="views per forward pass")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     p.add_argument("--precision", choices=("none", "bf16", "fp16"), default="none",

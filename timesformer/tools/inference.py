@@ -5,6 +5,7 @@ Shared by ``tools/predict.py``, ``tools/visualize_attention.py`` and ``tools/exp
 """
 import collections.abc
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -17,12 +18,14 @@ from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import CfgNode, get_cfg, load_config
 from timesformer.data import decoding, sampling, transforms
 from timesformer.data.datasets import DATASETS
+from timesformer.data.datasets.video_list import CLASS_NAMES
 from timesformer.engine.evaluator import combine_views
 
 logger = logging.getLogger(__name__)
 
-# Keys of a stored config (ours or the reference's) that describe how a video becomes model input.
-PROTOCOL_KEYS = ("DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS", "DATA.TRAIN_JITTER_SCALES",
+# Keys of a stored config (ours or the reference's) that describe how a video becomes model input,
+# and the training data folder (for its classnames.txt).
+PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS", "DATA.TRAIN_JITTER_SCALES",
                  "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD", "DATA.FRAMES_FPS",
                  "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
                  "TEST.DATASET")
@@ -90,10 +93,25 @@ def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
     return cfg
 
 
+def _data_dir_class_names(data_dir: str, num_classes: int) -> Optional[List[str]]:
+    """The training data folder's ``classnames.txt`` (our checkpoints do not store the names), when
+    it exists on this machine and names ``num_classes`` classes."""
+    path = os.path.join(data_dir, CLASS_NAMES) if data_dir else ""
+    if not os.path.isfile(path):
+        return None
+    names = load_class_names(path)
+    if len(names) != num_classes:
+        logger.warning("%s lists %d class names, the model has %d classes; not using it (pass --class-names)",
+                       path, len(names), num_classes)
+        return None
+    return names
+
+
 def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[str] = (),
                    class_names: Optional[str] = None, device: Optional[str] = None) -> Predictor:
     """Model, protocol config and class names from ``weights`` (our checkpoint, a released .pyth,
-    a Hugging Face folder or hub id)."""
+    a Hugging Face folder or hub id). The names: ``class_names``, else the checkpoint's, else the
+    training data folder's classnames.txt, else the built-in list with the model's class count."""
     w = read_source(weights)
     kwargs: Dict[str, Any] = {}
     if cfg_path:  # an explicit config may change the frames / size the model runs at
@@ -102,7 +120,8 @@ def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[
     model = from_pretrained(w, **kwargs).eval()
     cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
     names = load_class_names(class_names) if class_names else (
-        w.class_names or class_names_for(model.model.num_classes) or None)
+        w.class_names or _data_dir_class_names(cfg.DATA.PATH_TO_DATA_DIR, model.model.num_classes)
+        or class_names_for(model.model.num_classes) or None)
     if names is not None and len(names) != model.model.num_classes:
         raise ValueError(f"{len(names)} class names for a model with {model.model.num_classes} classes "
                          f"({weights}); pass --class-names with a list of {model.model.num_classes} names")
