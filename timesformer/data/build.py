@@ -79,9 +79,11 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
 
 
 def shuffle_dataset(loader: DataLoader, epoch: int) -> None:
-    """Give the training sampler the epoch, so that every epoch (and rank) sees a new order."""
+    """Give the training sampler and dataset the epoch: every epoch (and rank) sees a new order and
+    new random clips."""
     if hasattr(loader.sampler, "set_epoch"):
         loader.sampler.set_epoch(epoch)
+    loader.dataset.set_epoch(epoch)
 
 
 def build_mixup(cfg: CfgNode):

@@ -97,7 +97,7 @@ class VideoDataset(torch.utils.data.Dataset):
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
         os.close(fd)
         weakref.finalize(self, _remove_log, self._bad_log, os.getpid())  # also at interpreter exit
-        self._rng_key, self._generator = None, None
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # set_epoch; workers see it
 
     # ------------------------------------------------------------------ subclass API
     def load_annotations(self) -> Tuple[List[VideoRecord], Optional[List[str]]]:
@@ -209,14 +209,14 @@ class VideoDataset(torch.utils.data.Dataset):
             return 0.0  # one view; reading it fails later with the reason
 
     # ------------------------------------------------------------------ loading
-    def _rng(self) -> np.random.Generator:
-        """A generator per process, seeded from torch's (per-worker) seed."""
-        info = torch.utils.data.get_worker_info()
-        seed = info.seed if info else torch.initial_seed()
-        key = (os.getpid(), info.id if info else -1, seed)  # re-seeding torch starts a new stream
-        if key != self._rng_key:
-            self._rng_key, self._generator = key, np.random.default_rng(seed)
-        return self._generator
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch training items draw their random clips for (persistent loader workers see it too)."""
+        self._epoch.fill_(epoch)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        """Item ``index``'s generator, from (RNG_SEED, epoch, index) alone: its clip does not depend on
+        which loader worker reads it or on what was read before (exact resumption)."""
+        return np.random.default_rng([self.cfg.RNG_SEED % 2 ** 32, int(self._epoch), index])
 
     def _length(self, i: int) -> Tuple[int, float]:
         if i not in self._lengths:
@@ -290,7 +290,7 @@ class VideoDataset(torch.utils.data.Dataset):
                 "view_index": view, "num_replaced": replaced, "valid": valid}
 
     def _train_item(self, video: int) -> dict:
-        d, aug, rng = self.cfg.DATA, self.cfg.AUG, self._rng()
+        d, aug, rng = self.cfg.DATA, self.cfg.AUG, self._rng(video)
         failed: List[str] = []
         while True:
             try:
