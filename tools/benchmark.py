@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from timesformer.config import load_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
 from timesformer.utils import benchmark as bench  # noqa: E402
+from timesformer.utils.compile import compile_model  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 
@@ -133,8 +134,7 @@ def run(args: argparse.Namespace) -> List[Dict]:
         model.model.set_grad_checkpointing(True)
     timed, name = model, "timesformer"
     if args.compile:
-        bench.apply_inductor_workarounds()
-        timed = torch.compile(model, mode=args.compile_mode)
+        timed = compile_model(model, mode=args.compile_mode)
         name = f"timesformer (compiled{', ' + args.compile_mode if args.compile_mode else ''})"
     name += " +ckpt" if args.activation_checkpointing else ""
     row = run_one(name, timed, clip, args, fused_optimizer=device.type == "cuda" and not args.no_fused_adamw,

@@ -53,17 +53,6 @@ def peak_tflops(device: torch.device, override: Optional[float] = None) -> Optio
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
-def apply_inductor_workarounds() -> None:
-    """torch 2.11 inductor asserts in ``tiling_utils._solve_simple_expr`` on this model (SPEC §4)."""
-    try:
-        import torch._inductor.config as inductor_config
-
-        if hasattr(inductor_config.triton, "coalesce_tiling_analysis"):
-            inductor_config.triton.coalesce_tiling_analysis = False
-    except ImportError:  # a torch without inductor: nothing to work around
-        pass
-
-
 class HFTimesformer(nn.Module):
     """transformers' TimesformerForVideoClassification taking its native ``(B, T, C, H, W)`` clip."""
 
