@@ -1,12 +1,17 @@
-"""Launching: two real CPU processes (gloo) see each other; a single process is a no-op world."""
+"""Launching: two real CPU processes (gloo) see each other; a single process is a no-op world; a
+torchrun world that the config does not expect and an explained error in a spawned process."""
 import json
 import os
 
+import pytest
 import torch
 
-from timesformer.config import get_cfg
-from timesformer.engine.launch import launch
+from timesformer.config import ConfigError, get_cfg
+from timesformer.engine.launch import JobFailed, launch
 from timesformer.utils import distributed as du
+from timesformer.utils.logging import setup_logging
+
+ENV_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
 
 
 def _report(cfg, device) -> None:
@@ -44,3 +49,28 @@ def test_single_process_is_plain(tmp_path, monkeypatch):
     s = json.loads((tmp_path / "rank0.json").read_text())
     assert s["world"] == 1 and s["gathered"] == [0] and s["sum"] == 1.0 and s["backend"] is None
     assert not du.is_dist()
+
+
+def test_a_torchrun_world_the_config_does_not_expect_is_refused(tmp_path, monkeypatch):
+    for k, v in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": str(du.find_free_port())}.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError, match=r"WORLD_SIZE = 2 processes \(LOCAL_WORLD_SIZE = 2\), but "
+                                          r"NUM_GPUS x NUM_SHARDS = 1 x 1 = 1 .*--nproc_per_node"):
+        launch(_report, _cfg(tmp_path, 0))
+    assert not du.is_dist() and not (tmp_path / "rank0.json").exists()
+
+
+def _diverge(cfg, device) -> None:
+    raise FloatingPointError(f"non-finite loss nan at iteration 3 on rank {du.get_rank()}")
+
+
+def test_an_explained_error_in_a_spawned_process_is_one_line(tmp_path, monkeypatch, capfd):
+    for k in ENV_KEYS:
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    setup_logging()  # onto this test's stdout: an earlier test's captured stream may be closed
+    with pytest.raises(JobFailed, match=r"process [01] of 2 stopped with exit status 1"):
+        launch(_diverge, _cfg(tmp_path, 2))
+    err = capfd.readouterr().err
+    assert "error: non-finite loss nan at iteration 3 on rank" in err and "Traceback" not in err

@@ -3,13 +3,15 @@
 
 Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. NUM_GPUS > 1 starts one process per GPU;
 under torchrun the processes it started are used; without CUDA it runs on the CPU (gloo).
+Exit status 2: a config that cannot work (found before anything starts); 1: the run stopped with an
+error it explains (a non-finite loss, an unusable annotation file, ...), printed as ``error: ...``.
 """
 import argparse
 import sys
 from typing import List, Optional
 
 from timesformer.config import ConfigError, load_config
-from timesformer.engine import launch, preflight, run
+from timesformer.engine import USER_ERRORS, JobFailed, launch, preflight, run
 from timesformer.utils.logging import setup_logging
 
 
@@ -32,7 +34,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    launch(run, cfg)
+    try:
+        launch(run, cfg)
+    except (*USER_ERRORS, JobFailed) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

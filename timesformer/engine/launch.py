@@ -1,11 +1,14 @@
 """Start one process per device: spawned locally, or as torchrun / SLURM (env://) started them.
 
 - torchrun / submitit set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK): used as they are,
-  for one machine or many.
+  for one machine or many; WORLD_SIZE must be ``NUM_GPUS * NUM_SHARDS`` (NUM_GPUS 0 counts as 1).
 - otherwise ``NUM_GPUS * NUM_SHARDS`` processes: NUM_GPUS of them spawned here; with NUM_SHARDS > 1
   each machine runs the same command with its SHARD_ID and MASTER_ADDR / MASTER_PORT set.
 - without CUDA (or NUM_GPUS 0) everything runs on the CPU with gloo; NUM_GPUS N > 1 on such a machine
   starts N CPU processes.
+
+Errors whose message already says what to fix (``USER_ERRORS``) leave a spawned process as
+``error: ...`` on its stderr and exit status 1, and the launch as :class:`JobFailed`.
 """
 import logging
 import os
@@ -16,9 +19,19 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from timesformer.config import ConfigError
+from timesformer.data.datasets import AnnotationError
 from timesformer.utils import distributed as du
 
 logger = logging.getLogger(__name__)
+
+# A bad config value, a non-finite loss, an unusable annotation file: messages that name the key,
+# iteration or file and say how to fix it, so tools print them without a traceback.
+USER_ERRORS = (ConfigError, FloatingPointError, AnnotationError)
+
+
+class JobFailed(RuntimeError):
+    """A spawned process of the job stopped; what it printed says why."""
 
 
 def use_cuda(cfg) -> bool:
@@ -27,8 +40,20 @@ def use_cuda(cfg) -> bool:
 
 
 def procs_per_machine(cfg) -> int:
-    """Processes this machine runs when not started by torchrun."""
+    """Processes per machine: NUM_GPUS, and one on a CPU-only run with NUM_GPUS 0."""
     return max(1, cfg.NUM_GPUS)
+
+
+def check_env_world(cfg, world: int) -> None:
+    """torchrun / SLURM started ``world`` processes: the number the config's batch sizes assume."""
+    expected = procs_per_machine(cfg) * cfg.NUM_SHARDS
+    if world != expected:
+        raise ConfigError(
+            f"the launcher started WORLD_SIZE = {world} processes (LOCAL_WORLD_SIZE = "
+            f"{os.environ.get('LOCAL_WORLD_SIZE', 'unset')}), but NUM_GPUS x NUM_SHARDS = "
+            f"{procs_per_machine(cfg)} x {cfg.NUM_SHARDS} = {expected} (NUM_GPUS is the processes per "
+            "machine, also on the CPU; 0 counts as 1); set NUM_GPUS to torchrun's --nproc_per_node and "
+            "NUM_SHARDS to its --nnodes")
 
 
 def device_for(cfg, local_rank: int) -> torch.device:
@@ -53,10 +78,7 @@ def _init(cfg, rank: int, world: int, local_rank: int, init_method: str) -> torc
     return device
 
 
-def _worker(local_rank: int, fn: Callable, cfg, world: int, init_method: str) -> None:
-    os.environ["LOCAL_RANK"] = str(local_rank)
-    rank = cfg.SHARD_ID * procs_per_machine(cfg) + local_rank
-    device = _init(cfg, rank, world, local_rank, init_method)
+def _run(fn: Callable, cfg, device: torch.device) -> None:
     try:
         fn(cfg, device)
     finally:
@@ -64,18 +86,28 @@ def _worker(local_rank: int, fn: Callable, cfg, world: int, init_method: str) ->
             dist.destroy_process_group()
 
 
+def _worker(local_rank: int, fn: Callable, cfg, world: int, init_method: str) -> None:
+    os.environ["LOCAL_RANK"] = str(local_rank)
+    rank = cfg.SHARD_ID * procs_per_machine(cfg) + local_rank
+    _run(fn, cfg, _init(cfg, rank, world, local_rank, init_method))
+
+
+def _spawned(local_rank: int, fn: Callable, cfg, world: int, init_method: str) -> None:
+    """A process of ``mp.start_processes``: an explained error ends it as one line, exit status 1."""
+    try:
+        _worker(local_rank, fn, cfg, world, init_method)
+    except USER_ERRORS as e:
+        raise SystemExit(f"error: {e}") from e  # multiprocessing prints the message
+
+
 def launch(fn: Callable, cfg) -> None:
     """Run ``fn(cfg, device)`` in every process of the job; returns when all have finished."""
     if du.env_launched():
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        check_env_world(cfg, world)
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         os.environ.setdefault("LOCAL_RANK", str(local_rank))
-        device = _init(cfg, rank, world, local_rank, "env://")
-        try:
-            fn(cfg, device)
-        finally:
-            if du.is_dist():
-                dist.destroy_process_group()
+        _run(fn, cfg, _init(cfg, rank, world, local_rank, "env://"))
         return
     nprocs = procs_per_machine(cfg)
     world = nprocs * cfg.NUM_SHARDS
@@ -89,7 +121,12 @@ def launch(fn: Callable, cfg) -> None:
         init_method = f"tcp://127.0.0.1:{du.find_free_port()}"
     if nprocs == 1:
         _worker(0, fn, cfg, world, init_method)
-    else:
-        logger.info("starting %d processes on %s", nprocs, "GPUs" if use_cuda(cfg) else "the CPU (gloo)")
-        mp.start_processes(_worker, args=(fn, cfg, world, init_method), nprocs=nprocs, join=True,
+        return
+    logger.info("starting %d processes on %s", nprocs, "GPUs" if use_cuda(cfg) else "the CPU (gloo)")
+    try:
+        mp.start_processes(_spawned, args=(fn, cfg, world, init_method), nprocs=nprocs, join=True,
                            start_method="spawn")
+    except mp.ProcessExitedException as e:  # not a Python exception: those carry their traceback
+        signal = f" ({e.signal_name})" if e.signal_name else ""
+        raise JobFailed(f"process {e.error_index} of {nprocs} stopped with exit status "
+                        f"{e.exit_code}{signal}; its output above says why") from e
