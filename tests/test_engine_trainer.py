@@ -1,5 +1,7 @@
-"""Trainer: exact resume after a real SIGKILL, gradient accumulation, non-finite loss, precision options."""
+"""Trainer: exact resume after a real SIGKILL (loader workers too), resuming without re-reading,
+gradient accumulation, torch.compile, non-finite loss, precision options."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -7,8 +9,10 @@ import time
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from timesformer.config import load_config
+from timesformer.data import VideoDataset
 from timesformer.engine import run
 from timesformer.utils.logging import read_json_lines
 
@@ -56,11 +60,14 @@ def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     common = dict(**{"DATA.SYNTHETIC_NUM_VIDEOS": 16, "TRAIN.BATCH_SIZE": 2, "SOLVER.MAX_EPOCH": 2,
                      "TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False,
                      "MODEL.DROP_PATH_RATE": 0.1, "TRAIN.CHECKPOINT_KEEP_LAST": 0})
+    # the killed run reads with two persistent workers, the reference in the main process: each
+    # clip's crops come from (seed, epoch, index) alone, so both see the same clips
+    workers = {"DATA_LOADER.NUM_WORKERS": 2, "DATA_LOADER.PERSISTENT_WORKERS": True}
     ref_dir, killed_dir = str(tmp_path / "ref"), str(tmp_path / "killed")
     ref = _run_net(tiny_opts(data_dir, ref_dir, **common))
     # the second epoch's first mid-epoch checkpoint (8 iterations per epoch): kill right after it
     trigger = os.path.join(killed_dir, "checkpoints", "checkpoint_epoch_00001_iter_000000009.pyth")
-    proc = _run_net(tiny_opts(data_dir, killed_dir, **common))
+    proc = _run_net(tiny_opts(data_dir, killed_dir, **common, **workers))
     while not os.path.exists(trigger) and proc.poll() is None:
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
@@ -68,7 +75,7 @@ def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stdout.read().decode()[-2000:]
     resume_point = final_state(killed_dir)
     assert resume_point["epoch"] == 1 and 0 < resume_point["epoch_iteration"] < 8  # inside epoch 2
-    resumed = _run_net(tiny_opts(data_dir, killed_dir, **common))
+    resumed = _run_net(tiny_opts(data_dir, killed_dir, **common, **workers))
     out = resumed.communicate()[0].decode()
     assert resumed.returncode == 0, out[-3000:]
     assert "resuming at epoch 2" in out
@@ -79,6 +86,26 @@ def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def large_batch_reference(cfg, group: int) -> dict:
+    """Weights after one epoch of plain SGD steps, each on ``group`` of the trainer's batches at once."""
+    from timesformer.data import normalize
+    from timesformer.engine.trainer import Trainer, seed_all
+    from timesformer.models import build_model
+    from timesformer.solver import build_optimizer
+
+    seed_all(cfg.RNG_SEED)
+    model = build_model(cfg)
+    batches = list(Trainer(cfg, torch.device("cpu"), model)._epoch_batches())  # the epoch's order
+    optimizer = build_optimizer(cfg, model)
+    for i in range(0, len(batches), group):
+        part = batches[i:i + group]
+        x = normalize(torch.cat([b["frames"] for b in part]), cfg.DATA.MEAN, cfg.DATA.STD)
+        F.cross_entropy(model(x), torch.cat([b["label"] for b in part])).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return model.state_dict()
 
 
 def test_gradient_accumulation_equals_the_large_batch(data_dir, tmp_path):
@@ -94,6 +121,58 @@ def test_gradient_accumulation_equals_the_large_batch(data_dir, tmp_path):
     assert a["iteration"] == 2 and b["iteration"] == 4  # 2 optimizer steps each
     for k in a["model"]:
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+
+
+def test_a_partial_last_accumulation_group_is_the_mean_of_its_batches(data_dir, tmp_path):
+    # 4 batches of 4 per epoch, accumulated in groups of 3: the last group is one batch alone
+    cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "acc"), **{
+        "SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
+        "SOLVER.LR_POLICY": "steps_with_relative_lrs", "SOLVER.STEPS": "[0]", "SOLVER.LRS": "[1.0]",
+        "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.BATCH_SIZE": 4, "TRAIN.GLOBAL_BATCH_SIZE": 12}))
+    run(cfg, torch.device("cpu"))
+    trained = final_state(cfg.OUTPUT_DIR)["model"]
+    cfg.defrost()
+    cfg.OUTPUT_DIR = str(tmp_path / "reference")
+    reference = large_batch_reference(cfg, group=3)
+    for k in reference:
+        assert torch.allclose(trained[k], reference[k], atol=1e-6), k
+
+
+def test_a_resumed_epoch_reads_only_its_remaining_batches(data_dir, tmp_path, monkeypatch):
+    common = {"TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0, "TRAIN.EVAL_PERIOD": 0,
+              "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1}
+    full = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "full"), **common))
+    run(full, torch.device("cpu"))  # 4 iterations of 4 clips, a checkpoint after each
+    halfway = os.path.join(full.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000002.pyth")
+    os.makedirs(tmp_path / "resumed" / "checkpoints")
+    shutil.copy(halfway, tmp_path / "resumed" / "checkpoints")
+    reads = []
+    getitem = VideoDataset.__getitem__
+    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
+    run(load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common)), torch.device("cpu"))
+    assert len(reads) == 2 * 4  # the last two batches only
+    a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
+    assert a["iteration"] == b["iteration"] == 4
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_compiled_training_applies_the_inductor_workaround(data_dir, tmp_path, monkeypatch):
+    import torch._inductor.config as inductor_config
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(inductor_config.triton, "coalesce_tiling_analysis", True)
+    graphs = counters["stats"]["unique_graphs"]
+    cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path), **{
+        "TRAIN.COMPILE": True, "MODEL.DEPTH": 1, "DATA.NUM_FRAMES": 2, "TRAIN.BATCH_SIZE": 8,
+        "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False}))
+    run(cfg, torch.device("cpu"))  # 2 iterations
+    assert inductor_config.triton.coalesce_tiling_analysis is False
+    assert counters["stats"]["unique_graphs"] > graphs  # the step ran through torch.compile
+    stats = [r for r in read_json_lines(os.path.join(cfg.OUTPUT_DIR, "stats.jsonl")) if r["type"] == "train_iter"]
+    assert len(stats) == 2 and all(torch.isfinite(torch.tensor(r["loss"])) for r in stats)
+    state = final_state(cfg.OUTPUT_DIR)["model"]
+    assert not any("_orig_mod" in k for k in state)  # checkpoints hold the plain module's names
 
 
 def test_non_finite_loss_stops_naming_the_iteration(data_dir, tmp_path):

@@ -127,7 +127,8 @@ _C.TRAIN.ENABLE = True
 # Clips per iteration, summed over all processes (as the reference); each process gets BATCH_SIZE / world.
 _C.TRAIN.BATCH_SIZE = 8
 # Effective batch per optimizer step (> 0): gradients are accumulated over GLOBAL_BATCH_SIZE / BATCH_SIZE
-# iterations (the paper used 64); 0 = one step per iteration.
+# iterations (the paper used 64; an epoch's last, shorter group averages its own batches); 0 = one step
+# per iteration.
 _C.TRAIN.GLOBAL_BATCH_SIZE = 0
 # Validate every this many epochs (0 = never).
 _C.TRAIN.EVAL_PERIOD = 1
@@ -139,7 +140,8 @@ _C.TRAIN.CHECKPOINT_PERIOD_ITERS = 0
 _C.TRAIN.MIXED_PRECISION = "none"
 # Recompute each block in the backward pass to save activation memory.
 _C.TRAIN.ACTIVATION_CHECKPOINTING = False
-# Run the model through torch.compile.
+# Run the model through torch.compile (inductor, with the workaround of timesformer/utils/compile.py);
+# evaluation and test-only runs use the compiled model too.
 _C.TRAIN.COMPILE = False
 
 # Dataset of the train and val splits: kinetics, ssv2, diving48, howto100m, video_list or synthetic.

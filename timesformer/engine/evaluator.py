@@ -7,13 +7,14 @@ import json
 import logging
 import math
 import os
+import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from timesformer.utils import distributed as du
-from timesformer.utils.meters import topk_correct
+from timesformer.utils.meters import gpu_memory_mb, topk_correct
 from timesformer.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,9 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
     TEST.ENSEMBLE_METHOD and return metrics; with ``output_dir`` rank 0 also writes
     ``{split}_predictions.jsonl`` and ``{split}_confusion.png``."""
     dataset = loader.dataset
+    start = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)  # gpu_mem_mb: this evaluation's peak
     views, info = run_views(model, loader, device, cfg.DATA.MEAN, cfg.DATA.STD,
                             cfg.TRAIN.MIXED_PRECISION, desc=split, log_period=cfg.LOG_PERIOD)
     parts = du.all_gather_object((views, info))
@@ -185,8 +189,10 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
     loss_sum = sum(p[1]["loss_sum"] for p in parts)
     clips = sum(p[1]["clips"] for p in parts)
     skipped_views = sum(p[1]["skipped_views"] for p in parts)
+    seconds = time.perf_counter() - start
     metrics.update(loss=loss_sum / max(clips, 1), num_views=len(merged), skipped_views=skipped_views,
-                   skipped_videos=int((~seen).sum()), incomplete_videos=incomplete)
+                   skipped_videos=int((~seen).sum()), incomplete_videos=incomplete, time=seconds,
+                   clips_per_s=(clips + skipped_views) / max(seconds, 1e-9), gpu_mem_mb=gpu_memory_mb(device))
     if skipped_views or metrics["skipped_videos"]:
         logger.warning("%s: %d unreadable views skipped; %d videos had no readable view and are left "
                        "out of the metrics", split, skipped_views, metrics["skipped_videos"])
@@ -205,7 +211,7 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
 def summary(metrics: Dict[str, object]) -> Dict[str, float]:
     """The scalar entries of ``metrics`` (for stats.jsonl and TensorBoard)."""
     keys = ("top1", "top5", "mean_class_acc", "loss", "num_videos", "num_views", "skipped_views",
-            "skipped_videos")
+            "skipped_videos", "time", "clips_per_s", "gpu_mem_mb")
     return {k: metrics[k] for k in keys if k in metrics}
 
 

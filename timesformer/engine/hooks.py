@@ -6,14 +6,14 @@ before/after training, each epoch and each iteration (one loader batch).
 import logging
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Set, Tuple
 
 import torch
 
 from timesformer.solver import get_lr_at_epoch, set_lr
 from timesformer.utils import distributed as du
 from timesformer.utils.logging import JsonLinesWriter
-from timesformer.utils.meters import MeterGroup
+from timesformer.utils.meters import MeterGroup, gpu_memory_mb
 from timesformer.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,7 @@ class LRScheduler(HookBase):
 
     def before_step(self) -> None:
         t = self.trainer
-        first = t.epoch_iter - t.epoch_iter % t.accum  # the accumulation group's first iteration
-        lr = get_lr_at_epoch(t.cfg, t.epoch + first / t.iters_per_epoch)
+        lr = get_lr_at_epoch(t.cfg, t.epoch + t.group_start() / t.iters_per_epoch)
         set_lr(t.optimizer, lr)
 
 
@@ -84,24 +83,25 @@ class EvalHook(HookBase):
             return
         from .evaluator import evaluate, summary
 
-        start = time.perf_counter()
         metrics = evaluate(t.model_for_eval(), t.loader("val"), t.device, t.cfg, "val")
-        record = {"type": "val_epoch", "epoch": t.epoch + 1, "iter": t.iter, **summary(metrics),
-                  "time": time.perf_counter() - start}
-        t.writer.write(record)
+        t.writer.write({"type": "val_epoch", "epoch": t.epoch + 1, "iter": t.iter, **summary(metrics)})
 
 
 class MetricsWriter(HookBase):
-    """Progress bar / log lines, ``train_iter`` and ``train_epoch`` records, TensorBoard scalars."""
+    """Progress bar / log lines, ``train_iter`` and ``train_epoch`` records, TensorBoard scalars; each
+    epoch also the bad videos replaced (all ranks) and the bad files newly found."""
 
     def __init__(self):
         self.meters = MeterGroup(window=20)
         self.progress: Optional[Progress] = None
         self.epoch_start = 0.0
+        self.replaced = 0  # bad videos this rank replaced this epoch
+        self.reported: Set[Tuple[str, str]] = set()  # (path, kind) of the bad files already logged
 
     def before_epoch(self) -> None:
         t = self.trainer
         self.meters.reset()
+        self.replaced = 0
         self.epoch_start = time.perf_counter()
         self.progress = Progress(t.iters_per_epoch, f"epoch {t.epoch + 1}/{t.max_epoch}",
                                  t.cfg.LOG_PERIOD, start=t.epoch_iter)
@@ -109,7 +109,8 @@ class MetricsWriter(HookBase):
     def after_step(self) -> None:
         t = self.trainer
         m = t.step_metrics
-        self.meters.add(weight=m["clips"], **{k: v for k, v in m.items() if k != "clips"})
+        self.replaced += m["replaced"]
+        self.meters.add(weight=m["clips"], **{k: v for k, v in m.items() if k not in ("clips", "replaced")})
         self.progress.update(1, {"loss": m["loss"], "lr": m["lr"]})
         if (t.epoch_iter + 1) % t.cfg.LOG_PERIOD == 0 or t.epoch_iter + 1 == t.iters_per_epoch:
             recent = self.meters.recent()
@@ -124,21 +125,35 @@ class MetricsWriter(HookBase):
         self.progress.close()
         avg = self.meters.avg()
         elapsed = time.perf_counter() - self.epoch_start
+        replaced = int(du.all_reduce_sum(torch.tensor(float(self.replaced), device=t.device)))
         rec = {"type": "train_epoch", "epoch": t.epoch + 1, "iter": t.iter, **avg,
                "lr": t.optimizer.param_groups[0]["lr"], "epoch_time": elapsed,
                "clips_per_s": t.global_batch / max(avg.get("iter_time", 0.0), 1e-9),
-               "gpu_mem_mb": gpu_memory_mb(t.device)}
+               "gpu_mem_mb": gpu_memory_mb(t.device), "bad_videos_replaced": replaced}
         t.writer.write(rec)
-        logger.info("epoch %d/%d: loss %.4f top1_err %.2f lr %.3g, %.1f clips/s, %.0f s",
-                    t.epoch + 1, t.max_epoch, avg.get("loss", float("nan")),
-                    avg.get("top1_err", float("nan")), rec["lr"], rec["clips_per_s"], elapsed)
+        logger.info("epoch %d/%d: loss %.4f top1_err %.2f lr %.3g, %.1f clips/s, %.0f s, %d bad videos "
+                    "replaced", t.epoch + 1, t.max_epoch, avg.get("loss", float("nan")),
+                    avg.get("top1_err", float("nan")), rec["lr"], rec["clips_per_s"], elapsed, replaced)
+        found = gather_bad_files(t.loader("train").dataset)
+        new = [b for b in found if (b.path, b.kind) not in self.reported]
+        self.reported.update((b.path, b.kind) for b in new)
+        if new and du.is_main_process():
+            logger.warning("epoch %d: %d bad files found: %s", t.epoch + 1, len(new), describe_bad_files(new))
 
 
-def gpu_memory_mb(device: torch.device) -> Optional[float]:
-    """Peak CUDA memory allocated on ``device`` in MiB (None on CPU)."""
-    if device.type != "cuda":
-        return None
-    return torch.cuda.max_memory_allocated(device) / 2 ** 20
+def gather_bad_files(dataset) -> List:
+    """Every rank's bad-file log entries (``BadFile``: path, kind, reason), each (path, kind) once."""
+    merged: Dict[Tuple[str, str], object] = {}
+    for part in du.all_gather_object(dataset.bad_file_log()):
+        for bad in part:
+            merged.setdefault((bad.path, bad.kind), bad)
+    return list(merged.values())
+
+
+def describe_bad_files(bad: List, limit: int = 20) -> str:
+    """'path (kind: reason); ...' of the first ``limit`` entries, and how many more there are."""
+    text = "; ".join(f"{b.path} ({b.kind}: {b.reason})" for b in bad[:limit])
+    return text + (f"; and {len(bad) - limit} more" if len(bad) > limit else "")
 
 
 class StatsWriter:

@@ -1,9 +1,9 @@
 """What one process of ``tools/run_net.py`` does: train when TRAIN.ENABLE, then test when TEST.ENABLE."""
+import dataclasses
 import json
 import logging
 import os
 import tempfile
-import time
 from typing import Dict, Optional
 
 import torch
@@ -11,6 +11,7 @@ from torch import nn
 
 from timesformer.config import ConfigError
 from timesformer.utils import distributed as du
+from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
 
 from .trainer import Trainer, seed_all
@@ -22,7 +23,8 @@ GENERATED_DATASETS = ("synthetic",)
 
 
 def preflight(cfg) -> None:
-    """Fail in seconds, before any process or model starts: unwritable OUTPUT_DIR, missing data."""
+    """Fail in seconds, before any process or model starts: unwritable OUTPUT_DIR, missing data or
+    DATA.PATH_PREFIX, nothing to test."""
     out = os.path.abspath(cfg.OUTPUT_DIR)
     try:
         os.makedirs(out, exist_ok=True)
@@ -35,6 +37,8 @@ def preflight(cfg) -> None:
     if cfg.TEST.ENABLE and ckpt and not os.path.exists(ckpt):
         raise ConfigError(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
                           "(or '' to test the newest checkpoint in OUTPUT_DIR)")
+    if cfg.TEST.ENABLE and not cfg.TRAIN.ENABLE:
+        test_weights(cfg)
     datasets = set()
     if cfg.TRAIN.ENABLE:
         datasets.add(cfg.TRAIN.DATASET)
@@ -45,6 +49,10 @@ def preflight(cfg) -> None:
         if not path or not os.path.isdir(path):
             raise ConfigError(f"DATA.PATH_TO_DATA_DIR = {path!r} is not a folder; it must hold the "
                               f"annotation files of {sorted(datasets)} (see DATASET.md)")
+        prefix = cfg.DATA.PATH_PREFIX
+        if prefix and not os.path.isdir(prefix):
+            raise ConfigError(f"DATA.PATH_PREFIX = {prefix!r} is not a folder; set it to the folder the "
+                              "annotation files' video paths are relative to ('' if they are absolute)")
 
 
 def save_config(cfg) -> Optional[str]:
@@ -57,20 +65,46 @@ def save_config(cfg) -> Optional[str]:
     return path
 
 
-def load_test_weights(cfg, model: nn.Module) -> str:
-    """Weights for a test-only run: TEST.CHECKPOINT_FILE_PATH, else the newest checkpoint in
-    OUTPUT_DIR, else TIMESFORMER.PRETRAINED_MODEL (already loaded by the model)."""
-    from timesformer.checkpoint import load_pretrained
+def test_weights(cfg) -> str:
+    """What a test-only run evaluates: TEST.CHECKPOINT_FILE_PATH, else the newest checkpoint in
+    OUTPUT_DIR, else TIMESFORMER.PRETRAINED_MODEL."""
     from timesformer.checkpoint.checkpointer import Checkpointer
 
-    path = cfg.TEST.CHECKPOINT_FILE_PATH or Checkpointer(cfg.OUTPUT_DIR, 1).find_latest()
-    if path:
-        load_pretrained(model, path, strict=True)  # a test never runs on half-initialised weights
-        return path
-    if cfg.TIMESFORMER.PRETRAINED_MODEL:
-        return cfg.TIMESFORMER.PRETRAINED_MODEL
-    raise ConfigError("nothing to test: TEST.CHECKPOINT_FILE_PATH is empty, OUTPUT_DIR has no checkpoint "
-                      f"({cfg.OUTPUT_DIR}/checkpoints) and TIMESFORMER.PRETRAINED_MODEL is empty; set one")
+    source = (cfg.TEST.CHECKPOINT_FILE_PATH or Checkpointer(cfg.OUTPUT_DIR, 1).find_latest()
+              or cfg.TIMESFORMER.PRETRAINED_MODEL)
+    if not source:
+        raise ConfigError("nothing to test: TEST.CHECKPOINT_FILE_PATH is empty, OUTPUT_DIR has no checkpoint "
+                          f"({cfg.OUTPUT_DIR}/checkpoints) and TIMESFORMER.PRETRAINED_MODEL is empty; set one")
+    return source
+
+
+def resumes_full_state(cfg) -> bool:
+    """Training continues from a full checkpoint (auto-resume or TRAIN.CHECKPOINT_FILE_PATH without
+    TRAIN.FINETUNE), which overwrites every weight, as ``resume_or_load`` decides."""
+    from timesformer.checkpoint.checkpointer import Checkpointer
+
+    if cfg.TRAIN.AUTO_RESUME and Checkpointer(cfg.OUTPUT_DIR, 1).find_latest():
+        return True
+    return bool(cfg.TRAIN.CHECKPOINT_FILE_PATH) and not cfg.TRAIN.FINETUNE
+
+
+def build_run_model(cfg) -> nn.Module:
+    """The model of this run: TIMESFORMER.PRETRAINED_MODEL is loaded only when nothing overwrites it;
+    a test-only run loads its weights strictly (a head of another class count is an error)."""
+    from timesformer.checkpoint import load_pretrained
+    from timesformer.models import TimeSformer, build_model, model_kwargs_from_cfg
+
+    if cfg.TRAIN.ENABLE:
+        return TimeSformer(**model_kwargs_from_cfg(cfg)) if resumes_full_state(cfg) else build_model(cfg)
+    model = TimeSformer(**model_kwargs_from_cfg(cfg))  # random; every weight comes from the source
+    if cfg.TEST.ENABLE:
+        source = test_weights(cfg)
+        logger.info("testing weights from %s", source)
+        try:
+            load_pretrained(model, source, strict=True)  # a test never runs on half-initialised weights
+        except ValueError as e:
+            raise ConfigError(f"cannot test {source}: {e}") from e
+    return model
 
 
 def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, object]:
@@ -78,47 +112,43 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, 
     from timesformer.data import build_loader
 
     from .evaluator import evaluate, per_class_table, summary
+    from .hooks import describe_bad_files, gather_bad_files
 
-    start = time.perf_counter()
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
-    bad = list(getattr(loader.dataset, "bad_files", []) or [])
-    record = {"type": "test_final", **summary(metrics), "ensemble": cfg.TEST.ENSEMBLE_METHOD,
-              "time": time.perf_counter() - start}
+    bad = gather_bad_files(loader.dataset)  # every rank's
+    record = {"type": "test_final", **summary(metrics), "ensemble": cfg.TEST.ENSEMBLE_METHOD}
     if du.is_main_process():
         if writer is not None:
             writer.write(record)
         names = getattr(loader.dataset, "class_names", None)
-        result = {**record, "per_class": per_class_table(metrics, names), "bad_files": [str(b) for b in bad]}
+        result = {**record, "per_class": per_class_table(metrics, names),
+                  "bad_files": [dataclasses.asdict(b) for b in bad]}
         with open(os.path.join(cfg.OUTPUT_DIR, "test_results.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
-    if bad:
-        logger.warning("test: %d unreadable files were skipped: %s", len(bad), bad[:10])
+        if bad:  # "skipped": unreadable, its views left out; "truncated": its decodable frames used
+            logger.warning("test: %d bad files: %s", len(bad), describe_bad_files(bad))
     return metrics
 
 
 def run(cfg, device: torch.device) -> None:
     """Train and/or test in this process (called by ``launch`` in every process)."""
-    from timesformer.models import build_model
-
     from .hooks import StatsWriter
 
     setup_logging(cfg.OUTPUT_DIR)
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)
     seed_all(cfg.RNG_SEED)
-    model = build_model(cfg)
+    model = build_run_model(cfg)
     if cfg.TRAIN.ENABLE:
         trainer = Trainer(cfg, device, model)
         trainer.resume()
         trainer.train()
         model = trainer.model_for_eval()
     else:
-        source = load_test_weights(cfg, model)
-        logger.info("testing weights from %s", source)
         model = model.to(device)
         if cfg.TRAIN.COMPILE:
-            model = torch.compile(model)
+            model = compile_model(model)
     if cfg.TEST.ENABLE:
         writer = StatsWriter(cfg.OUTPUT_DIR)
         try:

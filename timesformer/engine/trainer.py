@@ -1,23 +1,27 @@
 """The training loop: a short ``run_step`` plus hooks for LR, checkpoints, validation and logging.
 
-Resuming is exact: each epoch's data order and RNG streams derive from (RNG_SEED, epoch, rank);
-a mid-epoch checkpoint stores the iteration reached and the RNG state, and a resumed run replays
-the epoch's loader up to that iteration, then restores the RNG state, so it ends with the same
-weights as a run that was never interrupted.
+Resuming is exact: each epoch's data order and RNG streams derive from (RNG_SEED, epoch, rank), and
+each clip's random crops from (RNG_SEED, epoch, index) alone, whichever loader worker (persistent or
+not) reads it. A mid-epoch checkpoint stores the iteration reached and the RNG state; a resumed run
+drops the indices of the batches already done from the epoch's order (nothing is decoded), then
+restores the RNG state, so it ends with the same weights as a run that was never interrupted.
 """
 import contextlib
+import itertools
 import logging
 import math
 import random
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Sampler
 
 from timesformer.utils import distributed as du
+from timesformer.utils.compile import compile_model
 from timesformer.utils.meters import topk_correct
 
 from . import hooks as H
@@ -48,6 +52,22 @@ def soft_target_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> tor
     return torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
 
 
+class ResumeSampler(Sampler):
+    """Wraps the training sampler: its next pass starts ``skip`` indices in (a resumed epoch, nothing
+    read for the skipped ones); later passes are whole. ``len`` stays the wrapped sampler's, the
+    epoch's, which the trainer counts iterations against."""
+
+    def __init__(self, sampler: Sampler):
+        self.sampler, self.skip = sampler, 0
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 class Trainer:
     """Builds model, optimizer, loaders and hooks from a config and runs the epochs."""
 
@@ -62,7 +82,7 @@ class Trainer:
             self.model.model.set_grad_checkpointing(True)
         self.optimizer = build_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.TRAIN.MIXED_PRECISION == "fp16")
-        net = torch.compile(self.model) if cfg.TRAIN.COMPILE else self.model
+        net = compile_model(self.model) if cfg.TRAIN.COMPILE else self.model
         if du.get_world_size() > 1:
             net = nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None)
@@ -88,11 +108,14 @@ class Trainer:
         self.hooks.extend(hooks)
 
     def loader(self, split: str):
-        """The DataLoader of ``split``, built once."""
+        """The DataLoader of ``split``, built once (train: its sampler can skip ahead, to resume)."""
         if split not in self._loaders:
             from timesformer.data import build_loader
 
-            self._loaders[split] = build_loader(self.cfg, split)
+            loader = build_loader(self.cfg, split)
+            if split == "train":
+                loader.batch_sampler.sampler = ResumeSampler(loader.batch_sampler.sampler)
+            self._loaders[split] = loader
         return self._loaders[split]
 
     @property
@@ -113,14 +136,9 @@ class Trainer:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
             self.epoch_iter = int(state.get("epoch_iteration", 0))
-            self.rng_to_restore = self._rank_rng(state)  # re-applied after the epoch's replay
+            self.rng_to_restore = self._rank_rng(state)  # re-applied once the epoch's loader is set up
             logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                         self.epoch + 1, self.epoch_iter, self.iter)
-            dl = self.cfg.DATA_LOADER
-            if self.epoch_iter and dl.NUM_WORKERS > 0 and dl.PERSISTENT_WORKERS:
-                logger.warning("resuming inside an epoch with DATA_LOADER.PERSISTENT_WORKERS True: the "
-                               "clips come in the same order, but their random crops differ from an "
-                               "uninterrupted run (set it False for bit-exact resumption)")
 
     @staticmethod
     def _rank_rng(state: dict) -> dict:
@@ -169,9 +187,8 @@ class Trainer:
             loader.sampler.generator.manual_seed(self.cfg.RNG_SEED + self.epoch)
         if loader.generator is not None:
             loader.generator.manual_seed(seed)
+        loader.batch_sampler.sampler.skip = self.epoch_iter * loader.batch_sampler.batch_size
         it = iter(loader)
-        for _ in range(self.epoch_iter):  # replay the batches done before the checkpoint
-            next(it)
         if self.rng_to_restore is not None:
             from timesformer.checkpoint.checkpointer import restore_rng_state
 
@@ -201,8 +218,16 @@ class Trainer:
         finally:
             self.writer.close()
 
+    def group_start(self) -> int:
+        """The first iteration (of the epoch) of the current gradient-accumulation group."""
+        return self.epoch_iter - self.epoch_iter % self.accum
+
+    def group_size(self) -> int:
+        """Iterations in the current accumulation group: ``accum``, fewer in an epoch's last group."""
+        return min(self.accum, self.iters_per_epoch - self.group_start())
+
     def _is_boundary(self) -> bool:
-        return (self.epoch_iter + 1) % self.accum == 0 or self.epoch_iter + 1 == self.iters_per_epoch
+        return self.epoch_iter + 1 == self.group_start() + self.group_size()
 
     def run_step(self, batch: Dict[str, torch.Tensor]) -> None:
         """One iteration: forward, loss, backward; an optimizer step every ``accum`` iterations."""
@@ -230,7 +255,7 @@ class Trainer:
                     f"non-finite loss {mean_loss} at iteration {self.iter + 1} (epoch {self.epoch + 1}, "
                     f"iteration {self.epoch_iter + 1} of the epoch); lower SOLVER.BASE_LR, add warm-up "
                     "(SOLVER.WARMUP_EPOCHS) or gradient clipping (SOLVER.CLIP_GRAD_NORM)")
-            self.scaler.scale(loss / self.accum).backward()
+            self.scaler.scale(loss / self.group_size()).backward()  # the group's mean, as one batch
         self.stepped = boundary
         if boundary:
             self._optimizer_step()
@@ -243,7 +268,8 @@ class Trainer:
         self.step_metrics = {"loss": mean_loss, "top1_err": 100.0 * (1 - top1 / n),
                              "top5_err": 100.0 * (1 - top5 / n), "lr": self.optimizer.param_groups[0]["lr"],
                              "data_time": data_time, "step_time": end - start,
-                             "iter_time": end - start + data_time, "clips": n}
+                             "iter_time": end - start + data_time, "clips": n,
+                             "replaced": int(batch["num_replaced"].sum())}
 
     def _optimizer_step(self) -> None:
         """Unscale, clip, step, zero the gradients."""

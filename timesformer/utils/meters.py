@@ -1,6 +1,6 @@
 """Meters: running averages of scalars and top-k accuracy of a batch."""
 from collections import deque
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import torch
 
@@ -68,3 +68,10 @@ def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] =
     top = scores.topk(kmax, dim=1).indices  # (N, kmax)
     hit = top == labels.view(-1, 1)  # (N, kmax)
     return tuple(int(hit[:, :min(k, c)].any(dim=1).sum()) for k in ks)
+
+
+def gpu_memory_mb(device: torch.device) -> Optional[float]:
+    """Peak CUDA memory allocated on ``device`` in MiB (None on CPU)."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2 ** 20
