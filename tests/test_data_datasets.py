@@ -9,7 +9,7 @@ import torch
 from tests.videos import frame_index, write_jpeg_folder, write_truncated, write_video
 from timesformer.config import ConfigError, load_config
 from timesformer.data import build_dataset, build_loader
-from timesformer.data.datasets import AnnotationError
+from timesformer.data.datasets import AnnotationError, BadVideosError
 
 SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
          "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[36, 40]", "MODEL.PATCH_SIZE", "8",
@@ -168,7 +168,7 @@ def test_train_stops_past_the_bound(tmp_path, videos):
     _write(tmp_path / "train.csv", "missing.mp4 0\ncut.mp4 1\n")
     cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_RETRIES", "3",
                "DATA.MAX_BAD_VIDEO_FRACTION", "1.0")
-    with pytest.raises(RuntimeError, match="MAX_BAD_VIDEO_RETRIES") as e:
+    with pytest.raises(BadVideosError, match="MAX_BAD_VIDEO_RETRIES") as e:
         build_dataset(cfg, "train")[0]
     assert "missing.mp4" in str(e.value) and "cut.mp4" in str(e.value)
 
@@ -182,7 +182,7 @@ def test_stops_when_too_many_distinct_videos_are_bad(tmp_path, videos):
     strict = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "DATA.MAX_BAD_VIDEO_FRACTION", "0.1")
     ds = build_dataset(strict, "train")
     assert ds[0]["num_replaced"] == 1  # 1 of 10 is not more than 0.1
-    with pytest.raises(RuntimeError, match=r"2 of the 10 videos .* DATA.MAX_BAD_VIDEO_FRACTION = 0.1\)") as e:
+    with pytest.raises(BadVideosError, match=r"2 of the 10 videos .* DATA.MAX_BAD_VIDEO_FRACTION = 0.1\)") as e:
         ds[9]
     assert "missing.mp4: " in str(e.value) and "cut.mp4: " in str(e.value)
     with pytest.raises(ConfigError, match="DATA.MAX_BAD_VIDEO_FRACTION"):
@@ -192,7 +192,7 @@ def test_stops_when_too_many_distinct_videos_are_bad(tmp_path, videos):
 def test_test_split_bad_video_errors_or_is_skipped(tmp_path, videos):
     _write(tmp_path / "test.csv", "a.mp4 0\ncut.mp4 1\n")
     cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1")
-    with pytest.raises(RuntimeError, match="cut.mp4.*TEST.SKIP_BAD_VIDEOS"):
+    with pytest.raises(BadVideosError, match="cut.mp4.*TEST.SKIP_BAD_VIDEOS"):
         build_dataset(cfg, "test")[1]
     cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1",
                "TEST.SKIP_BAD_VIDEOS", "True", "DATA.MAX_BAD_VIDEO_FRACTION", "0.5")

@@ -20,14 +20,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from timesformer.config import ConfigError
-from timesformer.data.datasets import AnnotationError
+from timesformer.data.datasets import AnnotationError, BadVideosError
 from timesformer.utils import distributed as du
 
 logger = logging.getLogger(__name__)
 
-# A bad config value, a non-finite loss, an unusable annotation file: messages that name the key,
+# A bad config value, a non-finite loss, an unusable annotation file, too many bad videos: messages that name the key,
 # iteration or file and say how to fix it, so tools print them without a traceback.
-USER_ERRORS = (ConfigError, FloatingPointError, AnnotationError)
+USER_ERRORS = (ConfigError, FloatingPointError, AnnotationError, BadVideosError)
 
 
 class JobFailed(RuntimeError):

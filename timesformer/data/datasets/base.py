@@ -70,6 +70,10 @@ class AnnotationError(ValueError):
     """An annotation file that cannot be parsed; names the file, the line and the fix."""
 
 
+class BadVideosError(RuntimeError):
+    """Too many unusable videos (or one at test time): the run stops, listing the files and the fix."""
+
+
 class VideoDataset(torch.utils.data.Dataset):
     """Base dataset; subclasses implement ``load_annotations`` and may set the class attributes."""
 
@@ -279,7 +283,7 @@ class VideoDataset(torch.utils.data.Dataset):
         """Stop once more than DATA.MAX_BAD_VIDEO_FRACTION of the split's videos could not be used."""
         limit, bad = self.cfg.DATA.MAX_BAD_VIDEO_FRACTION, self._unusable()
         if len(bad) > limit * self.num_videos:
-            raise RuntimeError(
+            raise BadVideosError(
                 f"{len(bad)} of the {self.num_videos} videos of {self.name} {self.split} are bad "
                 f"({len(bad) / self.num_videos:.1%}, more than DATA.MAX_BAD_VIDEO_FRACTION = {limit}); "
                 "fix or remove them (tools/check_videos.py lists them), or raise the fraction:\n"
@@ -301,7 +305,7 @@ class VideoDataset(torch.utils.data.Dataset):
                 self._report_bad(e.path, e.reason, "replaced")
                 self._check_bad_fraction()
                 if len(failed) > d.MAX_BAD_VIDEO_RETRIES:
-                    raise RuntimeError(
+                    raise BadVideosError(
                         f"{len(failed)} bad videos in a row (more than DATA.MAX_BAD_VIDEO_RETRIES = "
                         f"{d.MAX_BAD_VIDEO_RETRIES}); fix or remove them (tools/check_videos.py lists "
                         "them):\n" + "\n".join(failed)) from e
@@ -320,7 +324,7 @@ class VideoDataset(torch.utils.data.Dataset):
             frames = transforms.to_tchw(self.read_clip(video, temporal, None))
         except decoding.DecodeError as e:
             if self.split == "test" and not self.cfg.TEST.SKIP_BAD_VIDEOS:
-                raise RuntimeError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
+                raise BadVideosError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
                                    "skip it (it is then reported in the results)") from e
             self._report_bad(e.path, e.reason, "skipped")
             self._check_bad_fraction()
