@@ -75,7 +75,7 @@ def test_two_processes_write_once_and_test_every_view_once(two_process_run):
     top1 = 100.0 * sum(r["pred"] == r["label"] for r in rows) / 8
     assert final["top1"] == pytest.approx(top1)
     results = json.load(open(os.path.join(out, "test_results.json")))
-    assert [c["class"] for c in results["per_class"]] == ["moving up", "moving down", "growing", "shrinking"]
+    assert [c["class"] for c in results["per_class"]] == ["brightening", "darkening"]
     assert open(os.path.join(out, "test_confusion.png"), "rb").read(4) == b"\x89PNG"
     assert "TRAIN:" in open(os.path.join(out, "config.yaml")).read()
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "tensorboard")))
