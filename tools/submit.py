@@ -16,6 +16,7 @@ import submitit
 
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import launch, preflight, run
+from timesformer.utils import distributed as du
 from timesformer.utils.logging import setup_logging
 
 
@@ -66,7 +67,7 @@ class DryRunSlurmExecutor(submitit.SlurmExecutor):
 def build_executor(args: argparse.Namespace, cfg) -> submitit.Executor:
     """A submitit executor with one task per GPU on NUM_SHARDS nodes."""
     folder = args.log_dir or os.path.join(cfg.OUTPUT_DIR, "submitit")
-    tasks = max(1, cfg.NUM_GPUS)
+    tasks = du.processes_per_machine(cfg)
     if args.cluster == "debug":
         executor = submitit.DebugExecutor(folder)
     elif args.cluster == "local":

@@ -5,24 +5,17 @@ from typing import Iterator, Optional
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
 from timesformer.config import require
+from timesformer.utils import distributed as du
 
 from .datasets import DATASETS, VideoDataset
 from .decoding import BACKENDS, torchcodec_available
 from .sampling import shard_range
 
 logger = logging.getLogger(__name__)
-
-
-def _world() -> tuple:
-    """(rank, world size) of torch.distributed, or (0, 1) when it is not initialised."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
@@ -60,7 +53,7 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     epoch), drop_last. Val/test: every (video, view) item exactly once over all ranks, in order.
     """
     dataset = dataset or build_dataset(cfg, split)
-    rank, world = _world()
+    rank, world = du.get_rank(), du.get_world_size()
     train = split == "train"
     total_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
     batch = max(1, total_batch // world)
@@ -132,7 +125,7 @@ def check_data_config(cfg: CfgNode) -> None:
     if cfg.MIXUP.ENABLE:
         require(cfg.MIXUP.ALPHA > 0 or cfg.MIXUP.CUTMIX_ALPHA > 0, "MIXUP.ALPHA", cfg.MIXUP.ALPHA,
                 "> 0 (or MIXUP.CUTMIX_ALPHA > 0) when MIXUP.ENABLE is True")
-        world = max(1, cfg.NUM_GPUS) * cfg.NUM_SHARDS
+        world = du.config_world_size(cfg)
         per_rank = max(1, cfg.TRAIN.BATCH_SIZE // world)  # as build_loader splits it
         require(per_rank % 2 == 0, "TRAIN.BATCH_SIZE", cfg.TRAIN.BATCH_SIZE,
                 f"an even number of clips per process with MIXUP.ENABLE (timm's Mixup pairs them); "

@@ -1,5 +1,6 @@
 """Validation of the engine's config keys (run, TRAIN, TEST, SOLVER), run by ``load_config``."""
 from timesformer.config import require
+from timesformer.utils import distributed as du
 
 
 def check_engine_config(cfg) -> None:
@@ -40,7 +41,7 @@ def check_engine_config(cfg) -> None:
     require(cfg.NUM_SHARDS >= 1, "NUM_SHARDS", cfg.NUM_SHARDS, "a positive integer")
     require(0 <= cfg.SHARD_ID < cfg.NUM_SHARDS, "SHARD_ID", cfg.SHARD_ID, f"in [0, {cfg.NUM_SHARDS})")
     require(cfg.LOG_PERIOD > 0, "LOG_PERIOD", cfg.LOG_PERIOD, "a positive integer")
-    world = max(1, cfg.NUM_GPUS) * cfg.NUM_SHARDS
+    world = du.config_world_size(cfg)
     for sec in ("TRAIN", "TEST"):
         bs = cfg[sec].BATCH_SIZE
         require(bs % world == 0, f"{sec}.BATCH_SIZE", bs,

@@ -39,19 +39,14 @@ def use_cuda(cfg) -> bool:
     return cfg.NUM_GPUS > 0 and torch.cuda.is_available()
 
 
-def procs_per_machine(cfg) -> int:
-    """Processes per machine: NUM_GPUS, and one on a CPU-only run with NUM_GPUS 0."""
-    return max(1, cfg.NUM_GPUS)
-
-
 def check_env_world(cfg, world: int) -> None:
     """torchrun / SLURM started ``world`` processes: the number the config's batch sizes assume."""
-    expected = procs_per_machine(cfg) * cfg.NUM_SHARDS
+    expected = du.config_world_size(cfg)
     if world != expected:
         raise ConfigError(
             f"the launcher started WORLD_SIZE = {world} processes (LOCAL_WORLD_SIZE = "
             f"{os.environ.get('LOCAL_WORLD_SIZE', 'unset')}), but NUM_GPUS x NUM_SHARDS = "
-            f"{procs_per_machine(cfg)} x {cfg.NUM_SHARDS} = {expected} (NUM_GPUS is the processes per "
+            f"{du.processes_per_machine(cfg)} x {cfg.NUM_SHARDS} = {expected} (NUM_GPUS is the processes per "
             "machine, also on the CPU; 0 counts as 1); set NUM_GPUS to torchrun's --nproc_per_node and "
             "NUM_SHARDS to its --nnodes")
 
@@ -70,7 +65,7 @@ def _init(cfg, rank: int, world: int, local_rank: int, init_method: str) -> torc
         torch.cuda.set_device(device)
     else:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get(
-            "LOCAL_WORLD_SIZE", procs_per_machine(cfg))))))
+            "LOCAL_WORLD_SIZE", du.processes_per_machine(cfg))))))
     if world > 1:
         backend = cfg.DIST_BACKEND if device.type == "cuda" else "gloo"
         dist.init_process_group(backend, init_method=init_method, world_size=world, rank=rank,
@@ -88,7 +83,7 @@ def _run(fn: Callable, cfg, device: torch.device) -> None:
 
 def _worker(local_rank: int, fn: Callable, cfg, world: int, init_method: str) -> None:
     os.environ["LOCAL_RANK"] = str(local_rank)
-    rank = cfg.SHARD_ID * procs_per_machine(cfg) + local_rank
+    rank = cfg.SHARD_ID * du.processes_per_machine(cfg) + local_rank
     _run(fn, cfg, _init(cfg, rank, world, local_rank, init_method))
 
 
@@ -109,7 +104,7 @@ def launch(fn: Callable, cfg) -> None:
         os.environ.setdefault("LOCAL_RANK", str(local_rank))
         _run(fn, cfg, _init(cfg, rank, world, local_rank, "env://"))
         return
-    nprocs = procs_per_machine(cfg)
+    nprocs = du.processes_per_machine(cfg)
     world = nprocs * cfg.NUM_SHARDS
     if cfg.NUM_SHARDS > 1:
         if "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:

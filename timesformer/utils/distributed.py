@@ -17,6 +17,16 @@ def get_world_size() -> int:
     return dist.get_world_size() if is_dist() else 1
 
 
+def processes_per_machine(cfg) -> int:
+    """Processes the config starts on each machine: NUM_GPUS, one on a CPU-only run (NUM_GPUS 0)."""
+    return max(1, cfg.NUM_GPUS)
+
+
+def config_world_size(cfg) -> int:
+    """Processes the config's batch sizes are split over: processes per machine x NUM_SHARDS."""
+    return processes_per_machine(cfg) * cfg.NUM_SHARDS
+
+
 def get_rank() -> int:
     """Global rank of this process (0 without a process group)."""
     return dist.get_rank() if is_dist() else 0
