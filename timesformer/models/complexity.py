@@ -6,11 +6,17 @@ fvcore's convention: one multiply-add counts as one FLOP. The paper's figures (S
 too, and ``scaled_dot_product_attention`` is counted as the two matmuls it replaces.
 """
 import logging
+import warnings
 from typing import Any, List
 
 import torch
-from fvcore.nn import FlopCountAnalysis
 from torch import nn
+
+with warnings.catch_warnings():
+    # fvcore.nn scripts a helper with torch.jit.script at import, which torch now deprecates; that
+    # one warning is not the user's business (fvcore is kept for the paper's FLOP convention).
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
 
 logger = logging.getLogger(__name__)
 
