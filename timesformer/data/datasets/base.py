@@ -50,6 +50,7 @@ class VideoRecord:
     duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
     start_frame: int = 0  # clips are sampled from this frame on (Diving-48's start_frame)
     end_frame: Optional[int] = None  # ... up to this frame, inclusive; None = the video's end
+    source: str = ""  # where the annotation lists it, for errors: "file:line" or "file: entry k"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def _remove_log(path: str, owner_pid: int) -> None:
 
 
 class AnnotationError(ValueError):
-    """An annotation file that cannot be parsed; names the file, the line and the fix."""
+    """An annotation file that cannot be used; names the file, the line (``file:line``) or JSON
+    entry (``file: entry k``, counted from 0) and the fix."""
 
 
 class BadVideosError(RuntimeError):
@@ -82,6 +84,7 @@ class VideoDataset(torch.utils.data.Dataset):
     sampling = "clip"          # "clip" (Kinetics), "segment" (SSv2)
     test_sampling = None       # "cover" for HowTo100M; None = as ``sampling``
     flip_changes_label = False  # True for SSv2: DATA.RANDOM_FLIP must be False
+    class_list = ""  # the annotation file naming the classes, when the dataset has one
 
     def __init__(self, cfg: CfgNode, split: str):
         if split not in SPLITS:
@@ -92,10 +95,7 @@ class VideoDataset(torch.utils.data.Dataset):
             raise AnnotationError(f"{self.name} {split}: no videos listed under "
                                   f"DATA.PATH_TO_DATA_DIR = {cfg.DATA.PATH_TO_DATA_DIR!r} (see DATASET.md)")
         self.num_classes = len(self.class_names) if self.class_names else cfg.MODEL.NUM_CLASSES
-        bad = [r for r in self.records if not 0 <= r.label < self.num_classes]
-        if bad:
-            raise AnnotationError(f"{self.name} {split}: label {bad[0].label} of {bad[0].path} is outside "
-                                  f"0..{self.num_classes - 1} (MODEL.NUM_CLASSES or the class list)")
+        self._check_labels()
         self.protocol = self.eval_protocol(cfg, split)  # which clips and crops evaluation scores
         self._crops = self.protocol.spatial_crops
         self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
@@ -127,6 +127,20 @@ class VideoDataset(torch.utils.data.Dataset):
     def video_path(self, relative: str) -> str:
         """Annotation path -> file path (DATA.PATH_PREFIX prepended)."""
         return os.path.join(self.cfg.DATA.PATH_PREFIX, relative)
+
+    def _check_labels(self) -> None:
+        """Every label indexes a class; the first that does not is an error naming its file and line."""
+        bad = next((r for r in self.records if not 0 <= r.label < self.num_classes), None)
+        if bad is None:
+            return
+        if self.class_names:
+            names = self.class_list or f"the {self.name} class list"
+            counted, fix = f"the {self.num_classes} classes of {names}", names
+        else:
+            counted, fix = f"MODEL.NUM_CLASSES = {self.num_classes}", "MODEL.NUM_CLASSES"
+        raise AnnotationError(f"{bad.source or f'{self.name} {self.split}'}: label {bad.label} of "
+                              f"{bad.name or bad.path} is outside 0..{self.num_classes - 1} ({counted}); "
+                              f"fix the label or {fix}")
 
     # ------------------------------------------------------------------ public API
     @property
