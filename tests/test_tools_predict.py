@@ -128,6 +128,7 @@ def test_ssv2_clip_spans_the_whole_video(tmp_path):
     p = load_predictor(str(ckpt), device="cpu")
     clips, _, _ = video_clips(str(video), p.cfg)
     assert len(clips) == 1 and clips[0].frames == sampling.segment_indices(60, 4, 0, 1)
+    assert video_clips(str(video), p.cfg, timeline=True)[0].plan == clips.plan  # the timeline: that one clip
     assert clips[0].frames[0] < 15 and clips[0].frames[-1] > 45
 
 

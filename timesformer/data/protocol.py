@@ -62,10 +62,6 @@ class EvalProtocol:
         """Frame indices of every temporal clip, in view order."""
         return [self.clip(video_frames, video_fps, t) for t in range(self.num_clips(video_frames, video_fps))]
 
-    def views(self, video_frames: int, video_fps: float) -> List[Tuple[List[int], int]]:
-        """(frame indices, crop position) of every view, view ``v`` at index ``v``."""
-        return [(frames, pos) for frames in self.clips(video_frames, video_fps) for pos in self.crop_positions]
-
     def windows(self, video_frames: int, video_fps: float, stride: Optional[float] = None) -> List[List[int]]:
         """Clips along the whole video for a timeline (``sampling.window_clips``); a segment-sampled
         clip already spans the video, so that protocol's timeline is its one middle clip."""
