@@ -274,3 +274,19 @@ def test_mixup_needs_an_even_batch_per_process(opts, ok):
         with pytest.raises(ConfigError, match="TRAIN.BATCH_SIZE.*even number of clips per process"):
             load_config(None, opts)
     assert load_config(None, opts[2:]).TRAIN.BATCH_SIZE  # odd is fine without mixup
+
+
+def test_eval_protocol_per_dataset_and_split(tmp_path):
+    """The test split's protocol comes from TEST.* and the dataset's sampling; val is 1 clip x 1 crop."""
+    from timesformer.data import DATASETS, test_protocol
+    from timesformer.data.sampling import segment_indices
+
+    cfg = _cfg(tmp_path, "ssv2", "DATA.RANDOM_FLIP", "False", "TEST.NUM_ENSEMBLE_VIEWS", "2")
+    p = test_protocol(cfg)
+    assert (p.method, p.temporal_views, p.spatial_crops, p.crop_positions) == ("segment", 2, 3, (0, 1, 2))
+    assert p.describe()["sampling"] == "2 points spread evenly in each segment" and p.short_side == 32
+    assert p.clips(48, 30) == [segment_indices(48, 4, v, 2) for v in range(2)]
+    val = DATASETS["howto100m"].eval_protocol(cfg, "val")
+    assert (val.method, val.temporal_views, val.spatial_crops, val.short_side) == ("clip", 1, 1, 36)
+    cover = DATASETS["howto100m"].eval_protocol(cfg, "test")
+    assert cover.describe()["temporal_views"] is None and cover.num_clips(100, 30) == 7  # 16 frames each

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from timesformer.data.sampling import (clip_indices, clip_span, cover_clip_indices, num_cover_clips,
-                                       segment_indices, shard_range)
+                                       segment_indices, shard_range, window_clips)
 
 
 def test_middle_clip_kinetics_8x32():
@@ -70,6 +70,26 @@ def test_cover_clips_howto100m():
     assert cover_clip_indices(300, 30, 4, 8, 30, view=9) == [288, 296, 299, 299]
     assert num_cover_clips(10, 4, 8, 30, 30) == 1
     assert num_cover_clips(320, 4, 8, 30, 30) == 10
+
+
+def test_timeline_windows_end_aligned():
+    # 10 s at 30 fps, 8 frames every 32nd: a window spans 225 frames and owns 256 (8 x 32). The
+    # second does not fit at 256, so it ends at the last frame: starts 0 and 300 - 225 = 75.
+    assert window_clips(300, 30, 8, 32, 30) == [list(range(0, 225, 32)), list(range(75, 300, 32))]
+    # 100 frames, 4 every 8th (span 25, length 32): starts 0, 32, 64, then 75 (not 96).
+    windows = window_clips(100, 30, 4, 8, 30)
+    assert [w[0] for w in windows] == [0, 32, 64, 75] and windows[-1] == [75, 83, 91, 99]
+    assert window_clips(32, 30, 4, 8, 30) == [[0, 8, 16, 24]]  # one length exactly: one window
+    assert window_clips(20, 30, 4, 8, 30) == [[0, 8, 16, 19]]  # shorter than a clip: one, from 0
+    for n in range(20, 400, 3):  # every frame within a step of a window's frame; none repeats a frame
+        windows = window_clips(n, 30, 4, 8, 30)
+        assert len(windows) == num_cover_clips(n, 4, 8, 30, 30) and n - 8 <= windows[-1][-1] < n
+        assert all(len(set(w)) == 4 for w in windows) or n < 25
+        assert all(0 < b[0] - a[0] <= 32 for a, b in zip(windows, windows[1:]))
+    # A stride of half a length: overlapping windows, the last still ends at the end.
+    assert [w[0] for w in window_clips(100, 30, 4, 8, 30, stride=16)] == [0, 16, 32, 48, 64, 75]
+    with pytest.raises(ValueError, match="stride"):
+        window_clips(100, 30, 4, 8, 30, stride=0)
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])

@@ -1,5 +1,6 @@
 """Class-name lists, and tools/predict.py on small generated videos with tiny checkpoints."""
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -62,13 +63,16 @@ def test_class_names_from_files(tmp_path):
 
 
 # ----------------------------------------------------------------------------- clips
-def test_clips_cover_a_long_video_and_hold_the_requested_frames(tmp_path):
+def test_windows_cover_a_long_video_and_hold_the_requested_frames(tmp_path):
     video = write_video(tmp_path / "long.mp4", num_frames=90, fps=30)
     p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
-    clips, fps, duration = video_clips(str(video), p.cfg)
-    # 4 frames every 2nd: clips of 8 frames; 90 frames need 12 non-overlapping clips.
+    test_clips, _, _ = video_clips(str(video), p.cfg)  # the Kinetics protocol: the middle clip
+    assert test_clips.plan == [sampling.clip_indices(90, 30, 4, 2, 30, 0, 1)] == [[41, 43, 45, 47]]
+    clips, fps, duration = video_clips(str(video), p.cfg, timeline=True)
+    # 4 frames every 2nd: windows 8 frames long; 90 frames need 12, the last ending at frame 89.
     assert (fps, duration) == (30.0, 3.0) and len(clips) == sampling.num_cover_clips(90, 4, 2, 30, 30) == 12
     assert clips[0].frames == [0, 2, 4, 6] and clips[1].frames == [8, 10, 12, 14]
+    assert clips[11].frames == [83, 85, 87, 89]
     for c in clips:
         assert c.crops.shape == (3, 3, 4, 32, 32) and c.crops.dtype == torch.uint8  # (crops, C, T, S, S)
         centre = c.crops[1].permute(1, 2, 3, 0).numpy()  # (T, S, S, C)
@@ -87,7 +91,7 @@ def test_clips_are_decoded_one_at_a_time_as_the_batches_need_them(tmp_path, monk
     reads, read_frames = [], decoding.read_frames
     monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
                         read_frames(path, idx, *a))
-    clips, _, _ = video_clips(str(video), p.cfg)
+    clips, _, _ = video_clips(str(video), p.cfg, timeline=True)
     assert reads == [[max(clips.plan[-1])]] and len(clips) == 12
     decoded_at_forward, forward_features = [], p.model.model.forward_features
     monkeypatch.setattr(p.model.model, "forward_features", lambda x: decoded_at_forward.append(len(reads) - 1) or
@@ -104,8 +108,9 @@ def test_a_video_shorter_than_its_header_is_planned_on_the_frames_that_decode(tm
     real = decoding.count_frames(str(cut))
     assert decoding.probe(str(cut)).num_frames == 90 and real < 60  # the header promises 90
     p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
-    clips, fps, duration = video_clips(str(cut), p.cfg)
+    clips, fps, duration = video_clips(str(cut), p.cfg, timeline=True)
     assert duration == real / fps and len(clips) == sampling.num_cover_clips(real, 4, 2, 30, 30)
+    assert clips.plan[-1][-1] == real - 1  # the last window ends at the last frame that decodes
     assert [c.crops.shape for c in clips] == [(3, 3, 4, 32, 32)] * len(clips)  # every clip decodes
 
 
@@ -123,6 +128,7 @@ def test_ssv2_clip_spans_the_whole_video(tmp_path):
     p = load_predictor(str(ckpt), device="cpu")
     clips, _, _ = video_clips(str(video), p.cfg)
     assert len(clips) == 1 and clips[0].frames == sampling.segment_indices(60, 4, 0, 1)
+    assert video_clips(str(video), p.cfg, timeline=True)[0].plan == clips.plan  # the timeline: that one clip
     assert clips[0].frames[0] < 15 and clips[0].frames[-1] > 45
 
 
@@ -134,7 +140,7 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
     ckpt = _checkpoint(tmp_path / "m.pth", class_names=names)
     feats = tmp_path / "out" / "f.npz"
     rc = predict.main([str(short), str(long), str(tmp_path / "missing.mp4"), "--weights", str(ckpt),
-                       "--json", "--topk", "5", "--features", str(feats), "--device", "cpu"])
+                       "--json", "--topk", "5", "--features", str(feats), "--device", "cpu", "--timeline"])
     assert rc == 1  # one video could not be read; the others are reported
     out = json.loads(capsys.readouterr().out)
     assert [r["video"] for r in out["results"]] == [str(short), str(long)]
@@ -143,16 +149,12 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
         scores = [t["score"] for t in r["top"]]
         assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-4  # all 5 classes
         assert {t["name"] for t in r["top"]} == set(names)
-        spans = [(c["start_s"], c["end_s"]) for c in r["timeline"]]
-        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))  # in order, not overlapping
-        # The video's score is the mean of its views' softmax: also of the clips' (equal crops each).
-        per_clip = {}
-        for c in r["timeline"]:
-            for t in c["top"]:
-                per_clip.setdefault(t["name"], []).append(t["score"])
-        for t in r["top"]:
-            assert abs(np.mean(per_clip[t["name"]]) - t["score"]) < 1e-4
-    assert out["results"][0]["num_clips"] == 1 and out["results"][1]["num_clips"] == 8
+        spans = [(w["start_s"], w["end_s"]) for w in r["timeline"]]
+        # in order, not overlapping but for the last, which ends at the video's end
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans[:-1], spans[1:-1]))
+        assert len(spans) == 1 or spans[-1][1] == r["duration_s"]
+    assert [r["num_clips"] for r in out["results"]] == [1, 1]  # the protocol's middle clip
+    assert [len(r["timeline"]) for r in out["results"]] == [1, 8]
     data = np.load(feats)
     assert list(data["videos"]) == [str(short), str(long)] and data["features"].shape == (2, 32)
     # The saved feature is the mean CLS embedding of the views.
@@ -171,7 +173,7 @@ def test_predict_text_with_builtin_names_and_pt_features(tmp_path, capsys):
     rc = predict.main([str(video), "--weights", str(ckpt), "--topk", "3", "--timeline", "--device", "cpu",
                        "--features", str(tmp_path / "f.pt"), "--opts", "TEST.NUM_SPATIAL_CROPS", "1"])
     text = capsys.readouterr().out
-    assert rc == 0 and "1 crop(s)" in text and "clip   0" in text
+    assert rc == 0 and "1 crop(s)" in text and "window   0" in text
     ssv2 = load_class_names("ssv2")
     assert sum(name in text for name in ssv2) >= 3
     saved = torch.load(tmp_path / "f.pt", weights_only=True)
@@ -269,3 +271,100 @@ def test_class_names_from_the_training_data_folder(tmp_path, capsys, caplog):
     with caplog.at_level("WARNING"):
         assert load_predictor(str(ckpt), device="cpu").class_names is None  # 1 name for 5 classes: unused
     assert "lists 1 class names, the model has 5 classes" in caplog.text
+
+
+# ----------------------------------------------------------------------------- the test protocol
+def _kinetics_test_set(tmp_path: Path, num_frames: int = 40, dataset: str = "kinetics"):
+    """One real video listed as a Kinetics-format test set, and a checkpoint whose config is that
+    set's: 4 frames every 8th at 30 fps (a clip spans 25 frames and is 32 long), 3 crops. 40 frames
+    are the analogue of a 10 s Kinetics video under an 8x32 clip (8.5 s)."""
+    video = write_video(tmp_path / "videos" / "v.mp4", num_frames=num_frames, fps=30)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.csv").write_text("v.mp4 2\n")
+    ckpt = _checkpoint(tmp_path / "m.pth", ["DATA.SAMPLING_RATE", 8, "TRAIN.DATASET", dataset,
+                                            "TEST.DATASET", dataset, "DATA.PATH_TO_DATA_DIR", str(data),
+                                            "DATA.PATH_PREFIX", str(tmp_path / "videos")])
+    return video, ckpt
+
+
+def _run_net_test_scores(tmp_path: Path, ckpt: Path) -> dict:
+    """tools/run_net.py testing ``ckpt`` on its own config's test set -> its test_predictions row."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_net", Path(__file__).resolve().parents[1] / "tools" / "run_net.py")
+    run_net = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_net)
+    cfg_file = tmp_path / "config.yaml"
+    cfg_file.write_text(torch.load(ckpt, weights_only=True)["cfg"])
+    out, logger = tmp_path / "run", logging.getLogger("timesformer")
+    handlers, propagate = list(logger.handlers), logger.propagate
+    try:
+        assert run_net.main(["--cfg", str(cfg_file), "TRAIN.ENABLE", "False", "TEST.CHECKPOINT_FILE_PATH",
+                             str(ckpt), "OUTPUT_DIR", str(out), "DATA_LOADER.NUM_WORKERS", "0"]) == 0
+    finally:  # its console log would print into predict's JSON, which has a process of its own in use
+        for h in set(logger.handlers) - set(handlers):
+            logger.removeHandler(h)
+            h.close()
+        logger.propagate = propagate
+    return json.loads((out / "test_predictions.jsonl").read_text().splitlines()[0])
+
+
+def test_predict_scores_a_video_as_run_net_testing_does(tmp_path, capsys):
+    """The video score is the config's test protocol (Kinetics: the middle clip x 3 crops), not
+    clips covering the video: a 40-frame video gets the one clip 7, 15, 23, 31 (not 0..24 and a
+    second clip of copies of the last frame), and its score equals run_net testing's."""
+    video, ckpt = _kinetics_test_set(tmp_path)
+    row = _run_net_test_scores(tmp_path, ckpt)
+    assert row["num_views"] == 3
+    capsys.readouterr()
+    assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"] == {"dataset": "kinetics", "sampling": "middle clip", "temporal_views": 1,
+                               "spatial_crops": 3, "crops": ["left", "centre", "right"], "num_frames": 4,
+                               "sampling_rate": 8, "target_fps": 30.0, "short_side": 32, "crop_size": 32,
+                               "ensemble": "softmax"}
+    r = out["results"][0]
+    assert (r["num_clips"], r["num_crops"]) == (1, 3) and "timeline" not in r
+    assert r["clips"] == [{"clip": 0, "frames": [7, 15, 23, 31], "start_s": 0.233, "end_s": 1.067}]
+    assert len(r["top"]) == 5
+    for t in r["top"]:
+        assert t["score"] == pytest.approx(row["scores"][t["label"]], abs=1e-5)
+
+
+def test_predict_scores_a_howto100m_video_as_run_net_testing_does(tmp_path, capsys):
+    """HowTo100M's test protocol is the clips covering the video (data/sampling.py): predict takes
+    the same views as the test split, so the same score."""
+    video, ckpt = _kinetics_test_set(tmp_path, num_frames=70, dataset="howto100m")
+    row = _run_net_test_scores(tmp_path, ckpt)
+    capsys.readouterr()
+    assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["protocol"]["sampling"] == "non-overlapping clips covering the video"
+    r = out["results"][0]
+    assert row["num_views"] == r["num_clips"] * r["num_crops"] == sampling.num_cover_clips(70, 4, 8, 30, 30) * 3
+    for t in r["top"]:
+        assert t["score"] == pytest.approx(row["scores"][t["label"]], abs=1e-5)
+
+
+def test_timeline_windows_are_whole_clips_the_last_ending_at_the_video_end(tmp_path, capsys):
+    """--timeline adds a score per window: every clip length along the video, the last aligned to
+    its end (100 frames: windows from 0, 32, 64 and 75, not 96, which would be mostly copies of the
+    last frame); the video score is still the protocol's middle clip."""
+    video, ckpt = _kinetics_test_set(tmp_path, num_frames=100)
+    assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
+    plain = json.loads(capsys.readouterr().out)["results"][0]
+    assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu", "--timeline"]) == 0
+    r = json.loads(capsys.readouterr().out)["results"][0]
+    assert r["top"] == plain["top"] and r["clips"] == plain["clips"] and r["num_clips"] == 1
+    windows = r["timeline"]
+    assert [w["window"] for w in windows] == [0, 1, 2, 3]
+    assert [w["frames"] for w in windows] == [[0, 8, 16, 24], [32, 40, 48, 56], [64, 72, 80, 88], [75, 83, 91, 99]]
+    assert [(w["start_s"], w["end_s"]) for w in windows] == [(0.0, 0.833), (1.067, 1.9), (2.133, 2.967),
+                                                               (2.5, 3.333)]
+    for w in windows:
+        assert abs(sum(t["score"] for t in w["top"]) - 1) < 1e-4  # all 5 classes, mean softmax of 3 crops
+    assert predict.main([str(video), "--weights", str(ckpt), "--device", "cpu", "--timeline"]) == 0
+    text = capsys.readouterr().out
+    assert "1 clip(s) x 3 crop(s)" in text and "middle clip" in text
+    assert "window   3      2.50-    3.33 s" in text

@@ -144,14 +144,14 @@ def test_visualize_decodes_only_the_chosen_clip(tmp_path, monkeypatch, capsys):
 
     video = write_video(tmp_path / "clip.mp4", num_frames=90, fps=30)
     ckpt = _checkpoint(tmp_path / "m.pth")
-    plan = video_clips(str(video), load_predictor(str(ckpt), device="cpu").cfg)[0].plan
+    plan = video_clips(str(video), load_predictor(str(ckpt), device="cpu").cfg, timeline=True)[0].plan
     reads, read_frames = [], decoding.read_frames
     monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
                         read_frames(path, idx, *a))
     assert _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "v"), "--device", "cpu",
                        "--clip", "3"]) == 0
     assert len(plan) == 12 and reads == [[max(plan[-1])], plan[3]]  # the furthest frame, then clip 3
-    assert "clip 3 " in capsys.readouterr().out
+    assert "window 3 " in capsys.readouterr().out
 
 
 def test_visualize_weights_it_cannot_fetch_is_a_one_line_error(tmp_path, monkeypatch, capsys):
@@ -161,3 +161,23 @@ def test_visualize_weights_it_cannot_fetch_is_a_one_line_error(tmp_path, monkeyp
     install_fake_hub(monkeypatch, tmp_path)
     assert _visualize([str(video), "--weights", "owner/missing", "--out", str(tmp_path / "v")]) == 2
     assert capsys.readouterr().err.startswith("error: could not fetch 'owner/missing' from the Hugging Face hub")
+
+
+def test_visualize_defaults_to_the_test_protocols_clip(tmp_path, monkeypatch, capsys):
+    """Without --clip the map is of the clip the test protocol scores (Kinetics: the middle one,
+    frames 7, 15, 23, 31 of 40), not a clip of mostly repeated last frames; --clip K is window K of
+    predict.py --timeline."""
+    from tests.test_tools_predict import _kinetics_test_set
+    from timesformer.data import decoding
+
+    video, ckpt = _kinetics_test_set(tmp_path)
+    reads, read_frames = [], decoding.read_frames
+    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
+                        read_frames(path, idx, *a))
+    assert _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "v"), "--device", "cpu"]) == 0
+    assert reads[-1] == [7, 15, 23, 31]
+    assert "middle clip, 0.23-1.07 s" in capsys.readouterr().out
+    reads.clear()
+    assert _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "v"), "--device", "cpu",
+                       "--clip", "1"]) == 0
+    assert reads[-1] == [15, 23, 31, 39] and "window 1 (0.50-1.33 s)" in capsys.readouterr().out

@@ -7,7 +7,7 @@
 Every video is decoded to the end (the header's frame count is not trusted). A video is truncated
 when fewer than 90% of the frames its duration x fps promises decode (training uses those frames);
 short means its frame window holds less than one clip (frames will repeat). Exit status 1 when a
-video is unreadable.
+video is unreadable, 2 when the config or an annotation file is unusable (printed as ``error: ...``).
 """
 import argparse
 import functools
@@ -18,8 +18,9 @@ from typing import Iterator, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from timesformer.config import load_config  # noqa: E402
+from timesformer.config import ConfigError, load_config  # noqa: E402
 from timesformer.data import build_dataset  # noqa: E402
+from timesformer.data.datasets import AnnotationError  # noqa: E402
 from timesformer.data.decoding import DecodeError, is_truncated, scan_video  # noqa: E402
 from timesformer.data.sampling import clip_span  # noqa: E402
 
@@ -75,8 +76,11 @@ def main(argv=None) -> int:
                         help=f"decoding processes (this machine has {os.cpu_count()} CPUs)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
-    cfg = load_config(args.cfg, args.opts)
-    report = check_split(cfg, args.split, args.workers)
+    try:
+        report = check_split(load_config(args.cfg, args.opts), args.split, args.workers)
+    except (ConfigError, AnnotationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for path, reason in report["unreadable"]:
         print(f"UNREADABLE {path}: {reason}")
     for path, frames, promised in report["truncated"]:

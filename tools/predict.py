@@ -4,11 +4,13 @@
                             [--features OUT.npz|OUT.pt] [--class-names k400|k600|ssv2|FILE]
                             [--precision none|bf16|fp16] [--opts KEY VALUE ...]
 
-W is our checkpoint, a released .pyth, a Hugging Face folder or hub id. Frames are sampled as the
-config's test protocol says (--cfg when given, else the checkpoint's stored config, else defaults):
-the test clip(s) x spatial crops, and for a video longer than that every non-overlapping clip along
-it; the views are combined by TEST.ENSEMBLE_METHOD (mean softmax by default). Exit status 1 when any video
-could not be read (the others are still reported).
+W is our checkpoint, a released .pyth, a Hugging Face folder or hub id. A video is scored with
+the config's test protocol (--cfg when given, else the checkpoint's stored config, else defaults),
+exactly as tools/run_net.py testing scores it: Kinetics and Diving-48 the middle clip x 3 crops,
+SSv2 the middle of each segment x 3 crops, HowTo100M the clips covering the video; the views are
+combined by TEST.ENSEMBLE_METHOD (mean softmax by default). --timeline adds the scores of windows
+along the whole video: one every clip length, the last ending at the video's end. The JSON output
+states the protocol. Exit status 1 when any video could not be read (the others are still reported).
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
+from timesformer.data import test_protocol
 from timesformer.data.decoding import DecodeError
 from timesformer.tools.inference import LOAD_ERRORS, load_predictor, predict_video
 
@@ -30,7 +33,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--weights", required=True, help="checkpoint file, Hugging Face folder or hub id")
     p.add_argument("--cfg", default=None, help="config YAML deciding the clip protocol (optional)")
     p.add_argument("--topk", type=int, default=5, help="classes to print per video")
-    p.add_argument("--timeline", action="store_true", help="also print the top classes of every clip")
+    p.add_argument("--timeline", action="store_true",
+                   help="also score windows along the whole video (one per clip length, the last ending at its end)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument("--features", default=None, help="save each video's final CLS embedding (.npz or .pt)")
     p.add_argument("--class-names", default=None,
@@ -59,15 +63,14 @@ def save_features(path: str, videos: List[str], feats: torch.Tensor) -> None:
         torch.save({"videos": videos, "features": feats}, path)
 
 
-def _text(result: Dict[str, Any], timeline: bool, prob: bool) -> str:
-    what = "prob" if prob else "score"
+def _text(result: Dict[str, Any], protocol: Dict[str, Any]) -> str:
+    what = "score" if protocol["ensemble"] == "sum" else "prob"
     lines = [f"{result['video']}  ({result['duration_s']:.1f} s, {result['num_clips']} clip(s) x "
-             f"{result['num_crops']} crop(s), {result['ensemble']} ensemble)"]
+             f"{result['num_crops']} crop(s): {protocol['sampling']}, {protocol['ensemble']} ensemble)"]
     lines += [f"  {i + 1}. {t['name']:<40s} {what} {t['score']:.4f}" for i, t in enumerate(result["top"])]
-    if timeline:
-        for c in result["timeline"]:
-            best = ", ".join(f"{t['name']} {t['score']:.3f}" for t in c["top"][:3])
-            lines.append(f"    clip {c['clip']:3d}  {c['start_s']:8.2f}-{c['end_s']:8.2f} s  {best}")
+    for w in result.get("timeline", []):
+        best = ", ".join(f"{t['name']} {t['score']:.3f}" for t in w["top"][:3])
+        lines.append(f"    window {w['window']:3d}  {w['start_s']:8.2f}-{w['end_s']:8.2f} s  {best}")
     return "\n".join(lines)
 
 
@@ -79,25 +82,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     except LOAD_ERRORS as e:  # ConfigError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    prob = predictor.cfg.TEST.ENSEMBLE_METHOD != "sum"
+    protocol = test_protocol(predictor.cfg).describe()
     results, failed = [], []
     for video in args.videos:
         try:
-            r = predict_video(predictor, video, args.topk, args.batch_size, args.precision)
+            r = predict_video(predictor, video, args.topk, args.batch_size, args.precision, args.timeline)
         except DecodeError as e:
             failed.append({"video": video, "error": str(e)})
             print(f"error: {e}", file=sys.stderr)
             continue
         results.append(r)
         if not args.json:
-            print(_text(r, args.timeline, prob))
+            print(_text(r, protocol))
     if args.features and results:
         save_features(args.features, [r["video"] for r in results], torch.stack([r["feature"] for r in results]))
         if not args.json:
             print(f"features ({len(results)} x {results[0]['feature'].numel()}) -> {args.features}")
     if args.json:
         keep = [{k: v for k, v in r.items() if k not in ("scores", "feature")} for r in results]
-        print(json.dumps({"weights": args.weights, "results": keep, "errors": failed}, indent=2))
+        print(json.dumps({"weights": args.weights, "protocol": protocol, "results": keep, "errors": failed},
+                         indent=2))
     return 1 if failed else 0
 
 

@@ -3,7 +3,9 @@
     python tools/visualize_attention.py VIDEO --weights W [--out DIR] [--clip K] [--format gif|mp4]
                                         [--head-fusion mean|max|min] [--cfg C] [--opts KEY VALUE ...]
 
-Takes one test clip of VIDEO (the middle one unless --clip), its centre crop, runs the model with
+Takes one clip of VIDEO, its centre crop: by default the clip the config's test protocol scores
+(the middle one of its clips: Kinetics' middle clip), with --clip K window K along the video as
+tools/predict.py --timeline numbers them. Runs the model with
 attention weights and rolls them out through every attention step of every block (all five
 schemes). Writes DIR/<video>_attention.png (frames above their overlays; each column is labelled
 with its frame's share of the relevance), DIR/<video>_attention.gif (or .mp4; frames and overlays
@@ -17,7 +19,7 @@ from typing import List, Optional
 
 import torch
 
-from timesformer.data import normalize
+from timesformer.data import normalize, test_protocol
 from timesformer.data.decoding import DecodeError
 from timesformer.tools.inference import LOAD_ERRORS, load_predictor, top_k, video_clips
 from timesformer.visualize import HEAD_FUSIONS, attention_rollout, normalize_maps, write_attention
@@ -29,7 +31,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--weights", required=True, help="checkpoint file, Hugging Face folder or hub id")
     p.add_argument("--out", default="attention", help="output folder")
     p.add_argument("--cfg", default=None, help="config YAML deciding the clip protocol (optional)")
-    p.add_argument("--clip", type=int, default=None, help="which temporal clip (default: the middle one)")
+    p.add_argument("--clip", type=int, default=None,
+                   help="window K along the video, as predict.py --timeline numbers them "
+                        "(default: the test protocol's middle clip)")
     p.add_argument("--format", choices=("gif", "mp4"), default="gif", help="animation format")
     p.add_argument("--fps", type=float, default=4.0, help="animation frame rate")
     p.add_argument("--alpha", type=float, default=0.5, help="opacity of the heat map")
@@ -45,10 +49,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         p = load_predictor(args.weights, args.cfg, args.opts, args.class_names, args.device)
-        clips, _, _ = video_clips(args.video, p.cfg)
+        clips, _, _ = video_clips(args.video, p.cfg, timeline=args.clip is not None)
         k = len(clips) // 2 if args.clip is None else args.clip
         if not 0 <= k < len(clips):
-            raise ValueError(f"--clip {k}: the video has clips 0..{len(clips) - 1}")
+            raise ValueError(f"--clip {k}: the video has windows 0..{len(clips) - 1}")
         clip = clips[k]  # decodes this clip only
     except (*LOAD_ERRORS, DecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -62,8 +66,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     paths = write_attention(frames, heat, out["per_frame"][0].tolist(), args.out, stem, args.format,
                             args.fps, args.alpha)
     best = top_k(torch.softmax(out["logits"][0].float().cpu(), dim=0), 1, p.class_names)[0]
-    print(f"{args.video} clip {k} ({clip.start_s:.2f}-{clip.end_s:.2f} s), "
-          f"{p.model.model.attention_type}: {best['name']} ({best['score']:.3f})")
+    span = f"{clip.start_s:.2f}-{clip.end_s:.2f} s"
+    which = (f"test clip {k} ({test_protocol(p.cfg).describe()['sampling']}, {span})" if args.clip is None
+             else f"window {k} ({span})")
+    print(f"{args.video} {which}, {p.model.model.attention_type}: {best['name']} ({best['score']:.3f})")
     for path in paths.values():
         print(f"  wrote {path}")
     return 0

@@ -2,11 +2,13 @@
 
 ``build_loader(cfg, split)`` yields dict batches: "frames" uint8 (B, C, T, H, W), "label",
 "video_index", "view_index", "num_replaced" int64 (B,) and "valid" bool (B,). ``normalize`` turns
-the frames into float model input on whichever device they are.
+the frames into float model input on whichever device they are. ``test_protocol(cfg)`` says
+which clips and crops of a video the test split scores (tools/predict.py scores the same).
 """
-from .build import build_dataset, build_loader, build_mixup, shuffle_dataset
+from .build import build_dataset, build_loader, build_mixup, shuffle_dataset, test_protocol
 from .datasets import DATASETS, VideoDataset
+from .protocol import EvalProtocol
 from .transforms import normalize
 
-__all__ = ["DATASETS", "VideoDataset", "build_dataset", "build_loader", "build_mixup", "normalize",
-           "shuffle_dataset"]
+__all__ = ["DATASETS", "EvalProtocol", "VideoDataset", "build_dataset", "build_loader", "build_mixup",
+           "normalize", "shuffle_dataset", "test_protocol"]

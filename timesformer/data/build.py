@@ -1,4 +1,4 @@
-"""Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``."""
+"""Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``, ``test_protocol``."""
 import logging
 import random
 from typing import Iterator, Optional
@@ -13,6 +13,7 @@ from timesformer.utils import distributed as du
 
 from .datasets import DATASETS, VideoDataset
 from .decoding import BACKENDS, torchcodec_available
+from .protocol import EvalProtocol
 from .sampling import shard_range
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,13 @@ def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
     if name not in DATASETS:
         raise ValueError(f"dataset {name!r}: expected one of {sorted(DATASETS)}")
     return DATASETS[name](cfg, split)
+
+
+def test_protocol(cfg: CfgNode) -> EvalProtocol:
+    """The clips and crops TEST.DATASET's test split scores per video (tools/predict.py scores so too)."""
+    if cfg.TEST.DATASET not in DATASETS:
+        raise ValueError(f"TEST.DATASET {cfg.TEST.DATASET!r}: expected one of {sorted(DATASETS)}")
+    return DATASETS[cfg.TEST.DATASET].eval_protocol(cfg, "test")
 
 
 class ShardSampler(Sampler):

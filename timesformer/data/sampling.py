@@ -80,6 +80,25 @@ def cover_clip_indices(video_frames: int, video_fps: float, num_frames: int, sam
     return _clip_from(view * num_frames * step, video_frames, num_frames, step)
 
 
+def window_clips(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
+                 target_fps: float, stride: Optional[float] = None) -> List[List[int]]:
+    """Clips along the whole video, for a timeline of scores: one every ``stride`` video frames.
+
+    The default stride is a clip's length ``num_frames * step``: windows that do not overlap and
+    continue one frame grid. Windows follow until one reaches within a length of the end; when that
+    last one would run past the end, it moves back to end at the video's last frame, so no window
+    is mostly copies of the last frame (a video shorter than one clip has one window, from frame 0).
+    """
+    step = frame_step(sampling_rate, target_fps, video_fps)
+    length = num_frames * step
+    stride = length if stride is None else stride
+    if stride <= 0:
+        raise ValueError(f"stride {stride}: expected a positive number of frames")
+    last = max(video_frames - clip_span(num_frames, sampling_rate, target_fps, video_fps), 0.0)
+    count = max(1, int(math.ceil((video_frames - length) / stride)) + 1)
+    return [_clip_from(min(k * stride, last), video_frames, num_frames, step) for k in range(count)]
+
+
 def shard_range(total: int, rank: int, world_size: int) -> range:
     """Items ``rank`` evaluates: a contiguous share, every item exactly once over all ranks."""
     if not 0 <= rank < world_size:

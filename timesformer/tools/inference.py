@@ -1,5 +1,6 @@
 """Running a trained TimeSformer on video files: weights + protocol config, the test views of a
-video (the config's clip protocol, every clip along a long video), and scores per video and clip.
+video (the config's test protocol, ``timesformer.data.test_protocol``, as run_net testing scores
+it), windows along the whole video for a timeline, and scores per video and window.
 
 Shared by ``tools/predict.py``, ``tools/visualize_attention.py`` and ``tools/export.py``.
 """
@@ -16,7 +17,7 @@ from torch import nn
 from timesformer.checkpoint import FetchError, from_pretrained, read_source
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import CfgNode, get_cfg, load_config
-from timesformer.data import decoding, sampling, transforms
+from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
 from timesformer.data.datasets import DATASETS
 from timesformer.data.datasets.video_list import CLASS_NAMES
 from timesformer.engine.evaluator import combine_views
@@ -140,36 +141,20 @@ class Clip:
     crops: torch.Tensor = field(repr=False)
 
 
-def _plan(cfg: CfgNode, num: int, fps: float) -> List[List[int]]:
-    """Frame indices of every temporal clip: the config's test clips, or as many non-overlapping
-    clips as cover the video when that is more."""
-    d, t = cfg.DATA, cfg.TEST
-    views = max(1, t.NUM_ENSEMBLE_VIEWS)
-    if DATASETS[t.DATASET].sampling == "segment":  # SSv2: every clip spans the whole video
-        return [sampling.segment_indices(num, d.NUM_FRAMES, v, views) for v in range(views)]
-    cover = sampling.num_cover_clips(num, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, fps)
-    if cover > views or DATASETS[t.DATASET].test_sampling == "cover":
-        return [sampling.cover_clip_indices(num, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, v)
-                for v in range(cover)]
-    return [sampling.clip_indices(num, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, v, views)
-            for v in range(views)]
-
-
-def _crops(frames, cfg: CfgNode) -> torch.Tensor:
-    """Decoded (T, H, W, C) uint8 -> the test crops (V, C, T, S, S) uint8, as the test split does."""
-    d, n = cfg.DATA, cfg.TEST.NUM_SPATIAL_CROPS
-    short = d.TEST_CROP_SIZE if n > 1 else d.TRAIN_JITTER_SCALES[0]
-    positions = (0, 1, 2) if n == 3 else (1,)
+def _crops(frames, protocol: EvalProtocol) -> torch.Tensor:
+    """Decoded (T, H, W, C) uint8 -> the protocol's crops (V, C, T, S, S) uint8, as the test split does."""
     clip = transforms.to_tchw(frames)
-    return torch.stack([transforms.eval_transform(clip, short, d.TEST_CROP_SIZE, p) for p in positions])
+    return torch.stack([transforms.eval_transform(clip, protocol.short_side, protocol.crop_size, p)
+                        for p in protocol.crop_positions])
 
 
 class VideoClips(collections.abc.Sequence):
-    """The test clips of one video, each decoded and cropped only when it is indexed (iterating
-    decodes one clip after another), so memory holds one clip whatever the video's length."""
+    """Clips of one video, each decoded and cropped only when it is indexed (iterating decodes one
+    clip after another), so memory holds one clip whatever the video's length."""
 
     def __init__(self, path: str, cfg: CfgNode, plan: List[List[int]], fps: float, num_frames: int):
         self.path, self.cfg, self.plan, self.fps, self.num_frames = path, cfg, plan, fps, num_frames
+        self.protocol = test_protocol(cfg)
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -184,25 +169,26 @@ class VideoClips(collections.abc.Sequence):
         except decoding.ShortVideo as e:  # video_clips decoded the furthest frame: only if the file changed
             raise decoding.DecodeError(self.path, f"only {e.num_frames} frames decode") from e
         start, end = self.span(i)
-        return Clip(i, self.plan[i], start, end, _crops(frames, self.cfg))
+        return Clip(i, self.plan[i], start, end, _crops(frames, self.protocol))
 
     def span(self, i: int) -> Tuple[float, float]:
         """Start and end (seconds) of clip ``i``."""
         return self.plan[i][0] / self.fps, (self.plan[i][-1] + 1) / self.fps
 
 
-def video_clips(path: str, cfg: CfgNode) -> Tuple[VideoClips, float, float]:
-    """Every test clip of the video at ``path`` -> (clips, decoded lazily; fps; duration in seconds).
+def video_clips(path: str, cfg: CfgNode, timeline: bool = False) -> Tuple[VideoClips, float, float]:
+    """The test protocol's clips of the video at ``path`` (``timeline``: the windows along the whole
+    video instead) -> (clips, decoded lazily; fps; duration in seconds).
 
     Positions come from the container's duration; the furthest planned frame is decoded here, and
-    when the video ends before it, the clips are planned again on the frames that exist. Unreadable
-    files raise ``decoding.DecodeError`` naming the file.
+    when the video ends before it, the clips are planned again on the frames that exist (as the
+    test split does). Unreadable files raise ``decoding.DecodeError`` naming the file.
     """
-    d = cfg.DATA
+    d, protocol = cfg.DATA, test_protocol(cfg)
     info = decoding.probe(path, d.FRAMES_FPS)
     num, fps = info.num_frames, info.fps
     for attempt in range(2):
-        plan = _plan(cfg, num, fps)
+        plan = protocol.windows(num, fps) if timeline else protocol.clips(num, fps)
         try:
             decoding.read_frames(path, [max(max(idx) for idx in plan)], d.DECODING_BACKEND, d.FRAMES_FPS)
             break
@@ -254,17 +240,43 @@ def top_k(scores: torch.Tensor, k: int, names: Optional[List[str]]) -> List[Dict
             for v, i in zip(values, idx)]
 
 
-def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8,
-                  precision: str = "none") -> Dict[str, Any]:
-    """Scores of one video: views combined by TEST.ENSEMBLE_METHOD, plus a per-clip timeline and
-    the video's mean CLS feature."""
+def _spans(clips: VideoClips, key: str) -> List[Dict[str, Any]]:
+    """Index, frame indices and start / end seconds of every clip, as the JSON output lists them."""
+    return [{key: i, "frames": frames, "start_s": round(start, 3), "end_s": round(end, 3)}
+            for i, (frames, (start, end)) in enumerate(zip(clips.plan, map(clips.span, range(len(clips)))))]
+
+
+def timeline_scores(p: Predictor, path: str, known: Dict[Tuple[int, ...], torch.Tensor], k: int = 5,
+                    batch_size: int = 8, precision: str = "none") -> List[Dict[str, Any]]:
+    """Top-k classes of every window along the video (``EvalProtocol.windows``), each window's crops
+    combined by TEST.ENSEMBLE_METHOD. ``known``: {frame indices: crop logits (crops, K)} of clips
+    already run (the protocol's own), which are not run again."""
+    windows, _, _ = video_clips(path, p.cfg, timeline=True)
+    todo = [i for i, frames in enumerate(windows.plan) if tuple(frames) not in known]
+    if todo:
+        logits, _ = run_clips(p, (windows[i] for i in todo), batch_size, precision)  # (len(todo) * crops, K)
+        known = {**known, **{tuple(windows.plan[i]): part
+                             for i, part in zip(todo, logits.view(len(todo), -1, logits.shape[-1]))}}
+    entries = _spans(windows, "window")
+    for entry in entries:
+        entry["top"] = top_k(combine_views(known[tuple(entry["frames"])], p.cfg.TEST.ENSEMBLE_METHOD), k,
+                             p.class_names)
+    return entries
+
+
+def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8, precision: str = "none",
+                  timeline: bool = False) -> Dict[str, Any]:
+    """Scores of one video as run_net testing computes them: the test protocol's views combined by
+    TEST.ENSEMBLE_METHOD; the mean CLS feature of those views; with ``timeline`` also the scores
+    of every window along the video (``timeline_scores``)."""
     clips, fps, duration = video_clips(path, p.cfg)
-    logits, feats = run_clips(p, clips, batch_size, precision)
-    method, crops = p.cfg.TEST.ENSEMBLE_METHOD, len(logits) // len(clips)
-    timeline = [{"clip": i, "start_s": round(start, 3), "end_s": round(end, 3),
-                 "top": top_k(combine_views(logits[i * crops:(i + 1) * crops], method), k, p.class_names)}
-                for i, (start, end) in enumerate(map(clips.span, range(len(clips))))]
-    scores = combine_views(logits, method)
-    return {"video": path, "duration_s": round(duration, 3), "fps": round(fps, 3), "num_clips": len(clips),
-            "num_crops": crops, "ensemble": method, "top": top_k(scores, k, p.class_names),
-            "timeline": timeline, "scores": scores, "feature": feats.mean(dim=0)}
+    logits, feats = run_clips(p, clips, batch_size, precision)  # (clips * crops, K), (clips * crops, D)
+    per_clip = logits.view(len(clips), -1, logits.shape[-1])  # (clips, crops, K)
+    scores = combine_views(logits, p.cfg.TEST.ENSEMBLE_METHOD)
+    result = {"video": path, "duration_s": round(duration, 3), "fps": round(fps, 3), "num_clips": len(clips),
+              "num_crops": per_clip.shape[1], "clips": _spans(clips, "clip"), "top": top_k(scores, k, p.class_names),
+              "scores": scores, "feature": feats.mean(dim=0)}
+    if timeline:
+        known = {tuple(frames): part for frames, part in zip(clips.plan, per_clip)}
+        result["timeline"] = timeline_scores(p, path, known, k, batch_size, precision)
+    return result

@@ -20,6 +20,7 @@ import torch
 from fvcore.common.config import CfgNode
 
 from .. import decoding, sampling, transforms
+from ..protocol import EvalProtocol, eval_protocol
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class VideoRecord:
     duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
     start_frame: int = 0  # clips are sampled from this frame on (Diving-48's start_frame)
     end_frame: Optional[int] = None  # ... up to this frame, inclusive; None = the video's end
+    source: str = ""  # where the annotation lists it, for errors: "file:line" or "file: entry k"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def _remove_log(path: str, owner_pid: int) -> None:
 
 
 class AnnotationError(ValueError):
-    """An annotation file that cannot be parsed; names the file, the line and the fix."""
+    """An annotation file that cannot be used; names the file, the line (``file:line``) or JSON
+    entry (``file: entry k``, counted from 0) and the fix."""
 
 
 class BadVideosError(RuntimeError):
@@ -81,6 +84,7 @@ class VideoDataset(torch.utils.data.Dataset):
     sampling = "clip"          # "clip" (Kinetics), "segment" (SSv2)
     test_sampling = None       # "cover" for HowTo100M; None = as ``sampling``
     flip_changes_label = False  # True for SSv2: DATA.RANDOM_FLIP must be False
+    class_list = ""  # the annotation file naming the classes, when the dataset has one
 
     def __init__(self, cfg: CfgNode, split: str):
         if split not in SPLITS:
@@ -91,11 +95,9 @@ class VideoDataset(torch.utils.data.Dataset):
             raise AnnotationError(f"{self.name} {split}: no videos listed under "
                                   f"DATA.PATH_TO_DATA_DIR = {cfg.DATA.PATH_TO_DATA_DIR!r} (see DATASET.md)")
         self.num_classes = len(self.class_names) if self.class_names else cfg.MODEL.NUM_CLASSES
-        bad = [r for r in self.records if not 0 <= r.label < self.num_classes]
-        if bad:
-            raise AnnotationError(f"{self.name} {split}: label {bad[0].label} of {bad[0].path} is outside "
-                                  f"0..{self.num_classes - 1} (MODEL.NUM_CLASSES or the class list)")
-        self._crops = 1 if split != "test" else cfg.TEST.NUM_SPATIAL_CROPS
+        self._check_labels()
+        self.protocol = self.eval_protocol(cfg, split)  # which clips and crops evaluation scores
+        self._crops = self.protocol.spatial_crops
         self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
         self._items = self._build_items()
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
@@ -108,6 +110,12 @@ class VideoDataset(torch.utils.data.Dataset):
         """Parse this split's annotation files -> (records, class names or None)."""
         raise NotImplementedError
 
+    @classmethod
+    def eval_protocol(cls, cfg: CfgNode, split: str = "test") -> EvalProtocol:
+        """The clips and crops ``split`` scores per video (also what tools/predict.py scores)."""
+        method = (cls.test_sampling or cls.sampling) if split == "test" else cls.sampling
+        return eval_protocol(cfg, cls.name, method, split)
+
     def annotation_path(self, file_name: str) -> str:
         """A file under DATA.PATH_TO_DATA_DIR, with a clear error when it is missing."""
         path = os.path.join(self.cfg.DATA.PATH_TO_DATA_DIR, file_name)
@@ -119,6 +127,20 @@ class VideoDataset(torch.utils.data.Dataset):
     def video_path(self, relative: str) -> str:
         """Annotation path -> file path (DATA.PATH_PREFIX prepended)."""
         return os.path.join(self.cfg.DATA.PATH_PREFIX, relative)
+
+    def _check_labels(self) -> None:
+        """Every label indexes a class; the first that does not is an error naming its file and line."""
+        bad = next((r for r in self.records if not 0 <= r.label < self.num_classes), None)
+        if bad is None:
+            return
+        if self.class_names:
+            names = self.class_list or f"the {self.name} class list"
+            counted, fix = f"the {self.num_classes} classes of {names}", names
+        else:
+            counted, fix = f"MODEL.NUM_CLASSES = {self.num_classes}", "MODEL.NUM_CLASSES"
+        raise AnnotationError(f"{bad.source or f'{self.name} {self.split}'}: label {bad.label} of "
+                              f"{bad.name or bad.path} is outside 0..{self.num_classes - 1} ({counted}); "
+                              f"fix the label or {fix}")
 
     # ------------------------------------------------------------------ public API
     @property
@@ -188,18 +210,11 @@ class VideoDataset(torch.utils.data.Dataset):
             return [(i, 0) for i in range(self.num_videos)]
         return [(i, v) for i in range(self.num_videos) for v in range(self.num_views(i))]
 
-    def _eval_sampling(self) -> str:
-        """How this split picks frames: the test split may differ (HowTo100M covers the video)."""
-        return (self.test_sampling or self.sampling) if self.split == "test" else self.sampling
-
     def _temporal_views(self, i: int) -> int:
-        if self.split != "test":
-            return 1
-        if self._eval_sampling() != "cover":
-            return self.cfg.TEST.NUM_ENSEMBLE_VIEWS
-        d = self.cfg.DATA
-        return sampling.num_cover_clips(int(round(self._window_seconds(i) * d.TARGET_FPS)), d.NUM_FRAMES,
-                                        d.SAMPLING_RATE, d.TARGET_FPS, d.TARGET_FPS)
+        if self.protocol.method != "cover":
+            return self.protocol.temporal_views
+        fps = self.cfg.DATA.TARGET_FPS
+        return self.protocol.num_clips(int(round(self._window_seconds(i) * fps)), fps)
 
     def _window_seconds(self, i: int) -> float:
         """Length of video ``i``'s frame window: the annotated duration, else probed (0 if unreadable)."""
@@ -229,18 +244,13 @@ class VideoDataset(torch.utils.data.Dataset):
         return self._lengths[i]
 
     def _indices(self, num_frames: int, fps: float, temporal: Optional[int], rng) -> List[int]:
-        d, method = self.cfg.DATA, self._eval_sampling()
-        if method == "segment":
-            return sampling.segment_indices(num_frames, d.NUM_FRAMES, temporal,
-                                            self._temporal_views_count(), rng)
-        if method == "cover":
-            return sampling.cover_clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE,
-                                               d.TARGET_FPS, temporal)
-        return sampling.clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS,
-                                     temporal, self._temporal_views_count(), rng)
-
-    def _temporal_views_count(self) -> int:
-        return self.cfg.TEST.NUM_ENSEMBLE_VIEWS if self.split == "test" else 1
+        """Temporal clip ``temporal`` of the evaluation protocol, or a random training clip (None)."""
+        if temporal is not None:
+            return self.protocol.clip(num_frames, fps, temporal)
+        d = self.cfg.DATA
+        if self.sampling == "segment":
+            return sampling.segment_indices(num_frames, d.NUM_FRAMES, rng=rng)
+        return sampling.clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, rng=rng)
 
     def read_clip(self, i: int, temporal: Optional[int], rng) -> np.ndarray:
         """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``."""
@@ -316,10 +326,8 @@ class VideoDataset(torch.utils.data.Dataset):
         return self._sample(video, 0, frames, len(failed), True)
 
     def _eval_item(self, video: int, view: int) -> dict:
-        d = self.cfg.DATA
-        crop, temporal = d.TEST_CROP_SIZE, view // self._crops
-        short = crop if self._crops > 1 else d.TRAIN_JITTER_SCALES[0]
-        position = view % self._crops if self._crops == 3 else 1
+        d, p = self.cfg.DATA, self.protocol
+        crop, temporal, position = p.crop_size, view // self._crops, p.crop_positions[view % self._crops]
         try:
             frames = transforms.to_tchw(self.read_clip(video, temporal, None))
         except decoding.DecodeError as e:
@@ -330,4 +338,4 @@ class VideoDataset(torch.utils.data.Dataset):
             self._check_bad_fraction()
             empty = torch.zeros(3, d.NUM_FRAMES, crop, crop, dtype=torch.uint8)
             return self._sample(video, view, empty, 0, False)
-        return self._sample(video, view, transforms.eval_transform(frames, short, crop, position), 0, True)
+        return self._sample(video, view, transforms.eval_transform(frames, p.short_side, crop, position), 0, True)

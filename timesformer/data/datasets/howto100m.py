@@ -21,5 +21,5 @@ class HowTo100M(VideoDataset):
         for n, fields in read_rows(file, self.cfg.DATA.PATH_LABEL_SEPARATOR, 2, 3):
             duration = parse_number(file, n, fields[2], float, "duration") if len(fields) == 3 else None
             records.append(VideoRecord(self.video_path(fields[0]), parse_number(file, n, fields[1]),
-                                       name=fields[0], duration=duration))
+                                       name=fields[0], duration=duration, source=f"{file}:{n}"))
         return records, None

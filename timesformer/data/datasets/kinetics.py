@@ -12,6 +12,6 @@ class Kinetics(VideoDataset):
     def load_annotations(self) -> Tuple[List[VideoRecord], Optional[List[str]]]:
         """Parse ``{split}.csv``: a video path (under DATA.PATH_PREFIX) and an integer label per line."""
         file = self.annotation_path(f"{self.split}.csv")
-        records = [VideoRecord(self.video_path(path), parse_number(file, n, label), name=path)
+        records = [VideoRecord(self.video_path(path), parse_number(file, n, label), name=path, source=f"{file}:{n}")
                    for n, (path, label) in read_rows(file, self.cfg.DATA.PATH_LABEL_SEPARATOR)]
         return records, None

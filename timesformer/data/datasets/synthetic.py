@@ -109,6 +109,6 @@ class Synthetic(VideoDataset):
                                   "its videos into (e.g. ./data/synthetic)")
         generate(root, self.cfg.DATA.SYNTHETIC_NUM_VIDEOS)
         file = self.annotation_path(f"{self.split}.csv")
-        records = [VideoRecord(os.path.join(root, path), parse_number(file, n, label), name=path)
-                   for n, (path, label) in read_rows(file, " ")]
+        records = [VideoRecord(os.path.join(root, path), parse_number(file, n, label), name=path,
+                               source=f"{file}:{n}") for n, (path, label) in read_rows(file, " ")]
         return records, list(CLASSES)
