@@ -11,6 +11,16 @@ A scheme is a list of *steps*. Every step but the last regroups the patch tokens
 the block's input CLS is copied into every group, prepended, and its outputs are averaged over the
 groups. Then the usual MLP.
 
+Initialised from an image ViT (every ``*_fc`` and ``time_embed`` zero, new steps copied from the
+ViT's ``attn``), only ``space_only`` and ``divided_space_time`` compute exactly that ViT on a still
+clip (every frame the same image): divided's time step adds zero, and the last step of both is the
+ViT's attention over one frame. The other three differ even then: ``joint_space_time`` attends over T
+copies of every patch but one CLS (the CLS's share shrinks as if its score were lowered by ln T);
+``sparse_local_global``'s last step sees only a stride-2 quarter of the patch positions, and
+``axial``'s one column. On the tiny test model (``tests/test_models.py``, still-clip test) the final
+CLS feature, whose entries reach 2.3, moves by up to 0.068 (joint), 0.084 (local-global) and 0.23
+(axial).
+
 Stochastic depth follows the reference: an attention step's residual is dropped per group of the
 regrouped tensor, before it is ungrouped (divided: per patch position in the time step, per frame
 in the space step, whose CLS outputs are averaged after the drop); the MLP's per clip.
