@@ -1,5 +1,5 @@
 """Round trips through tools/convert_checkpoint.py: tensors bit-identical, and the config, class
-names, heads and frame count (also for space_only, which has no time_embed to count) survive."""
+names, input channel order, heads and frame count (also for space_only, which has no time_embed to count) survive."""
 import json
 
 import pytest
@@ -33,7 +33,7 @@ def _assert_same(a: Weights, b: Weights) -> None:
     assert a.state_dict.keys() == b.state_dict.keys()
     for k, v in a.state_dict.items():
         assert b.state_dict[k].dtype == v.dtype and torch.equal(b.state_dict[k], v), k
-    assert (b.cfg, b.class_names) == (a.cfg, a.class_names)
+    assert (b.cfg, b.class_names, b.channel_order) == (a.cfg, a.class_names, a.channel_order)
     ka, kb = a.model_kwargs(), b.model_kwargs()
     assert (kb["num_heads"], kb["num_frames"], kb["attention_type"]) == (ka["num_heads"], ka["num_frames"],
                                                                           ka["attention_type"])

@@ -5,7 +5,8 @@
 
 The ONNX model takes a normalised clip ``video`` (B, 3, T, S, S) float32 (any batch size; T and S
 as exported, by default the checkpoint's) and returns ``logits`` (B, K) and ``features`` (B, D).
-Mean/std, frame count, crop size and class names are stored in the file's metadata. After export,
+Mean/std, channel order (``channel_order``: rgb, or bgr for the released SSv2 models; the input must
+then be BGR), frame count, crop size and class names are stored in the file's metadata. After export,
 ONNX Runtime runs the file on random clips (batch 1 and 2) and the largest difference from
 PyTorch is printed; above the tolerance the tool fails (exit status 1).
 """

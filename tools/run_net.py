@@ -11,7 +11,8 @@ import sys
 from typing import List, Optional
 
 from timesformer.config import ConfigError, load_config
-from timesformer.engine import USER_ERRORS, JobFailed, launch, preflight, run
+from timesformer.config.stated import stated_keys
+from timesformer.engine import USER_ERRORS, JobFailed, launch, preflight, run, settle_channel_order
 from timesformer.utils.logging import setup_logging
 
 
@@ -31,6 +32,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         cfg = load_config(args.cfg_file, args.opts)
         preflight(cfg)
+        # The weights the run starts from decide the input channel order, unless the user states it.
+        cfg = settle_channel_order(cfg, "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

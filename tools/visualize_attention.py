@@ -19,9 +19,9 @@ from typing import List, Optional
 
 import torch
 
-from timesformer.data import normalize, test_protocol
+from timesformer.data import test_protocol
 from timesformer.data.decoding import DecodeError
-from timesformer.tools.inference import LOAD_ERRORS, load_predictor, top_k, video_clips
+from timesformer.tools.inference import LOAD_ERRORS, load_predictor, model_input, top_k, video_clips
 from timesformer.visualize import HEAD_FUSIONS, attention_rollout, normalize_maps, write_attention
 
 
@@ -57,8 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (*LOAD_ERRORS, DecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    crop = clip.crops[clip.crops.shape[0] // 2]  # the centre crop, (C, T, S, S) uint8
-    x = normalize(crop[None].to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
+    crop = clip.crops[clip.crops.shape[0] // 2]  # the centre crop, (C, T, S, S) uint8 RGB
+    x = model_input(p, crop[None])  # in the model's channel order; the frames drawn stay RGB
     out = attention_rollout(p.model, x, args.head_fusion)
     heat = normalize_maps(out["rollout"])[0].cpu().numpy()  # (T, H', W') in [0, 1]
     frames = crop.permute(1, 2, 3, 0).numpy()  # (T, S, S, 3)

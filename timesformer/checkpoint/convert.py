@@ -193,6 +193,8 @@ class LoadReport:
     initialised_from: Dict[str, str] = field(default_factory=dict)
     missing: Dict[str, str] = field(default_factory=dict)
     unexpected: Dict[str, str] = field(default_factory=dict)
+    channel_order: str = ""  # rgb | bgr when the source states or implies the input it was trained on
+    channel_order_note: str = ""
 
     def summary(self) -> str:
         """Multi-line human-readable account of the load (keys grouped by reason)."""
@@ -211,6 +213,9 @@ class LoadReport:
             for why, keys in by_reason.items():
                 more = f" and {len(keys) - 4} more" if len(keys) > 4 else ""
                 lines.append(f"  {title} {', '.join(keys[:4])}{more}: {why}")
+        if self.channel_order:
+            lines.append(f"  input channel order: {self.channel_order} ({self.channel_order_note}); "
+                         "DATA.INPUT_CHANNEL_ORDER follows it unless your config states it")
         return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
+from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
 from .convert import (StateDict, add_prefix, hf_to_vit, hf_vit_to_vit, infer_architecture, is_hf_vit, strip_prefixes,
                       vit_to_hf)
 
@@ -39,6 +40,8 @@ class Weights:
     meta: Dict[str, Any] = field(default_factory=dict)  # model kwargs the file states (num_heads, ...)
     class_names: Optional[List[str]] = None
     cfg: Optional[str] = None  # the stored config YAML, when there is one
+    channel_order: Optional[str] = None  # rgb | bgr: the input the model was trained on; None = not stated
+    channel_order_note: str = ""  # how the file states or implies it (see channels.py)
 
     def model_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the TimeSformer these weights describe (shapes first, then metadata)."""
@@ -115,6 +118,10 @@ def _unwrap(obj: Any, path: str) -> Weights:
             inner.class_names = names or inner.class_names
             if cfg:
                 inner.meta.update(_kwargs_from_cfg_yaml(cfg))
+                inner.channel_order, inner.channel_order_note = order_from_cfg_yaml(cfg, path)
+            if obj.get(ORDER_KEY) is not None:  # written by write_weights
+                inner.channel_order = checked_order(obj[ORDER_KEY], f"{path}: {ORDER_KEY}")
+                inner.channel_order_note = "recorded in the file"
             if isinstance(obj.get("model_kwargs"), dict):
                 inner.meta.update(obj["model_kwargs"])
             return inner
@@ -171,6 +178,7 @@ def read_hf_folder(folder: str) -> Weights:
         w.layout = "hf"
         w.meta.update(num_frames=config.get("num_frames", 8))
         w.cfg = config.get(CFG_KEY) or w.cfg
+        w.channel_order, w.channel_order_note = order_from_hf_config(config, w.cfg, folder)
     id2label = config.get("id2label") or {}
     names = [id2label[str(i)] for i in range(len(id2label))]
     if names and names != [f"LABEL_{i}" for i in range(len(names))]:  # transformers' placeholder names
@@ -213,8 +221,8 @@ def read_file(path: str) -> Weights:
     return _unwrap(raw, path)
 
 
-def _cfg_yaml(kw: Dict[str, Any]) -> str:
-    """A config YAML (our keys) describing a model with keyword arguments ``kw``."""
+def _cfg_yaml(kw: Dict[str, Any], channel_order: str) -> str:
+    """A config YAML (our keys) describing a model with keyword arguments ``kw`` and its input."""
     from timesformer.config import get_cfg
 
     cfg = get_cfg()
@@ -223,13 +231,17 @@ def _cfg_yaml(kw: Dict[str, Any]) -> str:
     cfg.MODEL.MLP_RATIO = float(kw["mlp_ratio"])
     cfg.TIMESFORMER.ATTENTION_TYPE, cfg.DATA.NUM_FRAMES = kw["attention_type"], kw["num_frames"]
     cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = kw["img_size"]
+    cfg.DATA.INPUT_CHANNEL_ORDER = channel_order
     return cfg.dump()
 
 
-def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]], cfg: Optional[str]) -> Dict[str, Any]:
-    """transformers' TimesformerConfig of a model with keyword arguments ``kw`` (plus our config YAML)."""
+def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]], cfg: Optional[str],
+               channel_order: str) -> Dict[str, Any]:
+    """transformers' TimesformerConfig of a model with keyword arguments ``kw`` (plus our config YAML
+    and the input channel order, which transformers keeps as extra attributes)."""
     names = class_names or [f"LABEL_{i}" for i in range(kw["num_classes"])]
     extra = {CFG_KEY: cfg} if cfg else {}
+    extra[ORDER_KEY] = channel_order
     return dict(**extra, architectures=["TimesformerForVideoClassification"], model_type="timesformer",
                 attention_type=kw["attention_type"], image_size=kw["img_size"], patch_size=kw["patch_size"],
                 num_channels=kw["in_chans"], num_frames=kw["num_frames"], hidden_size=kw["embed_dim"],
@@ -276,16 +288,18 @@ def write_weights(w: Weights, out: str, fmt: str) -> None:
     kw = w.model_kwargs()
     sd = {k: v.contiguous() for k, v in w.state_dict.items()}
     model_kwargs = {k: kw[k] for k in ("num_heads", "norm_eps", "qkv_bias", "in_chans") if k in kw}
+    order = w.channel_order or RGB  # recorded in every file: None means an image ViT's RGB
     if fmt == "hf":
         from safetensors.torch import save_file
 
         os.makedirs(out, exist_ok=True)
         save_file(vit_to_hf(sd), os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
         with open(os.path.join(out, "config.json"), "w") as f:
-            json.dump(_hf_config(kw, w.class_names, w.cfg), f, indent=2)
+            json.dump(_hf_config(kw, w.class_names, w.cfg, order), f, indent=2)
         return
     obj: Dict[str, Any] = {"model_state" if fmt == "pyth" else "model": add_prefix(sd),
-                           "cfg": w.cfg if w.cfg else _cfg_yaml(kw), "model_kwargs": model_kwargs}
+                           "cfg": w.cfg if w.cfg else _cfg_yaml(kw, order), "model_kwargs": model_kwargs,
+                           ORDER_KEY: order}
     if fmt == "pyth":
         obj["epoch"] = -1  # the reference layout always carries one; -1 = not from a training run
     if w.class_names:

@@ -59,7 +59,8 @@ def load_pretrained(model: nn.Module, source: Source, strict: bool = False) -> L
     """
     weights = read_source(source)
     vit = _backbone(model)
-    report = LoadReport(source=weights.source, layout=weights.layout)
+    report = LoadReport(source=weights.source, layout=weights.layout, channel_order=weights.channel_order or "",
+                        channel_order_note=weights.channel_order_note)
     target = vit.state_dict()
     new = adapt_state_dict(weights.state_dict, target, vit.patch_grid, report)
     if strict and (report.missing or report.initialised_from):

@@ -7,6 +7,9 @@ command-line ``KEY VALUE`` pairs over these defaults and then validates the resu
 """
 from fvcore.common.config import CfgNode
 
+# Values of DATA.INPUT_CHANNEL_ORDER.
+CHANNEL_ORDERS = ("rgb", "bgr")
+
 _C = CfgNode()
 
 # ----------------------------------------------------------------------------- model
@@ -65,9 +68,17 @@ _C.DATA.TARGET_FPS = 30
 _C.DATA.FRAMES_FPS = 30
 # Training: the short side is resized to a random size in [min, max] before the random crop.
 _C.DATA.TRAIN_JITTER_SCALES = [256, 320]
-# Per-channel (RGB) mean and std of pixels in [0, 1], used by timesformer.data.normalize.
+# Per-channel mean and std of pixels in [0, 1], used by timesformer.data.normalize; the channels are
+# the model's, in DATA.INPUT_CHANNEL_ORDER (as the reference normalised them).
 _C.DATA.MEAN = [0.45, 0.45, 0.45]
 _C.DATA.STD = [0.225, 0.225, 0.225]
+# Channel order of the frames the model gets: "rgb" (as decoded) or "bgr" (reversed). The authors'
+# released SSv2 models saw BGR frames (their SSv2 loader read JPEGs with OpenCV and never flipped them
+# for the ViT); every other released model, and fine-tuning from an ImageNet ViT, is RGB. Loading
+# weights that state or imply an order (our checkpoints record it; a reference SSv2 .pyth or a
+# Hugging Face SSv2 port is bgr) sets it, unless your config file (with its _BASE_ files) or command
+# line states this key: then yours wins, with a warning when they differ. See MODEL_ZOO.md.
+_C.DATA.INPUT_CHANNEL_ORDER = "rgb"
 # Random horizontal flip in training (False for SSv2, where left/right is the label).
 _C.DATA.RANDOM_FLIP = True
 # Video decoder: "pyav" or "torchcodec" (if installed). Folders of JPEG frames are read as such.

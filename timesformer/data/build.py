@@ -9,6 +9,7 @@ from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
 from timesformer.config import require
+from timesformer.config.defaults import CHANNEL_ORDERS
 from timesformer.utils import distributed as du
 
 from .datasets import DATASETS, VideoDataset
@@ -116,7 +117,9 @@ def check_data_config(cfg: CfgNode) -> None:
     for key in ("SAMPLING_RATE", "TARGET_FPS", "FRAMES_FPS"):
         require(d[key] > 0, f"DATA.{key}", d[key], "a positive number")
     for key in ("MEAN", "STD"):
-        require(len(d[key]) == 3, f"DATA.{key}", d[key], "three values (R, G, B)")
+        require(len(d[key]) == 3, f"DATA.{key}", d[key], "three values, one per channel")
+    require(d.INPUT_CHANNEL_ORDER in CHANNEL_ORDERS, "DATA.INPUT_CHANNEL_ORDER", d.INPUT_CHANNEL_ORDER,
+            " or ".join(repr(o) for o in CHANNEL_ORDERS) + " (lower case)")
     require(min(d.STD) > 0, "DATA.STD", d.STD, "positive values")
     require(d.MAX_BAD_VIDEO_RETRIES >= 0, "DATA.MAX_BAD_VIDEO_RETRIES", d.MAX_BAD_VIDEO_RETRIES, ">= 0")
     fraction = d.MAX_BAD_VIDEO_FRACTION

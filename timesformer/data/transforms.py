@@ -1,7 +1,8 @@
 """Clip transforms on uint8 frames: short-side resize, crops, flip, RandAugment, erasing; normalize.
 
-Inside the dataset a clip is a uint8 tensor (T, C, H, W); it leaves as (C, T, H, W) uint8 and is
-normalised on the training device by ``normalize``.
+Inside the dataset a clip is a uint8 RGB tensor (T, C, H, W); it leaves as (C, T, H, W) uint8 in
+the model's channel order (``to_channel_order``) and is normalised on the training device by
+``normalize``.
 """
 import math
 import random
@@ -122,6 +123,16 @@ def eval_transform(frames: torch.Tensor, short_side: int, crop: int, position: i
     """(T, C, H, W) uint8 -> (C, T, crop, crop): resize the short side, crop at ``position``."""
     frames = spatial_crop(resize_short_side(frames, short_side), crop, position)
     return frames.permute(1, 0, 2, 3).contiguous()
+
+
+def to_channel_order(frames: torch.Tensor, order: str, dim: int = 0) -> torch.Tensor:
+    """RGB frames -> the model's channel order (DATA.INPUT_CHANNEL_ORDER) along ``dim``: unchanged
+    for 'rgb', reversed for 'bgr' (what the released SSv2 checkpoints were trained on)."""
+    if order == "rgb":
+        return frames
+    if order == "bgr":
+        return frames.flip(dim)
+    raise ValueError(f"channel order {order!r}: expected 'rgb' or 'bgr' (DATA.INPUT_CHANNEL_ORDER)")
 
 
 def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float],

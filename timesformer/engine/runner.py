@@ -4,7 +4,7 @@ import json
 import logging
 import os
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -86,6 +86,39 @@ def resumes_full_state(cfg) -> bool:
     if cfg.TRAIN.AUTO_RESUME and Checkpointer(cfg.OUTPUT_DIR, 1).find_latest():
         return True
     return bool(cfg.TRAIN.CHECKPOINT_FILE_PATH) and not cfg.TRAIN.FINETUNE
+
+
+def starting_weights(cfg) -> Tuple[str, bool]:
+    """The weights this run's model starts from ('' = random init) and whether they are the run's own
+    checkpoint to resume: the tested weights in a test-only run; else the newest checkpoint in
+    OUTPUT_DIR (with TRAIN.AUTO_RESUME), TRAIN.CHECKPOINT_FILE_PATH or TIMESFORMER.PRETRAINED_MODEL."""
+    from timesformer.checkpoint.checkpointer import Checkpointer
+
+    if not cfg.TRAIN.ENABLE:
+        return (test_weights(cfg) if cfg.TEST.ENABLE else ""), False
+    latest = Checkpointer(cfg.OUTPUT_DIR, 1).find_latest() if cfg.TRAIN.AUTO_RESUME else None
+    return (latest, True) if latest else (cfg.TRAIN.CHECKPOINT_FILE_PATH or cfg.TIMESFORMER.PRETRAINED_MODEL, False)
+
+
+def settle_channel_order(cfg, stated: bool):
+    """``cfg`` with DATA.INPUT_CHANNEL_ORDER set to what the run's starting weights were trained on
+    (BGR for a released SSv2 checkpoint), unless the user ``stated`` it; a timm name or an image ViT
+    states nothing and keeps the config's order (RGB by default)."""
+    from timesformer.checkpoint import read_source
+    from timesformer.checkpoint.channels import apply_channel_order
+    from timesformer.checkpoint.hub import FetchError, is_timm_name
+
+    source, resuming = starting_weights(cfg)
+    if not source or is_timm_name(source):
+        return cfg
+    try:
+        w = read_source(source)
+    except (ValueError, FileNotFoundError, FetchError) as e:
+        if resuming:  # resuming skips a damaged checkpoint and says so; the order is the config's
+            logger.warning("could not read %s to learn its input channel order: %s", source, e)
+            return cfg
+        raise ConfigError(f"cannot read the weights {source}: {e}") from e
+    return apply_channel_order(cfg, w.channel_order, w.channel_order_note, w.source, stated)
 
 
 def build_run_model(cfg) -> nn.Module:

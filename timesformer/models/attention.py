@@ -9,7 +9,21 @@ A scheme is a list of *steps*. Every step but the last regroups the patch tokens
 ``<prefix>_attn`` and a zero-initialised ``<prefix>_fc``, and adds the result back
 (``x_p + fc(drop_path(attn(norm(x_p))))``). The last step uses the ViT's own ``norm1``/``attn``:
 the block's input CLS is copied into every group, prepended, and its outputs are averaged over the
-groups. Then the usual MLP. With ``*_fc`` at zero, every scheme starts out as the image ViT.
+groups. Then the usual MLP.
+
+Initialised from an image ViT (every ``*_fc`` and ``time_embed`` zero, new steps copied from the
+ViT's ``attn``), only ``space_only`` and ``divided_space_time`` compute exactly that ViT on a still
+clip (every frame the same image): divided's time step adds zero, and the last step of both is the
+ViT's attention over one frame. The other three differ even then: ``joint_space_time`` attends over T
+copies of every patch but one CLS (the CLS's share shrinks as if its score were lowered by ln T);
+``sparse_local_global``'s last step sees only a stride-2 quarter of the patch positions, and
+``axial``'s one column. On the tiny test model (``tests/test_models.py``, still-clip test) the final
+CLS feature, whose entries reach 2.3, moves by up to 0.068 (joint), 0.084 (local-global) and 0.23
+(axial).
+
+Stochastic depth follows the reference: an attention step's residual is dropped per group of the
+regrouped tensor, before it is ungrouped (divided: per patch position in the time step, per frame
+in the space step, whose CLS outputs are averaged after the drop); the MLP's per clip.
 
 Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` (flash, memory-efficient
 or math kernel, whatever the device offers); ``need_weights=True`` computes the same thing with an
@@ -204,8 +218,9 @@ class Block(nn.Module):
         cls, p = x[:, :1], x[:, 1:]  # (B, 1, D), (B, N*T, D)
         for step in self.scheme.steps:
             g = step.grouping.group(getattr(self, f"{step.prefix}_norm1")(p), grid)
-            res, w = getattr(self, f"{step.prefix}_attn")(g, need)
-            p = p + getattr(self, f"{step.prefix}_fc")(self.drop_path(step.grouping.ungroup(res, grid)))
+            res, w = getattr(self, f"{step.prefix}_attn")(g, need)  # (B*G, L, D)
+            res = self.drop_path(res)  # one keep/drop per group, as the reference
+            p = p + getattr(self, f"{step.prefix}_fc")(step.grouping.ungroup(res, grid))
             if need:
                 weights[step.name] = w
         last = self.scheme.last.grouping
@@ -215,7 +230,7 @@ class Block(nn.Module):
         res, w = self.attn(self.norm1(seq), need)  # (B*G, 1 + L, D)
         if need:
             weights[self.scheme.last.name] = w
+        res = self.drop_path(res)  # per group, before the CLS outputs are averaged
         res_cls = res[:, 0].view(b, groups, -1).mean(dim=1, keepdim=True)  # CLS averaged over groups
-        x = torch.cat([cls, p], dim=1) + self.drop_path(
-            torch.cat([res_cls, last.ungroup(res[:, 1:], grid)], dim=1))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        x = torch.cat([cls, p], dim=1) + torch.cat([res_cls, last.ungroup(res[:, 1:], grid)], dim=1)
+        return x + self.drop_path(self.mlp(self.norm2(x)))  # per clip

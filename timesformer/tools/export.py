@@ -2,7 +2,8 @@
 
 The exported graph takes a normalised clip ``video`` (B, 3, T, S, S) float32 (batch size free; T
 and S fixed at export) and returns ``logits`` (B, K) and ``features`` (B, D), the final CLS
-embedding. Mean, std, frames, crop size and class names are stored as ONNX metadata.
+embedding. Mean, std, channel order (``rgb``, or ``bgr`` for the released SSv2 models), frames, crop
+size and class names are stored as ONNX metadata.
 """
 import json
 import logging
@@ -93,8 +94,9 @@ def verify_onnx(path: str, model: nn.Module, inputs: Sequence[Tensor], tolerance
 def export_metadata(cfg, class_names: Optional[List[str]], attention_type: str) -> Dict[str, str]:
     """What a user of the ONNX file needs to prepare input and read output."""
     d = cfg.DATA
-    meta = {"input": "normalised clip (B, 3, T, S, S): (pixels/255 - mean) / std, RGB",
-            "mean": json.dumps(list(d.MEAN)), "std": json.dumps(list(d.STD)),
+    order = d.INPUT_CHANNEL_ORDER
+    meta = {"input": f"normalised clip (B, 3, T, S, S): (pixels/255 - mean) / std, channels {order.upper()}",
+            "channel_order": order, "mean": json.dumps(list(d.MEAN)), "std": json.dumps(list(d.STD)),
             "num_frames": str(d.NUM_FRAMES), "crop_size": str(d.TEST_CROP_SIZE),
             "attention_type": attention_type}
     if class_names:

@@ -15,8 +15,10 @@ import yaml
 from torch import nn
 
 from timesformer.checkpoint import FetchError, from_pretrained, read_source
+from timesformer.checkpoint.channels import apply_channel_order
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import CfgNode, get_cfg, load_config
+from timesformer.config.stated import stated_keys
 from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
 from timesformer.data.datasets import DATASETS
 from timesformer.data.datasets.video_list import CLASS_NAMES
@@ -120,6 +122,8 @@ def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[
         kwargs = dict(num_frames=c.DATA.NUM_FRAMES, img_size=c.DATA.TRAIN_CROP_SIZE)
     model = from_pretrained(w, **kwargs).eval()
     cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
+    stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(cfg_path, opts)
+    cfg = apply_channel_order(cfg, w.channel_order, w.channel_order_note, w.source, stated)
     names = load_class_names(class_names) if class_names else (
         w.class_names or _data_dir_class_names(cfg.DATA.PATH_TO_DATA_DIR, model.model.num_classes)
         or class_names_for(model.model.num_classes) or None)
@@ -203,6 +207,13 @@ def video_clips(path: str, cfg: CfgNode, timeline: bool = False) -> Tuple[VideoC
 PRECISIONS = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def model_input(p: Predictor, views: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB views (b, C, T, S, S) -> normalised float input on ``p.device``, channels in the
+    order the model was trained on (DATA.INPUT_CHANNEL_ORDER; BGR for the released SSv2 models)."""
+    views = transforms.to_channel_order(views.to(p.device), p.cfg.DATA.INPUT_CHANNEL_ORDER, dim=1)
+    return transforms.normalize(views, p.cfg.DATA.MEAN, p.cfg.DATA.STD)
+
+
 @torch.no_grad()
 def run_clips(p: Predictor, clips: Iterable[Clip], batch_size: int = 8,
               precision: str = "none") -> Tuple[torch.Tensor, torch.Tensor]:
@@ -217,7 +228,7 @@ def run_clips(p: Predictor, clips: Iterable[Clip], batch_size: int = 8,
     logits, feats, pending = [], [], []
 
     def forward(views: torch.Tensor) -> None:  # (b, C, T, S, S) uint8
-        x = transforms.normalize(views.to(p.device), p.cfg.DATA.MEAN, p.cfg.DATA.STD)
+        x = model_input(p, views)
         with torch.autocast(p.device.type, dtype=dtype, enabled=dtype is not None):
             feat = vit.forward_features(x)  # (b, D)
             logits.append(vit.forward_head(feat).float().cpu())

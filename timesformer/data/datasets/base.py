@@ -300,6 +300,8 @@ class VideoDataset(torch.utils.data.Dataset):
                 + "\n".join(f"{path}: {reason}" for path, reason in bad.items()))
 
     def _sample(self, video: int, view: int, frames: torch.Tensor, replaced: int, valid: bool) -> dict:
+        """One item; ``frames`` (C, T, H, W) RGB leave in the model's DATA.INPUT_CHANNEL_ORDER."""
+        frames = transforms.to_channel_order(frames, self.cfg.DATA.INPUT_CHANNEL_ORDER)
         return {"frames": frames, "label": self.records[video].label, "video_index": video,
                 "view_index": view, "num_replaced": replaced, "valid": valid}
 
