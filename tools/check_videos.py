@@ -4,8 +4,10 @@
     python tools/check_videos.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --workers 16
     python tools/check_videos.py --cfg CONFIG --split val DATA.PATH_PREFIX /data/k400
 
-Every video is decoded to the end (the header's frame count is not trusted). A video is truncated
-when fewer than 90% of the frames its duration x fps promises decode (training uses those frames);
+Every video is decoded to the end, or to its first decoding error (the header's frame count is not
+trusted); that is the count training and testing use too. A video is unreadable when no frame
+decodes, truncated when fewer than 90% of the frames its duration x fps promises decode (training
+and testing use those frames);
 short means its frame window holds less than one clip (frames will repeat). Exit status 1 when a
 video is unreadable.
 """
