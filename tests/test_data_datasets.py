@@ -143,13 +143,13 @@ def test_diving48_samples_inside_start_and_end_frame(tmp_path):
 
 def test_howto100m_covers_each_video(tmp_path, videos):
     # 4 frames every 4th: a clip covers 16 frames; 60 frames need 4 clips, 30 need 2, 45 at 15 fps
-    # (3 s) need 6 (counted at TARGET_FPS 30); the duration column overrides probing.
+    # (3 s) need 6 (counted at TARGET_FPS 30); a duration column far from what decodes is overruled.
     _write(tmp_path / "test.csv", "a.mp4 0\nshort.mp4 1\nc.webm 2\na.mp4 0 10.0\n")
     cfg = _cfg(tmp_path, "howto100m", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1")
     ds = build_dataset(cfg, "test")
-    assert [ds.num_views(i) for i in range(4)] == [4, 2, 6, 19]
-    last = ds[3]  # video 0, clip 3: frames 48, 52, 56, 59 (the end repeats)
-    assert [frame_index(f) for f in ds.read_clip(0, 3, None)] == [48, 52, 56, 59]
+    assert [ds.num_views(i) for i in range(4)] == [4, 2, 6, 4]
+    last = ds[3]  # video 0, clip 3: frames 47, 51, 55, 59 (it ends on the last frame)
+    assert [frame_index(f) for f in ds.read_clip(0, 3, None)] == [47, 51, 55, 59]
     assert last["view_index"] == 3 and last["video_index"] == 0
 
 

@@ -144,7 +144,9 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
         assert scores == sorted(scores, reverse=True) and abs(sum(scores) - 1) < 1e-4  # all 5 classes
         assert {t["name"] for t in r["top"]} == set(names)
         spans = [(c["start_s"], c["end_s"]) for c in r["timeline"]]
-        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:]))  # in order, not overlapping
+        # In order, not overlapping, except the last clip, which ends on the video's last frame.
+        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans[:-1], spans[1:-1]))
+        assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(spans, spans[1:]))
         # The video's score is the mean of its views' softmax: also of the clips' (equal crops each).
         per_clip = {}
         for c in r["timeline"]:

@@ -15,24 +15,13 @@ import argparse
 import functools
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from timesformer.config import load_config  # noqa: E402
 from timesformer.data import build_dataset  # noqa: E402
-from timesformer.data.decoding import DecodeError, is_truncated, scan_video  # noqa: E402
+from timesformer.data.decoding import DecodeError, is_truncated, map_videos, scan_video  # noqa: E402
 from timesformer.data.sampling import clip_span  # noqa: E402
-
-
-def _map(fn, paths: List[str], workers: int) -> Iterator:
-    """``fn(path)`` for every path, in order, in ``workers`` processes (1 = this one)."""
-    if workers == 1:
-        yield from map(fn, paths)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(fn, paths, chunksize=max(1, len(paths) // (4 * workers)))
 
 
 def check_split(cfg, split: str, workers: int = 1) -> dict:
@@ -43,7 +32,7 @@ def check_split(cfg, split: str, workers: int = 1) -> dict:
     paths = [record.path for record in dataset.records]
     scan = functools.partial(scan_video, backend=d.DECODING_BACKEND, frames_fps=d.FRAMES_FPS)
     report = {"checked": len(paths), "unreadable": [], "truncated": [], "short": []}
-    for i, (path, result) in enumerate(zip(paths, _map(scan, paths, workers))):
+    for i, (path, result) in enumerate(zip(paths, map_videos(scan, paths, workers))):
         error = result.error
         if not error:
             try:

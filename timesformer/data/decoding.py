@@ -12,12 +12,14 @@ import logging
 import math
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKENDS = ("pyav", "torchcodec")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -129,21 +131,30 @@ def count_frames(path: str, backend: str = "pyav") -> int:
 
 @dataclass
 class VideoScan:
-    """A whole video decoded: why it is unreadable ("" if readable), the frames that really decode,
-    and what the container promises (None if unreadable)."""
+    """A video scanned: why it is unreadable ("" if readable), the frames that really decode (-1 if
+    not counted), and what the container promises (None if unreadable)."""
 
     error: str
     frames: int
     info: Optional[VideoInfo]
 
 
-def scan_video(path: str, backend: str = "pyav", frames_fps: float = 30.0) -> VideoScan:
-    """Probe and fully decode one video; never raises DecodeError, so it suits a process pool."""
+def scan_video(path: str, backend: str = "pyav", frames_fps: float = 30.0, count: bool = True) -> VideoScan:
+    """Probe and (``count``) fully decode one video; never raises DecodeError, so it suits a process pool."""
     try:
         info = probe(path, frames_fps)
-        return VideoScan("", count_frames(path, backend), info)
+        return VideoScan("", count_frames(path, backend) if count else -1, info)
     except DecodeError as e:
         return VideoScan(e.reason, 0, None)
+
+
+def map_videos(fn: Callable[[str], T], paths: List[str], workers: int) -> Iterator[T]:
+    """``fn(path)`` for every path, in order, in ``workers`` processes (0 or 1: this one)."""
+    if workers <= 1 or len(paths) <= 1:
+        yield from map(fn, paths)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(fn, paths, chunksize=max(1, len(paths) // (4 * workers)))
 
 
 # ----------------------------------------------------------------------------- PyAV

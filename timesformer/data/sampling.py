@@ -22,7 +22,8 @@ def clip_span(num_frames: int, sampling_rate: int, target_fps: float, video_fps:
 
 
 def _clip_from(start: float, video_frames: int, num_frames: int, step: float) -> List[int]:
-    return [min(int(math.floor(start + i * step)), video_frames - 1) for i in range(num_frames)]
+    # 1e-9: a clip aligned to the video's end reaches its last frame despite float rounding
+    return [min(int(math.floor(start + i * step + 1e-9)), video_frames - 1) for i in range(num_frames)]
 
 
 def clip_indices(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
@@ -81,16 +82,23 @@ def _segment_view(video_frames: int, num_frames: int, view: int, num_views: int)
 
 def num_cover_clips(video_frames: int, num_frames: int, sampling_rate: int, target_fps: float,
                     video_fps: float) -> int:
-    """Non-overlapping clips (each ``num_frames * step`` frames long) needed to cover the video."""
+    """Clips (one every ``num_frames * step`` frames) needed to cover the video."""
     length = num_frames * frame_step(sampling_rate, target_fps, video_fps)
     return max(1, int(math.ceil(video_frames / length)))
 
 
 def cover_clip_indices(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
                        target_fps: float, view: int) -> List[int]:
-    """HowTo100M test clip ``view``: starts at ``view * num_frames * step`` (the last may repeat)."""
+    """HowTo100M test clip ``view`` of the ``num_cover_clips`` that cover the video.
+
+    Clip v starts at ``v * num_frames * step``, or, where that would run past the video's end,
+    ends on its last frame (overlapping the clip before): only a video shorter than one clip
+    repeats frames. The rule only needs the clip to fit, so a reader that learns the real length of
+    a video late (a cut-off file) picks the same frames as one that knew it from the start.
+    """
     step = frame_step(sampling_rate, target_fps, video_fps)
-    return _clip_from(view * num_frames * step, video_frames, num_frames, step)
+    span = clip_span(num_frames, sampling_rate, target_fps, video_fps)
+    return _clip_from(max(min(view * num_frames * step, video_frames - span), 0.0), video_frames, num_frames, step)
 
 
 def shard_range(total: int, rank: int, world_size: int) -> range:

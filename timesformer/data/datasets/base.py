@@ -20,6 +20,7 @@ import torch
 from fvcore.common.config import CfgNode
 
 from .. import decoding, sampling, transforms
+from . import cover
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ class VideoDataset(torch.utils.data.Dataset):
                                   f"0..{self.num_classes - 1} (MODEL.NUM_CLASSES or the class list)")
         self._crops = 1 if split != "test" else cfg.TEST.NUM_SPATIAL_CROPS
         self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
+        self._cover_views: List[int] = []
+        if self._eval_sampling() == "cover":  # fixed now, the same on every rank (see cover.py)
+            self._lengths = cover.plan_lengths(self.records, cfg, f"the {self.name} {split} annotation")
+            self._cover_views = [self._num_cover_clips(i) for i in range(self.num_videos)]
         self._items = self._build_items()
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
         os.close(fd)
@@ -197,20 +202,18 @@ class VideoDataset(torch.utils.data.Dataset):
             return 1
         if self._eval_sampling() != "cover":
             return self.cfg.TEST.NUM_ENSEMBLE_VIEWS
-        d = self.cfg.DATA
-        return sampling.num_cover_clips(int(round(self._window_seconds(i) * d.TARGET_FPS)), d.NUM_FRAMES,
-                                        d.SAMPLING_RATE, d.TARGET_FPS, d.TARGET_FPS)
+        return self._cover_views[i]
 
-    def _window_seconds(self, i: int) -> float:
-        """Length of video ``i``'s frame window: the annotated duration, else probed (0 if unreadable)."""
-        r = self.records[i]
-        if r.duration is not None and r.start_frame == 0 and r.end_frame is None:
-            return r.duration
+    def _num_cover_clips(self, i: int) -> int:
+        """Clips covering video ``i``'s window at its length known so far (1 if unreadable: reading
+        it fails later with the reason)."""
+        if i not in self._lengths:
+            return 1
+        num, fps = self._lengths[i]
         try:
-            num, fps = self._length(i)
-            return self.frame_window(i, num)[1] / fps
+            return cover.num_clips(self.cfg, self.frame_window(i, num)[1], fps)
         except decoding.DecodeError:
-            return 0.0  # one view; reading it fails later with the reason
+            return 1
 
     # ------------------------------------------------------------------ loading
     def set_epoch(self, epoch: int) -> None:
@@ -243,7 +246,9 @@ class VideoDataset(torch.utils.data.Dataset):
         return self.cfg.TEST.NUM_ENSEMBLE_VIEWS if self.split == "test" else 1
 
     def read_clip(self, i: int, temporal: Optional[int], rng) -> np.ndarray:
-        """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``."""
+        """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``.
+
+        A cover view past what the video really decodes raises ``cover.ViewPastEnd``."""
         path = self.records[i].path
         num, fps = self._length(i)
         try:
@@ -263,6 +268,9 @@ class VideoDataset(torch.utils.data.Dataset):
         """Sample the clip inside video ``i``'s frame window (of its ``num`` frames) and decode it."""
         d = self.cfg.DATA
         first, count = self.frame_window(i, num)
+        if self._eval_sampling() == "cover" and temporal >= cover.num_clips(self.cfg, count, fps):
+            raise cover.ViewPastEnd(f"view {temporal} of {self.records[i].path} starts past its "
+                                    f"{count} decodable frames")
         indices = [first + k for k in self._indices(count, fps, temporal, rng)]
         return decoding.read_frames(self.records[i].path, indices, d.DECODING_BACKEND, d.FRAMES_FPS)
 
@@ -293,6 +301,12 @@ class VideoDataset(torch.utils.data.Dataset):
         return {"frames": frames, "label": self.records[video].label, "video_index": video,
                 "view_index": view, "num_replaced": replaced, "valid": valid}
 
+    def _unscored(self, video: int, view: int) -> dict:
+        """A view with zero frames and valid=False: the evaluator leaves it out."""
+        d = self.cfg.DATA
+        empty = torch.zeros(3, d.NUM_FRAMES, d.TEST_CROP_SIZE, d.TEST_CROP_SIZE, dtype=torch.uint8)
+        return self._sample(video, view, empty, 0, False)
+
     def _train_item(self, video: int) -> dict:
         d, aug, rng = self.cfg.DATA, self.cfg.AUG, self._rng(video)
         failed: List[str] = []
@@ -322,12 +336,13 @@ class VideoDataset(torch.utils.data.Dataset):
         position = view % self._crops if self._crops == 3 else 1
         try:
             frames = transforms.to_tchw(self.read_clip(video, temporal, None))
+        except cover.ViewPastEnd:  # the video decodes fewer cover clips than planned: not scored
+            return self._unscored(video, view)
         except decoding.DecodeError as e:
             if self.split == "test" and not self.cfg.TEST.SKIP_BAD_VIDEOS:
                 raise BadVideosError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
                                    "skip it (it is then reported in the results)") from e
             self._report_bad(e.path, e.reason, "skipped")
             self._check_bad_fraction()
-            empty = torch.zeros(3, d.NUM_FRAMES, crop, crop, dtype=torch.uint8)
-            return self._sample(video, view, empty, 0, False)
+            return self._unscored(video, view)
         return self._sample(video, view, transforms.eval_transform(frames, short, crop, position), 0, True)
