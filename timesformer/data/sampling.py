@@ -88,17 +88,21 @@ def num_cover_clips(video_frames: int, num_frames: int, sampling_rate: int, targ
 
 
 def cover_clip_indices(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
-                       target_fps: float, view: int) -> List[int]:
-    """HowTo100M test clip ``view`` of the ``num_cover_clips`` that cover the video.
+                       target_fps: float, view: int, num_views: Optional[int] = None) -> List[int]:
+    """HowTo100M test clip ``view`` of ``num_views`` (default: the ``num_cover_clips`` of the video).
 
-    Clip v starts at ``v * num_frames * step``, or, where that would run past the video's end,
-    ends on its last frame (overlapping the clip before): only a video shorter than one clip
-    repeats frames. The rule only needs the clip to fit, so a reader that learns the real length of
-    a video late (a cut-off file) picks the same frames as one that knew it from the start.
+    Clip v starts at ``v * num_frames * step``; the last one, and any that would run past the
+    video's end, ends on its last frame instead (overlapping the clip before), so only a video
+    shorter than one clip repeats frames. The dataset plans ``num_views`` on the header; a view that
+    turns out to be the last of a shorter, cut-off file moves only if it does not fit, so a reader
+    that learns the real length late picks the same frames as one that knew it from the start.
     """
     step = frame_step(sampling_rate, target_fps, video_fps)
     span = clip_span(num_frames, sampling_rate, target_fps, video_fps)
-    return _clip_from(max(min(view * num_frames * step, video_frames - span), 0.0), video_frames, num_frames, step)
+    if num_views is None:
+        num_views = num_cover_clips(video_frames, num_frames, sampling_rate, target_fps, video_fps)
+    start = view * num_frames * step if view < num_views - 1 else float("inf")
+    return _clip_from(max(min(start, video_frames - span), 0.0), video_frames, num_frames, step)
 
 
 def shard_range(total: int, rank: int, world_size: int) -> range:

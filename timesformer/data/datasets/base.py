@@ -231,14 +231,15 @@ class VideoDataset(torch.utils.data.Dataset):
             self._lengths[i] = (info.num_frames, info.fps)
         return self._lengths[i]
 
-    def _indices(self, num_frames: int, fps: float, temporal: Optional[int], rng) -> List[int]:
+    def _indices(self, i: int, num_frames: int, fps: float, temporal: Optional[int], rng) -> List[int]:
+        """Clip of video ``i`` (``num_frames`` in its window) by this split's sampling."""
         d, method = self.cfg.DATA, self._eval_sampling()
         if method == "segment":
             return sampling.segment_indices(num_frames, d.NUM_FRAMES, temporal,
                                             self._temporal_views_count(), rng)
         if method == "cover":
             return sampling.cover_clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE,
-                                               d.TARGET_FPS, temporal)
+                                               d.TARGET_FPS, temporal, self._cover_views[i])
         return sampling.clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS,
                                      temporal, self._temporal_views_count(), rng)
 
@@ -271,7 +272,7 @@ class VideoDataset(torch.utils.data.Dataset):
         if self._eval_sampling() == "cover" and temporal >= cover.num_clips(self.cfg, count, fps):
             raise cover.ViewPastEnd(f"view {temporal} of {self.records[i].path} starts past its "
                                     f"{count} decodable frames")
-        indices = [first + k for k in self._indices(count, fps, temporal, rng)]
+        indices = [first + k for k in self._indices(i, count, fps, temporal, rng)]
         return decoding.read_frames(self.records[i].path, indices, d.DECODING_BACKEND, d.FRAMES_FPS)
 
     def _report_bad(self, path: str, reason: str, kind: str) -> None:
