@@ -11,6 +11,7 @@ from timesformer.config import ConfigError, load_config
 from timesformer.data import build_dataset, build_loader
 from timesformer.data.datasets import AnnotationError, BadVideosError
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
          "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[36, 40]", "MODEL.PATCH_SIZE", "8",
          "DATA_LOADER.NUM_WORKERS", "0", "TRAIN.BATCH_SIZE", "2", "TEST.BATCH_SIZE", "4",
@@ -75,13 +76,31 @@ def test_ssv2_json_and_frame_folders(tmp_path, videos):
     test = build_dataset(cfg, "test")
     assert test.class_names[1] == "Pulling something" and test.video_label(0) == 1
     assert test.records[0].path == os.path.join(str(videos), "12345")  # the frame folder
-    # 20 frames, 4 segments of 4.75 (bounds 0 5 10 14 19), two views: 1/4 and 3/4 through each
-    # (floor of 1.25 and 3.75 frames in).
+    # 20 frames in 4 parts of 5, two views: the points 1/4 and 3/4 of the way through each part.
     first = [frame_index(f) for f in test.read_clip(0, 0, None)]
     second = [frame_index(f) for f in test.read_clip(0, 1, None)]
-    assert first == [1, 6, 11, 15] and second == [3, 8, 13, 17]
+    assert first == [1, 6, 11, 16] and second == [3, 8, 13, 18]
     with pytest.raises(ConfigError, match="DATA.RANDOM_FLIP"):
         _cfg(tmp_path, "ssv2")
+
+
+def test_ssv2_64_frame_test_views_of_a_short_webm_are_distinct(tmp_path):
+    # TimeSformer-L's SSv2 config (64 segments) with 3 test views on a 40-frame webm: before the fix
+    # the three clips were identical (segments shorter than a frame).
+    write_video(tmp_path / "777.webm", num_frames=40, fps=12)
+    _write(tmp_path / "something-something-v2-labels.json", json.dumps({"Pulling something": "0"}))
+    _write(tmp_path / "something-something-v2-validation.json", json.dumps(
+        [{"id": "777", "label": "pulling a cup", "template": "Pulling [something]"}]))
+    cfg = load_config(os.path.join(ROOT, "configs", "SSv2", "TimeSformer_divST_64_224.yaml"), [
+        "DATA.PATH_TO_DATA_DIR", str(tmp_path), "DATA.PATH_PREFIX", str(tmp_path), "MODEL.NUM_CLASSES", "1",
+        "TEST.NUM_ENSEMBLE_VIEWS", "3", "TEST.NUM_SPATIAL_CROPS", "1", "NUM_GPUS", "0"])
+    test = build_dataset(cfg, "test")
+    assert test.num_views(0) == 3
+    clips = [[frame_index(f) for f in test.read_clip(0, v, None)] for v in range(3)]
+    assert len({tuple(c) for c in clips}) == 3
+    for clip in clips:
+        assert len(clip) == 64 and clip == sorted(clip) and set(clip) <= set(range(40))
+    assert clips[1][0] == 0 and clips[1][-1] == 39  # the middle view spans the whole video
 
 
 def test_diving48_json(tmp_path, videos):
@@ -124,13 +143,13 @@ def test_diving48_samples_inside_start_and_end_frame(tmp_path):
 
 def test_howto100m_covers_each_video(tmp_path, videos):
     # 4 frames every 4th: a clip covers 16 frames; 60 frames need 4 clips, 30 need 2, 45 at 15 fps
-    # (3 s) need 6 (counted at TARGET_FPS 30); the duration column overrides probing.
+    # (3 s) need 6 (counted at TARGET_FPS 30); a duration column far from what decodes is overruled.
     _write(tmp_path / "test.csv", "a.mp4 0\nshort.mp4 1\nc.webm 2\na.mp4 0 10.0\n")
     cfg = _cfg(tmp_path, "howto100m", "DATA.PATH_PREFIX", str(videos), "TEST.NUM_SPATIAL_CROPS", "1")
     ds = build_dataset(cfg, "test")
-    assert [ds.num_views(i) for i in range(4)] == [4, 2, 6, 19]
-    last = ds[3]  # video 0, clip 3: frames 48, 52, 56, 59 (the end repeats)
-    assert [frame_index(f) for f in ds.read_clip(0, 3, None)] == [48, 52, 56, 59]
+    assert [ds.num_views(i) for i in range(4)] == [4, 2, 6, 4]
+    last = ds[3]  # video 0, clip 3: frames 47, 51, 55, 59 (it ends on the last frame)
+    assert [frame_index(f) for f in ds.read_clip(0, 3, None)] == [47, 51, 55, 59]
     assert last["view_index"] == 3 and last["video_index"] == 0
 
 

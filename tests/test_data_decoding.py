@@ -95,8 +95,54 @@ def test_decodes_from_the_keyframe_before_the_clip_to_its_last_frame(tmp_path):
     from timesformer.data.decoding import _decode_pyav
 
     one_keyframe = str(write_video(tmp_path / "long_gop.mp4", num_frames=200, gop=250))
-    got, first, last = _decode_pyav(one_keyframe, [4, 8, 12], seek=True)
-    assert sorted(got) == [4, 8, 12] and (first, last) == (0, 12)
+    decoded = _decode_pyav(one_keyframe, [4, 8, 12], seek=True)
+    assert sorted(decoded.frames) == [4, 8, 12] and (decoded.first, decoded.last) == (0, 12)
     gop10 = str(write_video(tmp_path / "gop10.mp4", num_frames=200, gop=10))
-    got, first, last = _decode_pyav(gop10, [123, 131], seek=True)
-    assert sorted(got) == [123, 131] and (first, last) == (120, 131)
+    decoded = _decode_pyav(gop10, [123, 131], seek=True)
+    assert sorted(decoded.frames) == [123, 131] and (decoded.first, decoded.last) == (120, 131)
+
+
+# ----------------------------------------------------------------------------- positions without a frame
+def _on_screen(path, indices):
+    """Oracle, from one plain decode of every frame: index -> its own frame (the first whose timestamp
+    rounds to it), else the last frame before it, else (before the first frame) the first frame."""
+    import av
+
+    fps = probe(path).fps
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        start = s.start_time or 0
+        shown = [(round(float((f.pts - start) * f.time_base) * fps), frame_index(f.to_ndarray(format="rgb24")))
+                 for f in c.decode(s)]
+    shown = [(pos, content) for pos, content in shown if pos >= 0]
+    out = []
+    for w in indices:
+        own = [content for pos, content in shown if pos == w]
+        before = [content for pos, content in shown if pos < w]
+        out.append(own[0] if own else before[-1] if before else shown[0][1])
+    return out
+
+
+def test_hole_in_a_trim_with_an_edit_list_shows_the_frame_before_it(tmp_path):
+    # A stream-copied trim (edit list, first 20 frames cut) whose source frames 145..149 (the end of
+    # a GOP) are missing: positions in the hole have no frame of their own. Before the fix [125]
+    # raised IndexError and [120, 125] gave 125 the frame of 120.
+    src = write_video(tmp_path / "full.mp4", num_frames=250, fps=30, gop=10)
+    path = str(write_trimmed_mp4(src, tmp_path / "trim.mp4", drop_frames=20, omit=range(145, 150)))
+    assert _indices(read_frames(path, [125])) == [144]  # the last frame before the hole
+    for request in ([125], [127], [120, 125], [126, 121, 128], list(range(110, 140)), [0, 125, 200]):
+        assert _indices(read_frames(path, request)) == _on_screen(path, request), request
+
+
+@pytest.mark.parametrize("name", ["vfr.mp4", "vfr.webm"])
+def test_variable_frame_rate_gap_shows_the_frame_before_it(tmp_path, name):
+    # Frames 50..99 dropped, the others keep their 30 fps timestamps. Before the fix [60, 70, 80]
+    # raised IndexError (webm) or gave frame 105 for 60 (mp4, whose average rate is 20 fps).
+    keep = list(range(50)) + list(range(100, 150))
+    from tests.videos import index_frames
+
+    path = str(write_video(tmp_path / name, fps=30, frames=index_frames(150)[keep], pts=keep, gop=12))
+    for request in ([60, 70, 80], [60], [49, 50], [99, 30], list(range(40, 100, 3))):
+        assert _indices(read_frames(path, request)) == _on_screen(path, request), request
+    if name.endswith(".webm"):  # a 30 fps grid: every position in the gap shows frame 49
+        assert _indices(read_frames(path, [60, 70, 80, 100])) == [49, 49, 49, 100]

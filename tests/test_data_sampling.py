@@ -48,9 +48,9 @@ def test_train_clip_is_random_and_inside():
 def test_segment_sampling_ssv2():
     # 48 frames, 8 segments of 47/8 = 5.875: bounds 0 6 12 18 24 29 35 41 47, middles below.
     assert segment_indices(48, 8, view=0) == [3, 9, 15, 21, 26, 32, 38, 44]
-    # Two views take the points 1/4 and 3/4 into each segment: distinct clips.
-    assert segment_indices(48, 8, view=0, num_views=2) == [1, 7, 13, 19, 25, 30, 36, 42]
-    assert segment_indices(48, 8, view=1, num_views=2) == [4, 10, 16, 22, 27, 33, 39, 45]
+    # Two views take the points 1/4 and 3/4 of the way through each of 8 parts of 48/8 = 6 frames.
+    assert segment_indices(48, 8, view=0, num_views=2) == [1, 7, 13, 19, 25, 31, 37, 43]
+    assert segment_indices(48, 8, view=1, num_views=2) == [4, 10, 16, 22, 28, 34, 40, 46]
     rng = np.random.default_rng(0)
     bounds = [0, 6, 12, 18, 24, 29, 35, 41, 47]
     for _ in range(50):
@@ -63,11 +63,39 @@ def test_segment_sampling_short_video_repeats():
     assert segment_indices(4, 8, view=0) == [0, 0, 1, 1, 2, 2, 2, 3]
 
 
+def _reference_middle(video_frames, num_frames):
+    """The reference's SSv2 test clip (TimeSformer datasets/ssv2.py get_seq_frames, test mode)."""
+    seg = float(video_frames - 1) / num_frames
+    return [(int(np.round(seg * i)) + int(np.round(seg * (i + 1)))) // 2 for i in range(num_frames)]
+
+
+def test_one_segment_view_is_the_reference_middle():
+    for num_frames in (1, 8, 16, 64):
+        for video_frames in range(1, 301):
+            assert segment_indices(video_frames, num_frames, view=0) == _reference_middle(video_frames, num_frames)
+
+
+@pytest.mark.parametrize("num_frames", [1, 8, 64])
+@pytest.mark.parametrize("num_views", [2, 3, 10])
+def test_segment_views_are_distinct_whenever_the_video_allows(num_frames, num_views):
+    # Before the fix, at 64 frames and 3 views only 71 of the lengths 20..200 gave 3 distinct clips.
+    for video_frames in range(num_views, 201):  # fewer frames than views cannot give distinct clips
+        clips = [segment_indices(video_frames, num_frames, view=v, num_views=num_views)
+                 for v in range(num_views)]
+        assert len(set(map(tuple, clips))) == num_views, video_frames
+        for clip in clips:
+            assert len(clip) == num_frames and clip == sorted(clip)
+            assert 0 <= clip[0] and clip[-1] < video_frames
+    # Long enough, every view is spread over the whole video (first and last part of it).
+    spread = [segment_indices(200, 8, view=v, num_views=3) for v in range(3)]
+    assert [c[0] for c in spread] == [4, 12, 20] and [c[-1] for c in spread] == [179, 187, 195]
+
+
 def test_cover_clips_howto100m():
     # 300 frames, 4 frames every 8th: each clip covers 32 frames, 10 clips cover the video.
     assert num_cover_clips(300, 4, 8, 30, 30) == 10
     assert cover_clip_indices(300, 30, 4, 8, 30, view=0) == [0, 8, 16, 24]
-    assert cover_clip_indices(300, 30, 4, 8, 30, view=9) == [288, 296, 299, 299]
+    assert cover_clip_indices(300, 30, 4, 8, 30, view=9) == [275, 283, 291, 299]  # ends on the last frame
     assert num_cover_clips(10, 4, 8, 30, 30) == 1
     assert num_cover_clips(320, 4, 8, 30, 30) == 10
 

@@ -152,6 +152,7 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
         spans = [(w["start_s"], w["end_s"]) for w in r["timeline"]]
         # in order, not overlapping but for the last, which ends at the video's end
         assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans[:-1], spans[1:-1]))
+        assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(spans, spans[1:]))
         assert len(spans) == 1 or spans[-1][1] == r["duration_s"]
     assert [r["num_clips"] for r in out["results"]] == [1, 1]  # the protocol's middle clip
     assert [len(r["timeline"]) for r in out["results"]] == [1, 8]

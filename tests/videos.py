@@ -10,11 +10,15 @@ came out.
     write_video(tmp_path / "b.webm", num_frames=30, fps=15)           # VP9
     write_truncated(tmp_path / "a.mp4", tmp_path / "cut.mp4", keep=0.5)
     write_jpeg_folder(tmp_path / "frames", num_frames=20)              # 00001.jpg, 00002.jpg, ...
+    keep = list(range(50)) + list(range(100, 150))                     # variable frame rate:
+    write_video(tmp_path / "vfr.webm", frames=index_frames(150)[keep], pts=keep)  # 50..99 missing
+    write_video(tmp_path / "fast.mp4", frames=noisy_index_frames(120), gop=10, faststart=True)
+    write_cut_in_keyframe(tmp_path / "fast.mp4", tmp_path / "cut.mp4", near=0.3)  # a cut-off download
 """
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import av
 import numpy as np
@@ -50,12 +54,13 @@ def frame_index(frame) -> int:
 def write_video(path: PathLike, num_frames: int = 30, fps: Union[int, float, Fraction] = 30,
                 width: int = 64, height: int = 48, gop: Optional[int] = None,
                 frames: Optional[np.ndarray] = None, codec: Optional[str] = None,
-                faststart: bool = False) -> Path:
+                faststart: bool = False, pts: Optional[Sequence[int]] = None) -> Path:
     """Encode ``frames`` (T, H, W, 3 uint8; default ``index_frames``) into ``path``; return it.
 
     The container and codec follow the extension: .mp4/.mkv H.264, .webm VP9, .avi MPEG-4.
     ``gop`` is the keyframe interval (None = the encoder's default; 250 gives one keyframe only).
     ``faststart`` puts the mp4 index first, so a truncated copy still opens (and decodes short).
+    ``pts`` shows frame k at ``pts[k] / fps`` seconds (default k): gaps make a variable frame rate.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,8 +83,13 @@ def write_video(path: PathLike, num_frames: int = 30, fps: Union[int, float, Fra
         if stream.codec_context.name == "libx264":
             options.update({"preset": "ultrafast"})
         stream.options = options
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+        if pts is not None:
+            stream.codec_context.time_base = 1 / rate
+        for k, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            if pts is not None:
+                picture.pts, picture.time_base = int(pts[k]), 1 / rate
+            for packet in stream.encode(picture):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -110,11 +120,13 @@ def write_jpeg_folder(folder: PathLike, num_frames: int = 20, width: int = 64, h
     return folder
 
 
-def write_trimmed_mp4(src: PathLike, dst: PathLike, drop_frames: int) -> Path:
+def write_trimmed_mp4(src: PathLike, dst: PathLike, drop_frames: int, omit: Sequence[int] = ()) -> Path:
     """Stream-copy ``src`` (H.264 mp4) so its first ``drop_frames`` frames get negative timestamps.
 
     The mp4 muxer then writes an edit list: the header still counts every frame while only the
-    later ones decode, as in downloaded, stream-copied Kinetics trims (SPEC §3).
+    later ones decode, as in downloaded, stream-copied Kinetics trims (SPEC §3). The packets of
+    source frames ``omit`` are left out, a hole in time; only frames that no later frame refers to
+    may go (the end of a GOP of ``write_video(..., gop=g)``), so every other frame still decodes.
     """
     dst = Path(dst)
     with av.open(str(src)) as inp, av.open(str(dst), mode="w") as out:
@@ -126,8 +138,36 @@ def write_trimmed_mp4(src: PathLike, dst: PathLike, drop_frames: int) -> Path:
                 continue
             if shift is None:
                 shift = int(drop_frames / in_stream.average_rate / in_stream.time_base)
+                frame_ticks = 1 / in_stream.average_rate / in_stream.time_base
+            if int(round(packet.pts / frame_ticks)) in omit:
+                continue
             packet.pts -= shift
             packet.dts -= shift
             packet.stream = out_stream
             out.mux(packet)
+    return dst
+
+
+def noisy_index_frames(num_frames: int, height: int = 96, width: int = 128, noise: int = 6,
+                       seed: int = 0) -> np.ndarray:
+    """``index_frames`` plus a little random texture: packets as large as real video's, so a cut
+    lands inside a frame the way it does in a real download (``frame_index`` still reads them)."""
+    rng = np.random.default_rng(seed)
+    frames = index_frames(num_frames, height, width).astype(np.int16)
+    frames += rng.integers(-noise, noise + 1, frames.shape, dtype=np.int16)
+    return np.clip(frames, 0, 255).astype(np.uint8)
+
+
+def write_cut_in_keyframe(src: PathLike, dst: PathLike, near: float) -> Path:
+    """Copy ``src`` up to the middle of the keyframe packet that starts nearest ``near`` of its bytes.
+
+    A download cut there still opens (with a faststart mp4), but a seek to that keyframe lands on a
+    packet that ends early, which FFmpeg reports as invalid data.
+    """
+    data = Path(src).read_bytes()
+    with av.open(str(src)) as container:
+        keys = [(p.pos, p.size) for p in container.demux(video=0) if p.is_keyframe and p.pos is not None]
+    pos, size = min(keys, key=lambda k: abs(k[0] - near * len(data)))
+    dst = Path(dst)
+    dst.write_bytes(data[: pos + size // 2])
     return dst

@@ -4,8 +4,10 @@
     python tools/check_videos.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --workers 16
     python tools/check_videos.py --cfg CONFIG --split val DATA.PATH_PREFIX /data/k400
 
-Every video is decoded to the end (the header's frame count is not trusted). A video is truncated
-when fewer than 90% of the frames its duration x fps promises decode (training uses those frames);
+Every video is decoded to the end, or to its first decoding error (the header's frame count is not
+trusted); that is the count training and testing use too. A video is unreadable when no frame
+decodes, truncated when fewer than 90% of the frames its duration x fps promises decode (training
+and testing use those frames);
 short means its frame window holds less than one clip (frames will repeat). Exit status 1 when a
 video is unreadable, 2 when the config or an annotation file is unusable (printed as ``error: ...``).
 """
@@ -13,25 +15,14 @@ import argparse
 import functools
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from timesformer.config import ConfigError, load_config  # noqa: E402
 from timesformer.data import build_dataset  # noqa: E402
 from timesformer.data.datasets import AnnotationError  # noqa: E402
-from timesformer.data.decoding import DecodeError, is_truncated, scan_video  # noqa: E402
+from timesformer.data.decoding import DecodeError, is_truncated, map_videos, scan_video  # noqa: E402
 from timesformer.data.sampling import clip_span  # noqa: E402
-
-
-def _map(fn, paths: List[str], workers: int) -> Iterator:
-    """``fn(path)`` for every path, in order, in ``workers`` processes (1 = this one)."""
-    if workers == 1:
-        yield from map(fn, paths)
-        return
-    with ProcessPoolExecutor(workers) as pool:
-        yield from pool.map(fn, paths, chunksize=max(1, len(paths) // (4 * workers)))
 
 
 def check_split(cfg, split: str, workers: int = 1) -> dict:
@@ -42,7 +33,7 @@ def check_split(cfg, split: str, workers: int = 1) -> dict:
     paths = [record.path for record in dataset.records]
     scan = functools.partial(scan_video, backend=d.DECODING_BACKEND, frames_fps=d.FRAMES_FPS)
     report = {"checked": len(paths), "unreadable": [], "truncated": [], "short": []}
-    for i, (path, result) in enumerate(zip(paths, _map(scan, paths, workers))):
+    for i, (path, result) in enumerate(zip(paths, map_videos(scan, paths, workers))):
         error = result.error
         if not error:
             try:

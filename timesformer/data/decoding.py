@@ -2,19 +2,24 @@
 
 Frame positions are indices on the video's own frame grid (index = time * fps). They come from
 each decoded frame's timestamp, never from the header's frame count, which lies for mp4 files with
-edit lists (SPEC §3). A request past the real end is answered by ``ShortVideo`` carrying the number
-of frames that really decode, so the caller can sample again.
+edit lists (SPEC §3). A position without a frame of its own (a hole left by an edit list or a
+variable frame rate) shows the last frame before it. A request past the real end is answered by
+``ShortVideo`` carrying the number of frames that really decode, so the caller can sample again.
+A file cut short ends at its first decoding error, whichever position is asked for, so reading,
+``count_frames`` and tools/check_videos.py agree; ``DecodeError`` means no frame decodes at all.
 """
 import logging
 import math
 import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKENDS = ("pyav", "torchcodec")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -118,29 +123,38 @@ def count_frames(path: str, backend: str = "pyav") -> int:
             _read_torchcodec(path, [2 ** 31 - 1])
         except ShortVideo as e:
             return e.num_frames
-    _, _, last = _decode_pyav(path, [2 ** 31 - 1], seek=False)
-    if last < 0:
-        raise DecodeError(path, "no frame decodes")
-    return last + 1
+    decoded = _decode_pyav(path, [2 ** 31 - 1], seek=False)
+    if decoded.last < 0:
+        raise DecodeError(path, decoded.error or "no frame decodes")
+    return decoded.last + 1  # up to the real end, or to the first FFmpeg error (a cut-off file)
 
 
 @dataclass
 class VideoScan:
-    """A whole video decoded: why it is unreadable ("" if readable), the frames that really decode,
-    and what the container promises (None if unreadable)."""
+    """A video scanned: why it is unreadable ("" if readable), the frames that really decode (-1 if
+    not counted), and what the container promises (None if unreadable)."""
 
     error: str
     frames: int
     info: Optional[VideoInfo]
 
 
-def scan_video(path: str, backend: str = "pyav", frames_fps: float = 30.0) -> VideoScan:
-    """Probe and fully decode one video; never raises DecodeError, so it suits a process pool."""
+def scan_video(path: str, backend: str = "pyav", frames_fps: float = 30.0, count: bool = True) -> VideoScan:
+    """Probe and (``count``) fully decode one video; never raises DecodeError, so it suits a process pool."""
     try:
         info = probe(path, frames_fps)
-        return VideoScan("", count_frames(path, backend), info)
+        return VideoScan("", count_frames(path, backend) if count else -1, info)
     except DecodeError as e:
         return VideoScan(e.reason, 0, None)
+
+
+def map_videos(fn: Callable[[str], T], paths: List[str], workers: int) -> Iterator[T]:
+    """``fn(path)`` for every path, in order, in ``workers`` processes (0 or 1: this one)."""
+    if workers <= 1 or len(paths) <= 1:
+        yield from map(fn, paths)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        yield from pool.map(fn, paths, chunksize=max(1, len(paths) // (4 * workers)))
 
 
 # ----------------------------------------------------------------------------- PyAV
@@ -167,30 +181,59 @@ def _duration(container, stream) -> float:
 
 
 def _read_pyav(path: str, indices: Sequence[int]) -> np.ndarray:
-    """One seek to the keyframe before min(indices), then decode forward up to max(indices)."""
+    """One seek to the keyframe before min(indices), then decode forward up to max(indices).
+
+    The seeking pass is abandoned for one pass from the start when it fails: an FFmpeg error (a seek
+    into the missing part of a cut-off file), no frame, or a first frame past the clip. So every
+    request sees the same stream as ``count_frames``: frames up to the real end or the first error.
+    """
     wanted = sorted(set(int(i) for i in indices))
-    got, first, last = _decode_pyav(path, wanted, seek=wanted[0] > 0)
-    if wanted[0] > 0 and (first < 0 or first > wanted[0]):
-        # The seek found nothing or landed late (past the real end, broken index): decode from 0.
-        got, first, last = _decode_pyav(path, wanted, seek=False)
-    if last < 0:
-        raise DecodeError(path, "no frame decodes")
-    missing = [i for i in wanted if i not in got]
-    if missing:
-        if missing[-1] > last:
-            raise ShortVideo(path, last + 1)
-        _fill_gaps(got, missing)
-    return np.stack([got[int(i)] for i in indices])
+    decoded = _decode_pyav(path, wanted, seek=True) if wanted[0] > 0 else None
+    if decoded is None or decoded.error or decoded.first < 0 or decoded.first > wanted[0]:
+        decoded = _decode_pyav(path, wanted, seek=False)
+    if decoded.last < 0:
+        raise DecodeError(path, decoded.error or "no frame decodes")
+    if wanted[-1] > decoded.last:
+        raise ShortVideo(path, decoded.last + 1)
+    return np.stack([decoded.frames[int(i)] for i in indices])
 
 
-def _decode_pyav(path: str, wanted: List[int], seek: bool) -> Tuple[Dict[int, np.ndarray], int, int]:
+@dataclass
+class _Decoded:
+    """One decoding pass: RGB frames of the wanted indices, the first and last index decoded (-1:
+    none) and the FFmpeg error that ended the pass early ("" if it ran to the clip's end or the file's)."""
+
+    frames: Dict[int, np.ndarray]
+    first: int = -1
+    last: int = -1
+    error: str = ""
+
+
+class _Frame:
+    """A decoded frame at ``index``, converted to RGB once and only when a wanted index takes it."""
+
+    def __init__(self, frame, index: int):
+        self.frame, self.index, self._rgb = frame, index, None
+
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = self.frame.to_ndarray(format="rgb24")
+        return self._rgb
+
+
+def _decode_pyav(path: str, wanted: List[int], seek: bool) -> _Decoded:
     """Decode from the keyframe before wanted[0] (or the start) until wanted[-1] or the end.
 
-    Returns ({index: frame} for the wanted indices, first decoded index, last decoded index).
+    Every wanted index takes the last decoded frame at or before it: its own frame, or in a hole
+    (an edit list or a variable frame rate leaves positions without a frame) the one shown there;
+    an index before the first decoded frame takes that frame. An FFmpeg error ends the pass: the
+    frames before it stand, and ``error`` says why it ended.
     """
     import av
 
-    want, got, first, last = set(wanted), {}, -1, -1
+    out, previous = _Decoded({}), None
+    pending = iter(wanted)  # wanted indices, in order, not yet given a frame
+    todo = next(pending)
     try:
         with av.open(path) as container:
             stream = _video_stream(container, path)
@@ -203,26 +246,22 @@ def _decode_pyav(path: str, wanted: List[int], seek: bool) -> Tuple[Dict[int, np
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue
-                index = int(round((frame.pts - start) * tb * fps))
-                if index < 0:  # dropped by an edit list
+                current = _Frame(frame, int(round((frame.pts - start) * tb * fps)))
+                if current.index < 0:  # dropped by an edit list
                     continue
-                first = index if first < 0 else first
-                last = max(last, index)
-                if index in want and index not in got:
-                    got[index] = frame.to_ndarray(format="rgb24")
-                if index >= wanted[-1]:
+                out.first = current.index if out.first < 0 else out.first
+                out.last = max(out.last, current.index)
+                while todo is not None and todo <= current.index:
+                    own = todo == current.index or previous is None
+                    out.frames[todo] = (current if own else previous).rgb()
+                    todo = next(pending, None)
+                if todo is None:
                     break
+                previous = current
     except av.FFmpegError as e:
-        raise DecodeError(path, f"{type(e).__name__}: {e}") from e
-    return got, first, last
-
-
-def _fill_gaps(got: dict, missing: List[int]) -> None:
-    """Indices inside the video with no frame of their own (variable frame rate) take the previous one."""
-    have = sorted(got)
-    for i in missing:
-        earlier = [h for h in have if h < i]
-        got[i] = got[earlier[-1] if earlier else have[0]]
+        out.error = f"{type(e).__name__}: {e}"
+        logger.debug("%s: decoding stopped after index %d: %s", path, out.last, out.error)
+    return out
 
 
 # ----------------------------------------------------------------------------- torchcodec

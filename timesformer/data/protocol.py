@@ -48,13 +48,14 @@ class EvalProtocol:
                                      video_fps)
         return self.temporal_views
 
-    def clip(self, video_frames: int, video_fps: float, temporal: int) -> List[int]:
-        """Frame indices of temporal clip ``temporal``."""
+    def clip(self, video_frames: int, video_fps: float, temporal: int, num_clips: Optional[int] = None) -> List[int]:
+        """Frame indices of temporal clip ``temporal``; ``num_clips``: the cover views planned for the
+        video (default: as many as its ``video_frames`` need), see ``sampling.cover_clip_indices``."""
         if self.method == "segment":
             return sampling.segment_indices(video_frames, self.num_frames, temporal, self.temporal_views)
         if self.method == "cover":
             return sampling.cover_clip_indices(video_frames, video_fps, self.num_frames, self.sampling_rate,
-                                        self.target_fps, temporal)
+                                               self.target_fps, temporal, num_clips)
         return sampling.clip_indices(video_frames, video_fps, self.num_frames, self.sampling_rate,
                               self.target_fps, temporal, self.temporal_views)
 

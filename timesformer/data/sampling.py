@@ -22,7 +22,8 @@ def clip_span(num_frames: int, sampling_rate: int, target_fps: float, video_fps:
 
 
 def _clip_from(start: float, video_frames: int, num_frames: int, step: float) -> List[int]:
-    return [min(int(math.floor(start + i * step)), video_frames - 1) for i in range(num_frames)]
+    # 1e-9: a clip aligned to the video's end reaches its last frame despite float rounding
+    return [min(int(math.floor(start + i * step + 1e-9)), video_frames - 1) for i in range(num_frames)]
 
 
 def clip_indices(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
@@ -48,36 +49,60 @@ def segment_indices(video_frames: int, num_frames: int, view: Optional[int] = No
                     num_views: int = 1, rng: Optional[np.random.Generator] = None) -> List[int]:
     """SSv2 segment sampling: one frame from each of ``num_frames`` equal segments.
 
-    Segment ``i`` runs from ``round(s * i)`` to ``round(s * (i + 1))`` with ``s = (video_frames -
-    1) / num_frames``. Training picks a random frame in each (``view`` None); test view ``view`` of
-    ``num_views`` picks the point ``(view + 0.5) / num_views`` of the way through each segment, so
-    one view is the middle and several views are distinct clips.
+    Training (``view`` None) picks a random frame in each segment ``round(s * i)``..``round(s * (i +
+    1))``, ``s = (video_frames - 1) / num_frames``; one test view takes each segment's middle
+    ``(start + end) // 2``. Both are the reference's. Several views: see ``_segment_view``.
     """
+    if view is not None and not 0 <= view < num_views:
+        raise ValueError(f"view {view} is outside 0..{num_views - 1}")
+    if view is not None and num_views > 1:
+        return _segment_view(video_frames, num_frames, view, num_views)
     seg = (video_frames - 1) / num_frames
     out = []
     for i in range(num_frames):
         lo, hi = int(round(seg * i)), int(round(seg * (i + 1)))
-        if view is None:
-            out.append(int(rng.integers(lo, hi + 1)))
-        else:
-            if not 0 <= view < num_views:
-                raise ValueError(f"view {view} is outside 0..{num_views - 1}")
-            out.append(lo + int(math.floor((hi - lo) * (view + 0.5) / num_views)))
+        out.append(int(rng.integers(lo, hi + 1)) if view is None else (lo + hi) // 2)
     return out
+
+
+def _segment_view(video_frames: int, num_frames: int, view: int, num_views: int) -> List[int]:
+    """Test view ``view`` of ``num_views`` > 1, placed on the continuous axis of the video.
+
+    Frame k is the cell [k, k + 1) of [0, video_frames), cut into ``num_frames`` parts of ``p =
+    video_frames / num_frames``. View v takes in part i the point ``p * (i + 0.5) + (v - (V - 1) /
+    2) * d``, ``d = max(p / V, 1)``: with parts of at least V frames that is the point ``(v + 0.5) /
+    V`` of the way through each part; with shorter parts the views are the middle clip shifted by
+    whole frames (clamped to the video). So the views are pairwise different clips whenever the
+    video has at least as many frames as there are views, however short its segments.
+    """
+    part = video_frames / num_frames
+    shift = (view - (num_views - 1) / 2) * max(part / num_views, 1.0)
+    return [min(max(int(math.floor(part * (i + 0.5) + shift)), 0), video_frames - 1) for i in range(num_frames)]
 
 
 def num_cover_clips(video_frames: int, num_frames: int, sampling_rate: int, target_fps: float,
                     video_fps: float) -> int:
-    """Non-overlapping clips (each ``num_frames * step`` frames long) needed to cover the video."""
+    """Clips (one every ``num_frames * step`` frames) needed to cover the video."""
     length = num_frames * frame_step(sampling_rate, target_fps, video_fps)
     return max(1, int(math.ceil(video_frames / length)))
 
 
 def cover_clip_indices(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
-                       target_fps: float, view: int) -> List[int]:
-    """HowTo100M test clip ``view``: starts at ``view * num_frames * step`` (the last may repeat)."""
+                       target_fps: float, view: int, num_views: Optional[int] = None) -> List[int]:
+    """HowTo100M test clip ``view`` of ``num_views`` (default: the ``num_cover_clips`` of the video).
+
+    Clip v starts at ``v * num_frames * step``; the last one, and any that would run past the
+    video's end, ends on its last frame instead (overlapping the clip before), so only a video
+    shorter than one clip repeats frames. The dataset plans ``num_views`` on the header; a view that
+    turns out to be the last of a shorter, cut-off file moves only if it does not fit, so a reader
+    that learns the real length late picks the same frames as one that knew it from the start.
+    """
     step = frame_step(sampling_rate, target_fps, video_fps)
-    return _clip_from(view * num_frames * step, video_frames, num_frames, step)
+    span = clip_span(num_frames, sampling_rate, target_fps, video_fps)
+    if num_views is None:
+        num_views = num_cover_clips(video_frames, num_frames, sampling_rate, target_fps, video_fps)
+    start = view * num_frames * step if view < num_views - 1 else float("inf")
+    return _clip_from(max(min(start, video_frames - span), 0.0), video_frames, num_frames, step)
 
 
 def window_clips(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,

@@ -21,6 +21,7 @@ from fvcore.common.config import CfgNode
 
 from .. import decoding, sampling, transforms
 from ..protocol import EvalProtocol, eval_protocol
+from . import cover
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,10 @@ class VideoDataset(torch.utils.data.Dataset):
         self.protocol = self.eval_protocol(cfg, split)  # which clips and crops evaluation scores
         self._crops = self.protocol.spatial_crops
         self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
+        self._cover_views: List[int] = []
+        if self.protocol.method == "cover":  # fixed now, the same on every rank (see cover.py)
+            self._lengths = cover.plan_lengths(self.records, cfg, f"the {self.name} {split} annotation")
+            self._cover_views = [self._num_cover_clips(i) for i in range(self.num_videos)]
         self._items = self._build_items()
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
         os.close(fd)
@@ -213,19 +218,18 @@ class VideoDataset(torch.utils.data.Dataset):
     def _temporal_views(self, i: int) -> int:
         if self.protocol.method != "cover":
             return self.protocol.temporal_views
-        fps = self.cfg.DATA.TARGET_FPS
-        return self.protocol.num_clips(int(round(self._window_seconds(i) * fps)), fps)
+        return self._cover_views[i]
 
-    def _window_seconds(self, i: int) -> float:
-        """Length of video ``i``'s frame window: the annotated duration, else probed (0 if unreadable)."""
-        r = self.records[i]
-        if r.duration is not None and r.start_frame == 0 and r.end_frame is None:
-            return r.duration
+    def _num_cover_clips(self, i: int) -> int:
+        """Clips covering video ``i``'s window at its length known so far (1 if unreadable: reading
+        it fails later with the reason)."""
+        if i not in self._lengths:
+            return 1
+        num, fps = self._lengths[i]
         try:
-            num, fps = self._length(i)
-            return self.frame_window(i, num)[1] / fps
+            return self.protocol.num_clips(self.frame_window(i, num)[1], fps)
         except decoding.DecodeError:
-            return 0.0  # one view; reading it fails later with the reason
+            return 1
 
     # ------------------------------------------------------------------ loading
     def set_epoch(self, epoch: int) -> None:
@@ -243,17 +247,20 @@ class VideoDataset(torch.utils.data.Dataset):
             self._lengths[i] = (info.num_frames, info.fps)
         return self._lengths[i]
 
-    def _indices(self, num_frames: int, fps: float, temporal: Optional[int], rng) -> List[int]:
-        """Temporal clip ``temporal`` of the evaluation protocol, or a random training clip (None)."""
+    def _indices(self, i: int, num_frames: int, fps: float, temporal: Optional[int], rng) -> List[int]:
+        """Temporal clip ``temporal`` of video ``i``'s evaluation protocol (``num_frames`` in its
+        window), or a random training clip (None)."""
         if temporal is not None:
-            return self.protocol.clip(num_frames, fps, temporal)
+            return self.protocol.clip(num_frames, fps, temporal, self._temporal_views(i))
         d = self.cfg.DATA
         if self.sampling == "segment":
             return sampling.segment_indices(num_frames, d.NUM_FRAMES, rng=rng)
         return sampling.clip_indices(num_frames, fps, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, rng=rng)
 
     def read_clip(self, i: int, temporal: Optional[int], rng) -> np.ndarray:
-        """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``."""
+        """Frames (T, H, W, C) uint8 of temporal clip ``temporal`` (None = random) of video ``i``.
+
+        A cover view past what the video really decodes raises ``cover.ViewPastEnd``."""
         path = self.records[i].path
         num, fps = self._length(i)
         try:
@@ -273,7 +280,10 @@ class VideoDataset(torch.utils.data.Dataset):
         """Sample the clip inside video ``i``'s frame window (of its ``num`` frames) and decode it."""
         d = self.cfg.DATA
         first, count = self.frame_window(i, num)
-        indices = [first + k for k in self._indices(count, fps, temporal, rng)]
+        if self.protocol.method == "cover" and temporal >= self.protocol.num_clips(count, fps):
+            raise cover.ViewPastEnd(f"view {temporal} of {self.records[i].path} starts past its "
+                                    f"{count} decodable frames")
+        indices = [first + k for k in self._indices(i, count, fps, temporal, rng)]
         return decoding.read_frames(self.records[i].path, indices, d.DECODING_BACKEND, d.FRAMES_FPS)
 
     def _report_bad(self, path: str, reason: str, kind: str) -> None:
@@ -305,6 +315,12 @@ class VideoDataset(torch.utils.data.Dataset):
         return {"frames": frames, "label": self.records[video].label, "video_index": video,
                 "view_index": view, "num_replaced": replaced, "valid": valid}
 
+    def _unscored(self, video: int, view: int) -> dict:
+        """A view with zero frames and valid=False: the evaluator leaves it out."""
+        d = self.cfg.DATA
+        empty = torch.zeros(3, d.NUM_FRAMES, d.TEST_CROP_SIZE, d.TEST_CROP_SIZE, dtype=torch.uint8)
+        return self._sample(video, view, empty, 0, False)
+
     def _train_item(self, video: int) -> dict:
         d, aug, rng = self.cfg.DATA, self.cfg.AUG, self._rng(video)
         failed: List[str] = []
@@ -328,16 +344,17 @@ class VideoDataset(torch.utils.data.Dataset):
         return self._sample(video, 0, frames, len(failed), True)
 
     def _eval_item(self, video: int, view: int) -> dict:
-        d, p = self.cfg.DATA, self.protocol
+        p = self.protocol
         crop, temporal, position = p.crop_size, view // self._crops, p.crop_positions[view % self._crops]
         try:
             frames = transforms.to_tchw(self.read_clip(video, temporal, None))
+        except cover.ViewPastEnd:  # the video decodes fewer cover clips than planned: not scored
+            return self._unscored(video, view)
         except decoding.DecodeError as e:
             if self.split == "test" and not self.cfg.TEST.SKIP_BAD_VIDEOS:
                 raise BadVideosError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
                                    "skip it (it is then reported in the results)") from e
             self._report_bad(e.path, e.reason, "skipped")
             self._check_bad_fraction()
-            empty = torch.zeros(3, d.NUM_FRAMES, crop, crop, dtype=torch.uint8)
-            return self._sample(video, view, empty, 0, False)
+            return self._unscored(video, view)
         return self._sample(video, view, transforms.eval_transform(frames, p.short_side, crop, position), 0, True)

@@ -7,9 +7,10 @@ from .csv_utils import parse_number, read_rows
 
 @register_dataset("howto100m")
 class HowTo100M(VideoDataset):
-    """Long videos: a random clip in training; at test every non-overlapping clip covering the video.
+    """Long videos: a random clip in training; at test the clips that cover the video (cover.py).
 
-    The optional third column (seconds) saves probing every test video for its length at start-up.
+    The optional third column (seconds) is checked against each test video's header: a video off
+    by more than a clip is decoded to count its frames, with a warning naming it.
     """
 
     test_sampling = "cover"

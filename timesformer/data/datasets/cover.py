@@ -1,0 +1,63 @@
+"""HowTo100M test views ("cover"): the length each video's views are planned on, fixed at start-up.
+
+The evaluator needs every (video, view) item before the loader starts (each item on exactly one
+rank, one clip in memory at a time), so the number of clips covering each video is decided when the
+test dataset is built: from the container's header, read for every video (a few ms each, in
+DATA_LOADER.NUM_WORKERS processes); and for a video whose annotated duration differs from its
+header by more than one clip, from decoding it to the end, with one warning naming it. A video that
+then decodes fewer frames than planned (a download cut short behind an intact header) has its views
+past the real end left unscored while it is read (``ViewPastEnd``), the same on every worker.
+"""
+import functools
+import logging
+from typing import Dict, List, Tuple
+
+from fvcore.common.config import CfgNode
+
+from .. import decoding, sampling
+
+logger = logging.getLogger(__name__)
+
+
+class ViewPastEnd(Exception):
+    """A cover view planned on the header starts past what the video really decodes: not scored."""
+
+
+def clip_frames(cfg: CfgNode, fps: float) -> float:
+    """Video frames between the starts of two cover clips (``DATA.NUM_FRAMES`` frames' worth)."""
+    d = cfg.DATA
+    return d.NUM_FRAMES * sampling.frame_step(d.SAMPLING_RATE, d.TARGET_FPS, fps)
+
+
+def num_clips(cfg: CfgNode, frames: int, fps: float) -> int:
+    """Cover clips of ``frames`` frames at ``fps``."""
+    d = cfg.DATA
+    return sampling.num_cover_clips(frames, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, fps)
+
+
+def plan_lengths(records: List, cfg: CfgNode, source: str) -> Dict[int, Tuple[int, float]]:
+    """{video: (frames, fps)} to plan the cover views on; unreadable videos are left out.
+
+    ``records`` are VideoRecords (``duration`` in seconds, or None); ``source`` names the
+    annotation file in the warnings.
+    """
+    d, workers = cfg.DATA, cfg.DATA_LOADER.NUM_WORKERS
+    scan = functools.partial(decoding.scan_video, backend=d.DECODING_BACKEND, frames_fps=d.FRAMES_FPS)
+    paths = [r.path for r in records]
+    lengths = {i: (h.info.num_frames, h.info.fps)
+               for i, h in enumerate(decoding.map_videos(functools.partial(scan, count=False), paths, workers))
+               if not h.error}
+    off = [i for i, (frames, fps) in lengths.items()
+           if records[i].duration is not None and records[i].start_frame == 0 and records[i].end_frame is None
+           and abs(records[i].duration * fps - frames) > clip_frames(cfg, fps)]
+    for i, counted in zip(off, decoding.map_videos(scan, [paths[i] for i in off], workers)):
+        if counted.error:
+            del lengths[i]  # reading it fails later, with the reason
+            continue
+        fps = lengths[i][1]
+        lengths[i] = (counted.frames, fps)
+        logger.warning("%s: %s says %g s, but %d frames (%.4g s at %g fps) decode; its %d test views "
+                       "cover what decodes. Fix or remove its duration there.", paths[i], source,
+                       records[i].duration, counted.frames, counted.frames / fps, fps,
+                       num_clips(cfg, counted.frames, fps))
+    return lengths
