@@ -147,8 +147,7 @@ class Trainer:
 
         if du.get_world_size() == 1 or not state.get("path"):
             return capture_rng_state()
-        saved = torch.load(state["path"], map_location="cpu", weights_only=True, mmap=True)
-        per_rank = saved.get("rng_per_rank") or []
+        per_rank = state.get("rng_per_rank") or []  # resume_or_load's copy: the file is not read again
         if len(per_rank) != du.get_world_size():
             logger.warning("the checkpoint holds RNG states for %d processes, this run has %d: random "
                            "augmentation and drop-path differ from an uninterrupted run", len(per_rank),
