@@ -10,6 +10,7 @@ newest readable checkpoint, and moves unreadable files aside (``*.corrupt``) ins
 """
 import glob
 import logging
+import math
 import os
 import random
 import re
@@ -135,6 +136,34 @@ class Checkpointer:
                                path, self.unreadable[path])
         return None
 
+    def last_finite(self, before_iteration: int) -> Optional[Tuple[str, Dict[str, Any]]]:
+        """(path, contents mapped from disk) of the newest checkpoint of a global iteration below
+        ``before_iteration`` that reads intact, holds only finite weights and optimizer state, and
+        recorded a finite loss; None when there is none."""
+        for (_, iteration), path in reversed(self._indexed()):
+            if iteration >= before_iteration:
+                continue
+            try:
+                state = _load_torch(path, mmap=True)
+            except Exception as e:  # see _newest
+                logger.warning("checkpoint %s is unreadable (%s)", path, _reason(e))
+                continue
+            loss = state.get("loss")
+            if not non_finite(state) and (loss is None or math.isfinite(loss)):
+                return path, state
+        return None
+
+    def recorded_losses(self, last: int = 6) -> List[Tuple[int, Optional[float]]]:
+        """(global iteration, recorded loss or None) of the newest ``last`` checkpoints, oldest first
+        (only the archive index and pickle are read)."""
+        found = []
+        for (_, iteration), path in self._indexed()[-last:]:
+            try:
+                found.append((iteration, _load_torch(path, check_data=False, mmap=True).get("loss")))
+            except Exception:  # an unreadable file has nothing to show
+                continue
+        return found
+
     @staticmethod
     def load(path: str) -> Dict[str, Any]:
         """A checkpoint's contents (``torch.load`` with ``weights_only=True``, on the CPU), its data
@@ -150,6 +179,20 @@ def _stamp(path: str) -> Tuple[int, int]:
 def _reason(e: Exception) -> str:
     """'Type: first line of the message' of why a file could not be read."""
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+def _non_finite_tensor(t: Any) -> bool:
+    return torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+
+
+def non_finite(state: Dict[str, Any], param_names: Optional[List[str]] = None) -> List[str]:
+    """What holds NaN or inf in a training state: keys of ``state['model']``, and ``optimizer KEY of
+    NAME`` for ``state['optimizer']`` (NAME from ``param_names``, the optimizer's parameters in order)."""
+    bad = [k for k, t in (state.get("model") or {}).items() if _non_finite_tensor(t)]
+    for i, entry in ((state.get("optimizer") or {}).get("state") or {}).items():
+        name = param_names[i] if param_names and i < len(param_names) else f"parameter {i}"
+        bad += [f"optimizer {k} of {name}" for k, t in entry.items() if _non_finite_tensor(t)]
+    return bad
 
 
 def capture_rng_state() -> Dict[str, Any]:
