@@ -2,13 +2,13 @@
 import logging
 import os
 import random
-import struct
-import zipfile
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from tests.checkpoints import damage_data, half_copy
 from timesformer.checkpoint import (Checkpointer, Weights, capture_rng_state, checkpointer, restore_rng_state,
                                     resume_or_load, write_weights)
 from timesformer.config import get_cfg
@@ -53,6 +53,40 @@ def test_keep_last_and_atomic_names(tmp_path):
     assert ck.list() == paths[-2:]
     assert sorted(os.listdir(ck.dir)) == sorted(os.path.basename(p) for p in paths[-2:])  # no temp files
     assert Checkpointer(ck.dir, 0).dir == ck.dir  # a path already ending in checkpoints is used as is
+
+
+@pytest.mark.parametrize("damage", ["half_copied", "bad_crc"])
+def test_pruning_never_deletes_the_new_or_newest_readable_checkpoint(tmp_path, caplog, damage):
+    """An unreadable file whose name sorts later (a copy cut short, blocks lost, another run's file)
+    is moved aside as ``*.corrupt`` and not counted as kept: the file just saved and the newest
+    readable ones stay, and a restart resumes from the new one."""
+    ck = Checkpointer(str(tmp_path), keep_last=2)
+    model, opt, scaler = _setup()
+    _train_step(model, opt, scaler)
+    oldest = ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
+    older = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
+    stray = ck.path_for(9, 72)
+    if damage == "half_copied":
+        half_copy(older, stray)
+    else:
+        shutil.copy(older, stray)
+        damage_data(stray)  # its index reads; its tensor data fail their CRC-32
+    with caplog.at_level(logging.WARNING):
+        new = ck.save(_state(model, opt, scaler, 3, 24), 3, 24)
+    assert ck.list() == [older, new]  # the stray file is not one of the two kept
+    assert not os.path.exists(oldest) and os.path.exists(stray + ".corrupt")
+    assert f"moved unreadable checkpoint {stray} aside to {stray}.corrupt" in caplog.text
+    start = resume_or_load(_cfg(), ck, _setup()[0])
+    assert (start["path"], start["epoch"], start["iteration"]) == (new, 3, 24)
+
+    ck.keep_last = 1  # the file just written is kept even when an unreadable one sorts after it
+    later = ck.path_for(9, 80)
+    half_copy(new, later)
+    newest = ck.save(_state(model, opt, scaler, 4, 32), 4, 32)
+    assert ck.list() == [newest] and os.path.exists(later + ".corrupt")
+    half_copy(newest, ck.path_for(9, 88))
+    ck.prune()  # without a file just written: the newest readable one is kept
+    assert ck.list() == [newest]
 
 
 def test_half_written_newest_is_skipped_with_a_warning(tmp_path, caplog):
@@ -119,19 +153,13 @@ def test_damaged_data_in_the_newest_falls_back_to_the_older_one(tmp_path, caplog
     _train_step(model, opt, scaler)
     good = ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
     newest = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
-    with zipfile.ZipFile(newest) as z:
-        record = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
-    data = bytearray(open(newest, "rb").read())
-    start = record.header_offset + 30 + len(record.filename.encode()) + \
-        struct.unpack("<H", data[record.header_offset + 28:record.header_offset + 30])[0]
-    data[start:start + 64] = bytes(64)  # zeros where the tensor's bytes were
-    open(newest, "wb").write(bytes(data))
+    damage_data(newest)  # zeros where the tensor's bytes were
     assert ck.find_latest() == newest  # the cheap index check cannot see it
     with caplog.at_level(logging.WARNING):
         start_at = resume_or_load(_cfg(), ck, _setup()[0])
     assert start_at["path"] == good and start_at["epoch"] == 1
-    assert f"skipping unreadable checkpoint {newest} (BadZipFile: Bad CRC-32" in caplog.text
-    with pytest.raises(zipfile.BadZipFile, match="Bad CRC-32"):
+    assert f"skipping unreadable checkpoint {newest} (ValueError: {newest}: damaged: " in caplog.text
+    with pytest.raises(ValueError, match="Bad CRC-32"):
         Checkpointer.load(newest)
 
 

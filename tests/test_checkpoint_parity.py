@@ -1,6 +1,7 @@
 """Same weights, same logits: transformers' TimeSformer, the .pyth layout, timm ViTs (.pth, .npz,
 timm names), all from files the tests write themselves."""
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import timm
 import torch
 
+from tests.checkpoints import damage_data
 from timesformer.checkpoint import from_pretrained, load_pretrained, read_source
 from timesformer.models import TimeSformer
 from timesformer.models import from_pretrained as models_from_pretrained
@@ -192,6 +194,9 @@ def test_google_npz_vit(timm_vit, tmp_path):
     model = from_pretrained(str(npz), attention_type="divided_space_time", num_frames=4)
     assert model.model.num_classes == 1000 and model.model.blocks[0].attn.num_heads == 2
     torch.testing.assert_close(_same_frames_logits(model, img), expected, atol=1e-5, rtol=0)
+    member = damage_data(npz)
+    with pytest.raises(ValueError, match=re.escape(f"{npz}: damaged: the bytes of {member}")):
+        from_pretrained(str(npz), attention_type="divided_space_time", num_frames=4)
 
 
 def test_timm_model_name_through_timms_pretrained_machinery(timm_vit):

@@ -1,6 +1,8 @@
 """Trainer: exact resume after a real SIGKILL (loader workers too), resuming without re-reading,
 gradient accumulation, torch.compile, non-finite loss, precision options."""
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -179,8 +181,71 @@ def test_non_finite_loss_stops_naming_the_iteration(data_dir, tmp_path):
     cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path), **{
         "SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 1e30, "SOLVER.WARMUP_EPOCHS": 0.0,
         "SOLVER.MAX_EPOCH": 3, "TEST.ENABLE": False, "TRAIN.EVAL_PERIOD": 0}))
-    with pytest.raises(FloatingPointError, match=r"non-finite loss .* at iteration \d+ \(epoch \d+"):
+    with pytest.raises(FloatingPointError, match=r"non-finite loss .* at iteration \d+ \(epoch \d+") as e:
         run(cfg, torch.device("cpu"))
+    assert "no checkpoint to restart from" in str(e.value) and "from scratch" in str(e.value)
+    assert str(e.value) in open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
+
+
+def _diverging(data_dir, out_dir, **extra):
+    """A run whose constant learning rate blows it up within a few iterations, a checkpoint after every step."""
+    return load_config(QUICKSTART, tiny_opts(data_dir, out_dir, **{
+        "SOLVER.LR_POLICY": "steps_with_relative_lrs", "SOLVER.WARMUP_EPOCHS": 0.0, "SOLVER.WEIGHT_DECAY": 0.0,
+        "SOLVER.MAX_EPOCH": 3, "TEST.ENABLE": False,
+        "TRAIN.EVAL_PERIOD": 0, "TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_PERIOD": 1,
+        "TRAIN.CHECKPOINT_KEEP_LAST": 0, **extra}))
+
+
+def _non_finite(state: dict) -> list:
+    tensors = list(state["model"].items()) + [(f"optimizer {i} {k}", v) for i, s in state["optimizer"]["state"].items()
+                                              for k, v in s.items()]
+    return [k for k, v in tensors if v.is_floating_point() and not torch.isfinite(v).all()]
+
+
+def test_a_blown_up_step_is_not_saved_and_the_error_names_the_last_finite_checkpoint(data_dir, tmp_path):
+    """AdamW at lr 1000: a few steps in, a step turns weights and optimizer state to inf/NaN while
+    the loss that produced it was finite. That state is not written (it was, before); every
+    checkpoint on disk is finite and records a finite loss; the error, also in log.txt, names the
+    newest one and how to restart from it."""
+    from timesformer.checkpoint.checkpointer import Checkpointer
+
+    cfg = _diverging(data_dir, str(tmp_path), **{"SOLVER.OPTIMIZING_METHOD": "adamw", "SOLVER.BASE_LR": 1e3})
+    with pytest.raises(FloatingPointError) as e:
+        run(cfg, torch.device("cpu"))
+    ck = Checkpointer(cfg.OUTPUT_DIR, 0)
+    files = ck.list()
+    assert files
+    states = [ck.load(path) for path in files]
+    assert [_non_finite(state) for state in states] == [[]] * len(files)
+    assert all(math.isfinite(state["loss"]) for state in states)
+    msg = str(e.value)
+    assert msg.startswith(f"not saving the checkpoint of iteration {len(files) + 1}: non-finite values in the ")
+    assert f"TRAIN.CHECKPOINT_FILE_PATH {files[-1]} OUTPUT_DIR <a new folder>" in msg
+    assert "would resume from" not in msg  # the newest checkpoint is the one to restart from
+    assert msg in open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
+
+
+def test_a_non_finite_loss_names_the_last_checkpoint_whose_weights_gave_finite_losses(data_dir, tmp_path):
+    """SGD at lr 10: the loss grows by orders of magnitude each step (finite weights, up to 1e4 and
+    more), then is NaN. The newest checkpoint holds the weights that gave the NaN: the error names
+    the one before it, lists the recorded losses (the blow-up shows), and warns that rerunning the
+    folder would resume from the newest."""
+    from timesformer.checkpoint.checkpointer import Checkpointer
+
+    cfg = _diverging(data_dir, str(tmp_path), **{"SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 10.0})
+    with pytest.raises(FloatingPointError, match=r"non-finite loss nan at iteration \d+ ") as e:
+        run(cfg, torch.device("cpu"))
+    ck = Checkpointer(cfg.OUTPUT_DIR, 0)
+    files = ck.list()
+    losses = [ck.load(p)["loss"] for p in files]
+    assert len(files) >= 3 and losses[-1] > 1e3 * losses[0]
+    msg = str(e.value)
+    assert f"at iteration {len(files) + 1} " in msg
+    assert f"TRAIN.CHECKPOINT_FILE_PATH {files[-2]} OUTPUT_DIR <a new folder>" in msg
+    assert f"rerunning with OUTPUT_DIR {cfg.OUTPUT_DIR} would resume from {files[-1]}" in msg
+    shown = ", ".join(f"{i + 1}: {loss:.2g}" for i, loss in enumerate(losses))
+    assert f"recorded losses: iteration {shown};" in msg
+    assert msg in open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
 
 
 @pytest.mark.parametrize("extra", [

@@ -5,21 +5,24 @@ temporary file, fsyncs it and renames it over the final name, so a kill during a
 previous checkpoints intact. A file that is nevertheless unreadable (copied half-way, disk full,
 blocks lost in a crash) is skipped with a warning, falling back to the next older one:
 :meth:`Checkpointer.load_latest`, which resuming uses, reads it in full and checks its CRC-32s;
-:meth:`Checkpointer.find_latest` only its index.
+:meth:`Checkpointer.find_latest` only its index. Pruning never deletes the file just saved nor the
+newest readable checkpoint, and moves unreadable files aside (``*.corrupt``) instead of counting them.
 """
 import glob
 import logging
+import math
 import os
 import random
 import re
-import zipfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .formats import atomic_torch_save
+from timesformer.config import ConfigError
+
+from .formats import _load_torch, atomic_torch_save
 
 logger = logging.getLogger(__name__)
 
@@ -30,26 +33,31 @@ class Checkpointer:
     """Saves, lists, prunes and loads the training checkpoints of one run.
 
     ``output_dir`` is the run's OUTPUT_DIR; files go to its ``checkpoints`` folder (a path that
-    already ends in ``checkpoints`` is used as is). ``keep_last`` newest files are kept (0 = all).
+    already ends in ``checkpoints`` is used as is). ``keep_last`` newest readable files are kept (0 = all).
     """
 
     def __init__(self, output_dir: str, keep_last: int = 3):
         self.dir = output_dir if os.path.basename(os.path.normpath(output_dir)) == "checkpoints" \
             else os.path.join(output_dir, "checkpoints")
         self.keep_last = keep_last
+        self.unreadable: Dict[str, str] = {}  # path -> why it could not be read, from the last search
+        self._intact: Dict[str, Tuple[int, int]] = {}  # path -> (size, mtime) when last found intact
 
     def path_for(self, epoch: int, iteration: int) -> str:
         """File name of the checkpoint at (epoch, global iteration)."""
         return os.path.join(self.dir, f"checkpoint_epoch_{epoch:05d}_iter_{iteration:09d}.pyth")
 
-    def list(self) -> List[str]:
-        """Checkpoint files, oldest first (by epoch, then iteration)."""
+    def _indexed(self) -> List[Tuple[Tuple[int, int], str]]:
         found = []
         for path in glob.glob(os.path.join(self.dir, "checkpoint_epoch_*.pyth")):
             m = _NAME.match(os.path.basename(path))
             if m:
                 found.append(((int(m.group(1)), int(m.group(2))), path))
-        return [p for _, p in sorted(found)]
+        return sorted(found)
+
+    def list(self) -> List[str]:
+        """Checkpoint files, oldest first (by epoch, then iteration)."""
+        return [p for _, p in self._indexed()]
 
     def save(self, state: Dict[str, Any], epoch: int, iteration: int) -> str:
         """Write ``state`` atomically and prune old files; returns the path.
@@ -60,59 +68,131 @@ class Checkpointer:
         os.makedirs(self.dir, exist_ok=True)
         path = self.path_for(epoch, iteration)
         atomic_torch_save(state, path)
-        self.prune()
+        self._intact[path] = _stamp(path)  # fsynced and renamed into place: not read back
+        self.prune(keep=path)
         logger.info("saved checkpoint %s", path)
         return path
 
-    def prune(self) -> None:
-        """Delete all but the newest ``keep_last`` checkpoints, and temporary files left by a killed save."""
+    def prune(self, keep: Optional[str] = None) -> None:
+        """Keep ``keep`` (the file just saved) and the newest ``keep_last`` readable checkpoints, move
+        unreadable ones among those aside as ``*.corrupt`` (not counted as kept), delete the older
+        ones and temporary files left by a killed save. ``keep_last`` 0 keeps (and reads) every file.
+
+        Readable means read in full with intact CRC-32s, once per file and process (remembered by
+        size and modification time), so the first save after a resume reads the kept files again.
+        """
         for tmp in glob.glob(os.path.join(self.dir, "checkpoint_epoch_*.pyth.tmp*")):
             os.remove(tmp)  # saves are synchronous: no save of this run is in progress now
-        files = self.list()
-        if self.keep_last > 0:
-            for path in files[:-self.keep_last]:
+        if self.keep_last == 0:
+            return
+        kept = 0
+        for path in reversed(self.list()):
+            if path == keep:
+                kept += 1
+            elif kept >= self.keep_last:
                 os.remove(path)
+            elif self.is_intact(path):
+                kept += 1
+            else:
+                aside = f"{path}.corrupt"
+                os.replace(path, aside)
+                logger.warning("moved unreadable checkpoint %s aside to %s (%s); it does not count among the "
+                               "TRAIN.CHECKPOINT_KEEP_LAST %d kept", path, aside, self.unreadable[path], self.keep_last)
+
+    def is_intact(self, path: str) -> bool:
+        """True when ``path`` reads in full with intact CRC-32s (else its reason is in ``unreadable``)."""
+        if self._intact.get(path) == _stamp(path):
+            return True
+        try:
+            _load_torch(path, mmap=True)
+        except Exception as e:  # see _newest
+            self.unreadable[path] = _reason(e)
+            return False
+        self._intact[path] = _stamp(path)
+        return True
 
     def find_latest(self) -> Optional[str]:
         """The newest checkpoint whose archive index and pickle read, unreadable ones skipped with a
         warning. Cheap (the tensor data is not read); :meth:`load_latest` checks the data too."""
-        found = self._newest(lambda p: torch.load(p, map_location="cpu", weights_only=True, mmap=True))
+        found = self._newest(lambda p: _load_torch(p, check_data=False, mmap=True))
         return found[0] if found else None
 
     def load_latest(self) -> Optional[Tuple[str, Dict[str, Any]]]:
         """(path, contents) of the newest checkpoint that loads in full with intact data; one that
         does not is skipped with a warning and the next older one tried."""
-        return self._newest(self.load)
+        found = self._newest(self.load)
+        if found:
+            self._intact[found[0]] = _stamp(found[0])
+        return found
 
     def _newest(self, read: Callable[[str], Any]) -> Optional[Tuple[str, Any]]:
+        self.unreadable = {}
         for path in reversed(self.list()):
             try:
                 return path, read(path)
-            except Exception as e:  # a damaged file shows up as RuntimeError, EOFError, BadZipFile, ...
-                logger.warning("skipping unreadable checkpoint %s (%s: %s); falling back to an older one",
-                               path, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            except Exception as e:  # a damaged file shows up as ValueError, OSError, ...
+                self.unreadable[path] = _reason(e)
+                logger.warning("skipping unreadable checkpoint %s (%s); falling back to an older one",
+                               path, self.unreadable[path])
         return None
+
+    def last_finite(self, before_iteration: int) -> Optional[Tuple[str, Dict[str, Any]]]:
+        """(path, contents mapped from disk) of the newest checkpoint of a global iteration below
+        ``before_iteration`` that reads intact, holds only finite weights and optimizer state, and
+        recorded a finite loss; None when there is none."""
+        for (_, iteration), path in reversed(self._indexed()):
+            if iteration >= before_iteration:
+                continue
+            try:
+                state = _load_torch(path, mmap=True)
+            except Exception as e:  # see _newest
+                logger.warning("checkpoint %s is unreadable (%s)", path, _reason(e))
+                continue
+            loss = state.get("loss")
+            if not non_finite(state) and (loss is None or math.isfinite(loss)):
+                return path, state
+        return None
+
+    def recorded_losses(self, last: int = 6) -> List[Tuple[int, Optional[float]]]:
+        """(global iteration, recorded loss or None) of the newest ``last`` checkpoints, oldest first
+        (only the archive index and pickle are read)."""
+        found = []
+        for (_, iteration), path in self._indexed()[-last:]:
+            try:
+                found.append((iteration, _load_torch(path, check_data=False, mmap=True).get("loss")))
+            except Exception:  # an unreadable file has nothing to show
+                continue
+        return found
 
     @staticmethod
     def load(path: str) -> Dict[str, Any]:
         """A checkpoint's contents (``torch.load`` with ``weights_only=True``, on the CPU), its data
         checked against the CRC-32s the archive records (torch.load does not check them)."""
-        _check_crc(path)
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return _load_torch(path)
 
 
-def _check_crc(path: str) -> None:
-    """Raise ``zipfile.BadZipFile`` naming the first archive member whose bytes do not match their
-    recorded CRC-32 (e.g. blocks lost in a crash); legacy non-zip files are left to torch.load."""
-    if not zipfile.is_zipfile(path):
-        return
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if info.CRC == 0 and info.file_size:  # written with torch's CRC-32 option off
-                continue
-            with archive.open(info) as f:
-                while f.read(1 << 24):  # zipfile raises BadZipFile at the end on a CRC mismatch
-                    pass
+def _stamp(path: str) -> Tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _reason(e: Exception) -> str:
+    """'Type: first line of the message' of why a file could not be read."""
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
+def _non_finite_tensor(t: Any) -> bool:
+    return torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+
+
+def non_finite(state: Dict[str, Any], param_names: Optional[List[str]] = None) -> List[str]:
+    """What holds NaN or inf in a training state: keys of ``state['model']``, and ``optimizer KEY of
+    NAME`` for ``state['optimizer']`` (NAME from ``param_names``, the optimizer's parameters in order)."""
+    bad = [k for k, t in (state.get("model") or {}).items() if _non_finite_tensor(t)]
+    for i, entry in ((state.get("optimizer") or {}).get("state") or {}).items():
+        name = param_names[i] if param_names and i < len(param_names) else f"parameter {i}"
+        bad += [f"optimizer {k} of {name}" for k, t in entry.items() if _non_finite_tensor(t)]
+    return bad
 
 
 def capture_rng_state() -> Dict[str, Any]:
@@ -177,16 +257,23 @@ def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer,
     if "model_state" in state:  # the reference's .pyth: 'epoch' is the last finished epoch (0-based)
         return {"epoch": int(state.get("epoch", -1)) + 1, "iteration": 0, "epoch_iteration": 0, "path": path}
     return {"epoch": int(state.get("epoch", 0)), "iteration": int(state.get("iteration", 0)),
-            "epoch_iteration": int(state.get("epoch_iteration", 0)), "path": path}
+            "epoch_iteration": int(state.get("epoch_iteration", 0)), "path": path,
+            "rng_per_rank": state.get("rng_per_rank") or []}
 
 
 def resume_or_load(cfg, checkpointer: Checkpointer, model: nn.Module, optimizer=None, scaler=None,
                    scheduler_state_setter: Optional[Callable[[Any], None]] = None) -> Dict[str, Any]:
     """Where training starts: the newest valid checkpoint of this run (TRAIN.AUTO_RESUME, also for a
     preempted fine-tune), else TRAIN.CHECKPOINT_FILE_PATH (weights only with TRAIN.FINETUNE, full
-    state otherwise), else nothing. Returns {'epoch', 'iteration', 'epoch_iteration', 'path'} of the
-    resume point, or {} for a fresh start."""
+    state otherwise), else nothing. Checkpoints that are all unreadable are an error, not a fresh start.
+    Returns {'epoch', 'iteration', 'epoch_iteration', 'path', 'rng_per_rank'} of the resume point, or
+    {} for a fresh start."""
     found = checkpointer.load_latest() if cfg.TRAIN.AUTO_RESUME else None
+    if cfg.TRAIN.AUTO_RESUME and not found and checkpointer.unreadable:
+        raise ConfigError(f"TRAIN.AUTO_RESUME: no checkpoint in {checkpointer.dir} is readable, and starting "
+                          "from scratch would silently drop the run's progress: "
+                          + "; ".join(checkpointer.unreadable.values()) + ". Restore them from a copy, move "
+                          "them aside to start afresh, or set OUTPUT_DIR to a new folder")
     if found:
         latest, state = found
         logger.info("resuming from %s (TRAIN.AUTO_RESUME)", latest)

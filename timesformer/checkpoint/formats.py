@@ -3,12 +3,14 @@ Hugging Face folders (TimeSformer, image ViT, timm), timm/DeiT ``.pth``/``.bin``
 files and Google's ViT ``.npz``.
 
 Everything is read with ``torch.load(weights_only=True)``, safetensors or numpy without pickle, so a
-downloaded file cannot run code. :class:`Weights` is the common in-memory form.
+downloaded file cannot run code; zip archives (torch files, npz) have their CRC-32s verified first
+(:func:`check_crc`), so damaged data are an error naming the file, never loaded. :class:`Weights` is the common in-memory form.
 """
 import json
 import logging
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -57,9 +59,36 @@ class Weights:
         return kw
 
 
-def _load_torch(path: str) -> Any:
+def check_crc(path: str) -> None:
+    """Verify the CRC-32 every member of a zip archive records (torch files, npz); a mismatch (a copy or
+    download cut short, a disk error, blocks lost in a crash) is a ValueError naming the file and the
+    member. Not a zip archive (safetensors, legacy torch files): nothing to verify, left to the reader."""
+    if not zipfile.is_zipfile(path):
+        return
+    member = "?"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                member = info.filename
+                if info.CRC == 0 and info.file_size:  # written with torch's CRC-32 option off
+                    continue
+                with archive.open(info) as f:
+                    while f.read(1 << 24):  # zipfile raises BadZipFile at the end on a CRC mismatch
+                        pass
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path}: damaged: the bytes of {member} fail the zip archive's check ({e}); "
+                         "the file was cut short or corrupted (a partial copy or download, a disk error, "
+                         "blocks lost in a crash). Copy or download it again, or use another checkpoint") from e
+
+
+def _load_torch(path: str, check_data: bool = True, mmap: bool = False) -> Any:
+    """The one reader of PyTorch files: ``torch.load(weights_only=True)`` on the CPU, after
+    :func:`check_crc` (``check_data``; torch.load does not verify the checksums). ``mmap`` maps the
+    tensor data instead of reading it (zip archives; a legacy file is read)."""
+    if check_data:
+        check_crc(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path}: refused to unpickle objects other than tensors and plain containers "
                          f"(torch.load weights_only=True): {e}. A checkpoint must not run code; re-save "
@@ -192,6 +221,7 @@ def read_npz(path: str) -> Weights:
     from timm.models.vision_transformer import VisionTransformer as TimmViT
     from timm.models.vision_transformer import _load_weights
 
+    check_crc(path)
     with np.load(path, allow_pickle=False) as w:
         keys = set(w.files)
         p = next((p for p in ("", "opt/target/", "params/") if f"{p}embedding/kernel" in keys), None)

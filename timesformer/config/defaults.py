@@ -165,7 +165,8 @@ _C.TRAIN.AUTO_RESUME = True
 _C.TRAIN.CHECKPOINT_FILE_PATH = ""
 # Load only the weights of CHECKPOINT_FILE_PATH (any format; head dropped if classes differ), not optimizer/epoch.
 _C.TRAIN.FINETUNE = False
-# Keep the newest K training checkpoints in OUTPUT_DIR/checkpoints (0 = keep all).
+# Keep the newest K readable training checkpoints in OUTPUT_DIR/checkpoints (0 = keep all); the one just
+# saved is always kept, unreadable ones are renamed *.corrupt and not counted.
 _C.TRAIN.CHECKPOINT_KEEP_LAST = 3
 
 _C.SOLVER = CfgNode()

@@ -186,6 +186,7 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
         logger.warning("%s: %d videos had fewer views than expected; scored with the views present",
                        split, incomplete)
     metrics = classification_metrics(scores[seen], labels[seen], dataset.num_classes)
+    metrics["non_finite_videos"] = int((~torch.isfinite(scores[seen])).any(dim=1).sum())  # NaN/inf weights
     loss_sum = sum(p[1]["loss_sum"] for p in parts)
     clips = sum(p[1]["clips"] for p in parts)
     skipped_views = sum(p[1]["skipped_views"] for p in parts)

@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import logging
+import math
 import os
 import tempfile
 from typing import Dict, Optional, Tuple
@@ -14,6 +15,7 @@ from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
 
+from .launch import USER_ERRORS
 from .trainer import Trainer, seed_all
 
 logger = logging.getLogger(__name__)
@@ -140,8 +142,20 @@ def build_run_model(cfg) -> nn.Module:
     return model
 
 
-def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, object]:
-    """Multi-view test; writes predictions, confusion matrix, test_results.json and ``test_final``."""
+def check_finite_result(metrics: Dict[str, object], source: str, precision: str) -> None:
+    """A test whose scores or loss are not finite is an error naming ``source``, never a result."""
+    bad, loss = int(metrics.get("non_finite_videos", 0)), float(metrics["loss"])
+    if bad or not math.isfinite(loss):
+        amp = f" or the model overflows in TRAIN.MIXED_PRECISION {precision}" if precision != "none" else ""
+        raise FloatingPointError(
+            f"testing {source}: non-finite scores for {bad} of {metrics['num_videos']} videos, loss {loss}; "
+            f"its weights hold NaN or inf (a damaged file, a run that diverged){amp}. No result was written: "
+            "test another checkpoint" + (" or with TRAIN.MIXED_PRECISION none" if amp else ""))
+
+
+def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str = "the model") -> Dict[str, object]:
+    """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix,
+    test_results.json and ``test_final``; non-finite scores or loss are an error instead."""
     from timesformer.data import build_loader
 
     from .evaluator import evaluate, per_class_table, summary
@@ -149,6 +163,7 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, 
 
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
+    check_finite_result(metrics, source, cfg.TRAIN.MIXED_PRECISION)
     bad = gather_bad_files(loader.dataset)  # every rank's
     record = {"type": "test_final", **summary(metrics), "ensemble": cfg.TEST.ENSEMBLE_METHOD}
     if du.is_main_process():
@@ -165,10 +180,20 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, 
 
 
 def run(cfg, device: torch.device) -> None:
-    """Train and/or test in this process (called by ``launch`` in every process)."""
+    """Train and/or test in this process (called by ``launch`` in every process); an explained error
+    (``USER_ERRORS``) is also written to log.txt before it propagates."""
+    setup_logging(cfg.OUTPUT_DIR)
+    try:
+        _train_and_test(cfg, device)
+    except USER_ERRORS as e:
+        if du.is_main_process():
+            logger.error("%s", e)
+        raise
+
+
+def _train_and_test(cfg, device: torch.device) -> None:
     from .hooks import StatsWriter
 
-    setup_logging(cfg.OUTPUT_DIR)
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)
     seed_all(cfg.RNG_SEED)
@@ -178,13 +203,15 @@ def run(cfg, device: torch.device) -> None:
         trainer.resume()
         trainer.train()
         model = trainer.model_for_eval()
+        source = trainer.checkpointer.find_latest() or cfg.OUTPUT_DIR  # the last save holds these weights
     else:
+        source = test_weights(cfg) if cfg.TEST.ENABLE else ""
         model = model.to(device)
         if cfg.TRAIN.COMPILE:
             model = compile_model(model)
     if cfg.TEST.ENABLE:
         writer = StatsWriter(cfg.OUTPUT_DIR)
         try:
-            test(cfg, model, device, writer)
+            test(cfg, model, device, writer, source)
         finally:
             writer.close()

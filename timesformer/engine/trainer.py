@@ -25,6 +25,7 @@ from timesformer.utils.compile import compile_model
 from timesformer.utils.meters import topk_correct
 
 from . import hooks as H
+from .divergence import check_saveable, diverged
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class Trainer:
         self.max_epoch = cfg.SOLVER.MAX_EPOCH
         self.epoch, self.epoch_iter, self.iter = 0, 0, 0
         self.stepped, self.step_metrics = False, {}
+        self.group_losses: List[float] = []  # mean loss of each iteration of the current accumulation group
         self.rng_to_restore: Optional[dict] = None
         self.hooks: List[H.HookBase] = []
         self.register_hooks([H.LRScheduler(), H.MetricsWriter(), H.PeriodicCheckpointer(), H.EvalHook()])
@@ -147,8 +149,7 @@ class Trainer:
 
         if du.get_world_size() == 1 or not state.get("path"):
             return capture_rng_state()
-        saved = torch.load(state["path"], map_location="cpu", weights_only=True, mmap=True)
-        per_rank = saved.get("rng_per_rank") or []
+        per_rank = state.get("rng_per_rank") or []  # resume_or_load's copy: the file is not read again
         if len(per_rank) != du.get_world_size():
             logger.warning("the checkpoint holds RNG states for %d processes, this run has %d: random "
                            "augmentation and drop-path differ from an uninterrupted run", len(per_rank),
@@ -160,11 +161,14 @@ class Trainer:
         """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
         from timesformer.checkpoint.checkpointer import capture_rng_state
 
+        iteration = self.iter + 1 if epoch_iteration else self.iter
+        loss = sum(self.group_losses) / len(self.group_losses) if self.group_losses else None
+        check_saveable(self, iteration, loss)  # no checkpoint of a blown-up state (engine/divergence.py)
         rngs = du.all_gather_object(capture_rng_state())  # every rank's, for an exact resume
         if du.is_main_process():
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": self.iter + 1
-                     if epoch_iteration else self.iter, "epoch_iteration": epoch_iteration,
+                     "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": iteration,
+                     "epoch_iteration": epoch_iteration, "loss": loss,
                      "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump()}
             self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
         du.synchronize()
@@ -250,11 +254,12 @@ class Trainer:
                 loss = (soft_target_cross_entropy(logits.float(), target) if target.dim() == 2
                         else F.cross_entropy(logits.float(), target))
             mean_loss = float(du.all_reduce_sum(loss.detach().float()) / du.get_world_size())
-            if not math.isfinite(mean_loss):
-                raise FloatingPointError(
-                    f"non-finite loss {mean_loss} at iteration {self.iter + 1} (epoch {self.epoch + 1}, "
-                    f"iteration {self.epoch_iter + 1} of the epoch); lower SOLVER.BASE_LR, add warm-up "
-                    "(SOLVER.WARMUP_EPOCHS) or gradient clipping (SOLVER.CLIP_GRAD_NORM)")
+            done_in_group = self.epoch_iter - self.group_start()
+            self.group_losses = self.group_losses[:done_in_group] + [mean_loss]
+            if not math.isfinite(mean_loss):  # the weights of the step at global iteration iter - done_in_group
+                raise diverged(self, f"non-finite loss {mean_loss} at iteration {self.iter + 1} (epoch "
+                               f"{self.epoch + 1}, iteration {self.epoch_iter + 1} of the epoch)",
+                               self.iter - done_in_group)
             self.scaler.scale(loss / self.group_size()).backward()  # the group's mean, as one batch
         self.stepped = boundary
         if boundary:
