@@ -2,7 +2,6 @@
 gradient accumulation, torch.compile, non-finite loss, precision options."""
 import math
 import os
-import re
 import shutil
 import signal
 import subprocess

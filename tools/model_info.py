@@ -48,7 +48,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.cfg, args.opts)
     schemes = list(SCHEMES) if args.all_schemes else [cfg.TIMESFORMER.ATTENTION_TYPE]
-    print(f"| scheme | clip | classes | params (M) | GFLOPs / view | tokens / clip | keys / query |")
+    print("| scheme | clip | classes | params (M) | GFLOPs / view | tokens / clip | keys / query |")
     print("|---|---|---|---|---|---|---|")
     for scheme in schemes:
         c = cfg.clone()

@@ -115,8 +115,13 @@ def settle_channel_order(cfg, stated: bool):
         return cfg
     try:
         w = read_source(source)
-    except (ValueError, FileNotFoundError, FetchError) as e:
-        if resuming:  # resuming skips a damaged checkpoint and says so; the order is the config's
+    except ValueError as e:
+        # A damaged file: loading it in the run stops with the reason (a resume falls back to an
+        # older checkpoint and says so); until then the order is the config's.
+        logger.warning("could not read %s to learn its input channel order: %s", source, e)
+        return cfg
+    except (FileNotFoundError, FetchError) as e:
+        if resuming:
             logger.warning("could not read %s to learn its input channel order: %s", source, e)
             return cfg
         raise ConfigError(f"cannot read the weights {source}: {e}") from e
