@@ -3,7 +3,9 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import tempfile
+import zipfile
 from typing import Dict, Optional
 
 import torch
@@ -78,6 +80,18 @@ def test_weights(cfg) -> str:
     return source
 
 
+def trained_iterations(source: str) -> int:
+    """The training iterations behind a test-only run's weights (the step its results are logged
+    at): a training checkpoint's ``iteration``, 0 for other weights."""
+    if not os.path.isfile(source) or not zipfile.is_zipfile(source):
+        return 0  # a hub name, a folder, a legacy or non-torch file: no training iteration recorded
+    try:
+        state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError):  # not ours; loading the weights reports problems
+        return 0
+    return int(state.get("iteration", 0)) if isinstance(state, dict) else 0
+
+
 def resumes_full_state(cfg) -> bool:
     """Training continues from a full checkpoint (auto-resume or TRAIN.CHECKPOINT_FILE_PATH without
     TRAIN.FINETUNE), which overwrites every weight, as ``resume_or_load`` decides."""
@@ -107,8 +121,9 @@ def build_run_model(cfg) -> nn.Module:
     return model
 
 
-def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, object]:
-    """Multi-view test; writes predictions, confusion matrix, test_results.json and ``test_final``."""
+def test(cfg, model: nn.Module, device: torch.device, writer=None, iteration: int = 0) -> Dict[str, object]:
+    """Multi-view test; writes predictions, confusion matrix, test_results.json and ``test_final``
+    (at ``iteration``: the training iterations behind the weights)."""
     from timesformer.data import build_loader
 
     from .evaluator import evaluate, per_class_table, summary
@@ -117,7 +132,8 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, 
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
     bad = gather_bad_files(loader.dataset)  # every rank's
-    record = {"type": "test_final", **summary(metrics), "ensemble": cfg.TEST.ENSEMBLE_METHOD}
+    record = {"type": "test_final", "iter": iteration, **summary(metrics),
+              "ensemble": cfg.TEST.ENSEMBLE_METHOD}
     if du.is_main_process():
         if writer is not None:
             writer.write(record)
@@ -133,25 +149,30 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None) -> Dict[str, 
 
 def run(cfg, device: torch.device) -> None:
     """Train and/or test in this process (called by ``launch`` in every process)."""
-    from .hooks import StatsWriter
+    from .hooks import TEST_RECORDS, StatsWriter
 
     setup_logging(cfg.OUTPUT_DIR)
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)
     seed_all(cfg.RNG_SEED)
     model = build_run_model(cfg)
+    iteration = 0
     if cfg.TRAIN.ENABLE:
         trainer = Trainer(cfg, device, model)
         trainer.resume()
         trainer.train()
-        model = trainer.model_for_eval()
+        model, iteration = trainer.model_for_eval(), trainer.iter
     else:
         model = model.to(device)
         if cfg.TRAIN.COMPILE:
             model = compile_model(model)
+        if cfg.TEST.ENABLE:
+            iteration = trained_iterations(test_weights(cfg))
     if cfg.TEST.ENABLE:
-        writer = StatsWriter(cfg.OUTPUT_DIR)
+        # a test at iteration N supersedes the test results logged at N or later (a re-test)
+        writer = StatsWriter(cfg.OUTPUT_DIR, purge_step=iteration, kinds=TEST_RECORDS,
+                             tensorboard=os.path.join("tensorboard", "test"))
         try:
-            test(cfg, model, device, writer)
+            test(cfg, model, device, writer, iteration)
         finally:
             writer.close()
