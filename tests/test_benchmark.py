@@ -79,3 +79,17 @@ def test_table_runs_every_command_and_records_failures(tmp_path, capsys):
 def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit):
         benchmark.parse_args(argv)
+
+
+def test_eval_gather_benchmark_reports_bytes_per_view(capsys):
+    import benchmark_eval_gather
+
+    assert benchmark_eval_gather.main(["--classes", "100", "--views-per-video", "3", "--views", "300",
+                                       "--batch", "16", "--ranks", "2"]) == 0
+    row = capsys.readouterr().out.splitlines()[-1].strip("| ").split(" | ")
+    sent, slices = float(row[3].replace(",", "")), float(row[5].replace(",", ""))
+    assert row[:3] == ["100", "3", "16"] and 400 / 3 < sent < 400 and slices > 16 * 400
+    m = benchmark_eval_gather.measure(100, 3, 300, 16, 2)
+    assert m["rank0_mib"] == pytest.approx(m["bytes_per_view"] * 300 / 2 ** 20)
+    with pytest.raises(SystemExit):
+        benchmark_eval_gather.main(["--views-per-video", "0"])

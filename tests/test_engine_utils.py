@@ -2,6 +2,7 @@
 import logging
 import math
 
+import pytest
 import torch
 
 from timesformer.utils.logging import JsonLinesWriter, read_json_lines, setup_logging
@@ -18,12 +19,30 @@ def test_plain_lines_off_a_terminal_with_eta(caplog):
     assert len(lines) == 2 and lines[0].startswith("epoch 1/1 2/4 loss=0.5 eta 0:00:0")
 
 
-def test_bar_on_a_terminal(capsys):
-    with Progress(total=3, desc="val", tty=True) as p:
-        assert p.bar is not None
-        for _ in range(3):
-            p.update(1, {"top1": 1.0})
-    assert "val" in capsys.readouterr().err
+def test_bar_on_a_terminal_and_its_lines_in_the_log_file_only(capsys, tmp_path):
+    logger = setup_logging(str(tmp_path), rank=0)
+    try:
+        with Progress(total=3, desc="val", log_period=1, tty=True) as p:
+            assert p.bar is not None
+            for _ in range(3):
+                p.update(1, {"top1": 1.0})
+        for h in logger.handlers:
+            h.flush()
+    finally:
+        setup_logging(None, rank=0)
+    out = capsys.readouterr()
+    assert "val" in out.err and "val 3/3" not in out.out  # the bar on the terminal, no duplicate lines
+    log = (tmp_path / "log.txt").read_text()
+    assert "val 1/3 top1=1 eta" in log and "val 3/3 top1=1 eta" in log
+
+
+def test_eta_covers_the_steps_after_this_bar(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("timesformer.utils.progress.time.perf_counter", lambda: now[0])
+    p = Progress(total=4, desc="epoch 1/3", tty=False, later=8)  # two more epochs of 4 steps
+    p.update(2)
+    now[0] += 20.0  # 10 s per step
+    assert p.eta() == pytest.approx(10.0 * (2 + 8))
 
 
 def test_stats_json_lines_and_log_file(tmp_path):

@@ -258,7 +258,7 @@ def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer,
         return {"epoch": int(state.get("epoch", -1)) + 1, "iteration": 0, "epoch_iteration": 0, "path": path}
     return {"epoch": int(state.get("epoch", 0)), "iteration": int(state.get("iteration", 0)),
             "epoch_iteration": int(state.get("epoch_iteration", 0)), "path": path,
-            "rng_per_rank": state.get("rng_per_rank") or []}
+            "rng_per_rank": state.get("rng_per_rank") or [], "hooks": state.get("hooks") or {}}
 
 
 def resume_or_load(cfg, checkpointer: Checkpointer, model: nn.Module, optimizer=None, scaler=None,
@@ -266,7 +266,7 @@ def resume_or_load(cfg, checkpointer: Checkpointer, model: nn.Module, optimizer=
     """Where training starts: the newest valid checkpoint of this run (TRAIN.AUTO_RESUME, also for a
     preempted fine-tune), else TRAIN.CHECKPOINT_FILE_PATH (weights only with TRAIN.FINETUNE, full
     state otherwise), else nothing. Checkpoints that are all unreadable are an error, not a fresh start.
-    Returns {'epoch', 'iteration', 'epoch_iteration', 'path', 'rng_per_rank'} of the resume point, or
+    Returns {'epoch', 'iteration', 'epoch_iteration', 'path', 'rng_per_rank', 'hooks'} of the resume point, or
     {} for a fresh start."""
     found = checkpointer.load_latest() if cfg.TRAIN.AUTO_RESUME else None
     if cfg.TRAIN.AUTO_RESUME and not found and checkpointer.unreadable:

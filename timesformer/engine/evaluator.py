@@ -1,26 +1,32 @@
-"""Multi-view evaluation: collect every view once across ranks, combine per video, score, save.
+"""Multi-view evaluation: every view scored once across ranks, combined per video, scored, saved.
 
-The pure functions (``combine_views``, ``video_scores``, ``classification_metrics``) are tested
-alone; ``evaluate`` runs a model over a loader and ties them together.
+Each rank combines the views of the videos it has all the views of (shards are contiguous, so all
+but the videos at a shard's edges) and sends rank 0 alone one row per such video plus the rows of
+the other views, as compact numpy arrays: rank 0 holds one row per video, the other ranks nothing
+of the others'. A video is combined from the same rows in the same order wherever that happens, so
+the scores do not depend on the number of processes. The pure functions (``combine_views``,
+``ViewCollector``, ``merge_rank_scores``, ``classification_metrics``) are tested alone; ``evaluate``
+runs a model over a loader and ties them together.
 """
+import dataclasses
 import json
 import logging
 import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from timesformer.utils import distributed as du
-from timesformer.utils.meters import gpu_memory_mb, topk_correct
+from timesformer.utils.meters import gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
 
 logger = logging.getLogger(__name__)
 
 ENSEMBLE_METHODS = ("softmax", "sum", "max")
-ViewKey = Tuple[int, int]  # (video_index, view_index)
 
 
 def combine_views(logits: torch.Tensor, method: str) -> torch.Tensor:
@@ -34,54 +40,118 @@ def combine_views(logits: torch.Tensor, method: str) -> torch.Tensor:
     raise ValueError(f"TEST.ENSEMBLE_METHOD = {method!r}; expected one of {ENSEMBLE_METHODS}")
 
 
-def merge_views(parts: Sequence[Dict[ViewKey, torch.Tensor]]) -> Tuple[Dict[ViewKey, torch.Tensor], int]:
-    """Merge per-rank {(video, view): logits} dicts; returns (merged, number of duplicate views dropped)."""
-    merged: Dict[ViewKey, torch.Tensor] = {}
-    duplicates = 0
-    for part in parts:
-        for key, value in part.items():
-            if key in merged:
-                duplicates += 1
-                continue
-            merged[key] = value
-    return merged, duplicates
+@dataclasses.dataclass
+class RankScores:
+    """One rank's share of an evaluation as sent to rank 0: numpy arrays, so a pickle holds the
+    numbers and nothing else. Videos whose views this rank has all are combined already; the views
+    of the others (split between ranks, or with unreadable views) travel as rows."""
+
+    videos: np.ndarray  # (M,) int64: the videos combined on this rank
+    counts: np.ndarray  # (M,) int64: their views
+    scores: np.ndarray  # (M, C) float32: their combined scores
+    view_keys: np.ndarray  # (K, 2) int64: (video, view) of each loose view
+    view_logits: np.ndarray  # (K, C) float32: its logits
+    duplicates: int = 0  # views that reached this rank more than once (counted once)
+    info: Dict[str, float] = dataclasses.field(default_factory=dict)  # loss_sum, clips, skipped_views
 
 
-def video_scores(views: Dict[ViewKey, torch.Tensor], num_videos: int, method: str
-                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-video scores (N, C) (rows of videos without any view are NaN) and view counts (N,)."""
-    per_video: Dict[int, List[Tuple[int, torch.Tensor]]] = {}
-    for (vid, view), logit in views.items():
-        per_video.setdefault(vid, []).append((view, logit))
-    num_classes = next(iter(views.values())).numel() if views else 0
+class ViewCollector:
+    """Collects one rank's view logits, combining a video's views as soon as all ``num_views(video)``
+    of them are in (the views of a video are contiguous in a shard, so few wait)."""
+
+    def __init__(self, num_views: Callable[[int], int], method: str):
+        self.num_views, self.method = num_views, method
+        self.pending: Dict[int, Dict[int, np.ndarray]] = {}  # video -> {view: logits (C,)}
+        self.done: Set[int] = set()
+        self.videos: List[int] = []
+        self.counts: List[int] = []
+        self.scores: List[np.ndarray] = []
+        self.duplicates, self.num_classes = 0, 0
+
+    def add(self, video: int, view: int, logits: np.ndarray) -> None:
+        """Record one view's logits (C,) (copied: a row of a batch would keep the whole batch); a view
+        seen before, or of a video already complete, is a duplicate."""
+        views = self.pending.get(video, {}) if video not in self.done else None
+        if views is None or view in views:
+            self.duplicates += 1
+            return
+        self.pending[video] = views
+        views[view] = np.array(logits, dtype=np.float32, copy=True)
+        self.num_classes = len(logits)
+        if len(views) == self.num_views(video):
+            del self.pending[video]
+            self.done.add(video)
+            self.videos.append(video)
+            self.counts.append(len(views))
+            self.scores.append(_combine(views, self.method))
+
+    def result(self, info: Dict[str, float]) -> RankScores:
+        """What this rank sends: combined videos and the rows of the views still pending."""
+        keys = [(video, view) for video, views in self.pending.items() for view in views]
+        empty = np.zeros((0, self.num_classes), np.float32)
+        return RankScores(
+            videos=np.array(self.videos, dtype=np.int64), counts=np.array(self.counts, dtype=np.int64),
+            scores=np.stack(self.scores) if self.scores else empty,
+            view_keys=np.array(keys, dtype=np.int64).reshape(-1, 2),
+            view_logits=np.stack([self.pending[v][w] for v, w in keys]) if keys else empty,
+            duplicates=self.duplicates, info=info)
+
+
+def _combine(views: Dict[int, np.ndarray], method: str) -> np.ndarray:
+    """One video's score (C,) from {view: logits (C,)}, in view order wherever it is computed."""
+    logits = torch.from_numpy(np.stack([views[k] for k in sorted(views)]))  # (V, C)
+    return combine_views(logits, method).numpy()
+
+
+def merge_rank_scores(parts: Sequence[RankScores], num_videos: int, method: str
+                      ) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-video scores (N, C) (NaN rows: videos without any view), view counts (N,) and the number
+    of duplicate views dropped, from every rank's share. A video combined on one rank counts once;
+    its views arriving from elsewhere (a padded sampler) are duplicates."""
+    num_classes = max((p.scores.shape[1] for p in parts), default=0)
     scores = torch.full((num_videos, num_classes), float("nan"))
     counts = torch.zeros(num_videos, dtype=torch.long)
-    for vid, items in per_video.items():
-        items.sort(key=lambda x: x[0])
-        scores[vid] = combine_views(torch.stack([logit for _, logit in items]), method)  # (V, C) -> (C,)
-        counts[vid] = len(items)
-    return scores, counts
+    duplicates = sum(p.duplicates for p in parts)
+    for part in parts:
+        for video, count, row in zip(part.videos.tolist(), part.counts.tolist(), part.scores):
+            if counts[video]:
+                duplicates += count
+                continue
+            scores[video], counts[video] = torch.from_numpy(row), count
+    loose: Dict[int, Dict[int, np.ndarray]] = {}
+    for part in parts:
+        for (video, view), row in zip(part.view_keys.tolist(), part.view_logits):
+            if counts[video] or view in loose.get(video, {}):
+                duplicates += 1
+                continue
+            loose.setdefault(video, {})[view] = row
+    for video, views in loose.items():
+        scores[video], counts[video] = torch.from_numpy(_combine(views, method)), len(views)
+    return scores, counts, duplicates
 
 
 def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_classes: int
                            ) -> Dict[str, object]:
-    """Top-1/top-5 accuracy (%), per-class accuracy (%, NaN for absent classes), mean class accuracy
-    and the confusion matrix (rows: true, columns: predicted) of ``scores`` (N, C) vs ``labels`` (N,)."""
+    """Top-1/top-5 accuracy (%; top-5 only with more than 5 classes), per-class accuracy (%, NaN for
+    absent classes), mean class accuracy and the confusion matrix (rows: true, columns: predicted)
+    of ``scores`` (N, C) vs ``labels`` (N,)."""
     n = labels.numel()
-    top1, top5 = topk_correct(scores, labels, (1, 5)) if n else (0, 0)
+    ks = reported_topk(num_classes)
+    correct = topk_correct(scores, labels, ks) if n else (0,) * len(ks)
     pred = scores.argmax(dim=1) if n else labels
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
     confusion.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
     support = confusion.sum(dim=1).double()
     per_class = (confusion.diagonal().double() / support * 100).tolist()  # NaN where support is 0
     present = [a for a in per_class if not math.isnan(a)]
-    return {"top1": 100.0 * top1 / max(n, 1), "top5": 100.0 * top5 / max(n, 1),
+    return {**{f"top{k}": 100.0 * c / max(n, 1) for k, c in zip(ks, correct)},
             "mean_class_acc": sum(present) / max(len(present), 1), "per_class_acc": per_class,
             "confusion": confusion, "num_videos": n}
 
 
-def save_confusion_png(confusion: torch.Tensor, path: str, class_names: Optional[List[str]] = None) -> None:
-    """Draw the row-normalised confusion matrix as a PNG (tick labels only when there are few classes)."""
+def confusion_figure(confusion: torch.Tensor, class_names: Optional[List[str]] = None, title: str = ""):
+    """The row-normalised confusion matrix (K, K) as a matplotlib Figure, titled (tick labels only
+    when there are few classes)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -94,6 +164,7 @@ def save_confusion_png(confusion: torch.Tensor, path: str, class_names: Optional
     fig, ax = plt.subplots(figsize=(size, size))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title(title or "confusion matrix (rows: true class, normalised)")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     if k <= 50:
@@ -107,6 +178,15 @@ def save_confusion_png(confusion: torch.Tensor, path: str, class_names: Optional
                         ax.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=8,
                                 color="white" if norm[i, j] > 0.5 else "black")
     fig.tight_layout()
+    return fig
+
+
+def save_confusion_png(confusion: torch.Tensor, path: str, class_names: Optional[List[str]] = None,
+                       title: str = "") -> None:
+    """Draw :func:`confusion_figure` into a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = confusion_figure(confusion, class_names, title)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -133,51 +213,66 @@ def _autocast(device: torch.device, precision: str):
 
 @torch.no_grad()
 def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, precision: str = "none",
-              desc: str = "eval", log_period: int = 10) -> Tuple[Dict[ViewKey, torch.Tensor], Dict]:
-    """This rank's {(video, view): logits (C,)} over ``loader``, plus its loss sum and skipped views."""
+              desc: str = "eval", log_period: int = 10, method: str = "softmax") -> RankScores:
+    """This rank's views over ``loader``, each video's combined where this rank has them all, plus
+    its loss sum, clips and skipped (``valid`` False) views."""
     from timesformer.data import normalize
 
     was_training = model.training
     model.eval()
-    views: Dict[ViewKey, torch.Tensor] = {}
+    collector = ViewCollector(loader.dataset.num_views, method)
     loss_sum, clips, skipped = 0.0, 0, 0
     with Progress(len(loader), desc, log_period) as progress:
         for batch in loader:
             valid = batch.get("valid", torch.ones_like(batch["label"], dtype=torch.bool))
             x = normalize(batch["frames"].to(device, non_blocking=True), mean, std)  # (B, C, T, H, W)
             with _autocast(device, precision):
-                logits = model(x).float().cpu()  # (B, C)
+                logits = model(x).float().cpu()  # (B, num_classes)
             labels = batch["label"]
             keep = valid.bool()
             skipped += int((~keep).sum())
             if keep.any():
                 loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
                 clips += int(keep.sum())
+            rows = logits.numpy()  # (B, num_classes)
             for j in torch.nonzero(keep).flatten().tolist():
-                views[(int(batch["video_index"][j]), int(batch["view_index"][j]))] = logits[j]
+                collector.add(int(batch["video_index"][j]), int(batch["view_index"][j]), rows[j])
             progress.update(1)
     model.train(was_training)
-    return views, {"loss_sum": loss_sum, "clips": clips, "skipped_views": skipped}
+    return collector.result({"loss_sum": loss_sum, "clips": clips, "skipped_views": skipped})
 
 
 def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: str,
              output_dir: Optional[str] = None) -> Dict[str, object]:
     """Evaluate ``model`` on every view of ``loader`` (all ranks), combine views per video with
     TEST.ENSEMBLE_METHOD and return metrics; with ``output_dir`` rank 0 also writes
-    ``{split}_predictions.jsonl`` and ``{split}_confusion.png``."""
-    dataset = loader.dataset
+    ``{split}_predictions.jsonl`` and ``{split}_confusion.png``.
+
+    Only rank 0 receives the ranks' scores and returns every metric; the other ranks return the
+    scalar ones (``summary``), broadcast from rank 0, so that every rank can act on the result."""
     start = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # gpu_mem_mb: this evaluation's peak
-    views, info = run_views(model, loader, device, cfg.DATA.MEAN, cfg.DATA.STD,
-                            cfg.TRAIN.MIXED_PRECISION, desc=split, log_period=cfg.LOG_PERIOD)
-    parts = du.all_gather_object((views, info))
-    merged, duplicates = merge_views([p[0] for p in parts])
-    if duplicates:
-        logger.warning("%s: %d views arrived more than once across ranks (a padded sampler?); each "
-                       "was counted once", split, duplicates)
+    share = run_views(model, loader, device, cfg.DATA.MEAN, cfg.DATA.STD, cfg.TRAIN.MIXED_PRECISION,
+                      desc=split, log_period=cfg.LOG_PERIOD, method=cfg.TEST.ENSEMBLE_METHOD)
+    parts = du.gather_object(share)
+    metrics = None
+    if parts is not None:
+        metrics = _score(parts, loader.dataset, cfg, split, time.perf_counter() - start, device)
+        if output_dir:
+            _save_outputs(metrics, loader.dataset, output_dir, split)
+    scalars = du.broadcast_object(summary(metrics) if metrics is not None else None)
+    return metrics if metrics is not None else scalars
+
+
+def _score(parts: Sequence[RankScores], dataset, cfg, split: str, seconds: float, device: torch.device
+           ) -> Dict[str, object]:
+    """Metrics of every rank's share (rank 0); warns about duplicate, skipped and incomplete views."""
     num_videos = dataset.num_videos
-    scores, counts = video_scores(merged, num_videos, cfg.TEST.ENSEMBLE_METHOD)
+    scores, counts, duplicates = merge_rank_scores(parts, num_videos, cfg.TEST.ENSEMBLE_METHOD)
+    if duplicates:
+        logger.warning("%s: %d views arrived more than once (a padded sampler?); each was counted once",
+                       split, duplicates)
     labels = torch.tensor([dataset.video_label(i) for i in range(num_videos)], dtype=torch.long)
     expected = torch.tensor([dataset.num_views(i) for i in range(num_videos)], dtype=torch.long)
     seen = counts > 0
@@ -187,32 +282,37 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
                        split, incomplete)
     metrics = classification_metrics(scores[seen], labels[seen], dataset.num_classes)
     metrics["non_finite_videos"] = int((~torch.isfinite(scores[seen])).any(dim=1).sum())  # NaN/inf weights
-    loss_sum = sum(p[1]["loss_sum"] for p in parts)
-    clips = sum(p[1]["clips"] for p in parts)
-    skipped_views = sum(p[1]["skipped_views"] for p in parts)
-    seconds = time.perf_counter() - start
-    metrics.update(loss=loss_sum / max(clips, 1), num_views=len(merged), skipped_views=skipped_views,
+    loss_sum, clips, skipped_views = (sum(p.info[k] for p in parts) for k in ("loss_sum", "clips",
+                                                                               "skipped_views"))
+    metrics.update(loss=loss_sum / max(clips, 1), num_views=int(counts.sum()), skipped_views=skipped_views,
                    skipped_videos=int((~seen).sum()), incomplete_videos=incomplete, time=seconds,
-                   clips_per_s=(clips + skipped_views) / max(seconds, 1e-9), gpu_mem_mb=gpu_memory_mb(device))
+                   clips_per_s=(clips + skipped_views) / max(seconds, 1e-9), gpu_mem_mb=gpu_memory_mb(device),
+                   scores=scores, counts=counts, labels=labels)
     if skipped_views or metrics["skipped_videos"]:
         logger.warning("%s: %d unreadable views skipped; %d videos had no readable view and are left "
                        "out of the metrics", split, skipped_views, metrics["skipped_videos"])
-    if output_dir and du.is_main_process():
-        names = [dataset.video_name(i) for i in range(num_videos)]
-        write_predictions(os.path.join(output_dir, f"{split}_predictions.jsonl"), names, labels, scores,
-                          counts)
-        save_confusion_png(metrics["confusion"], os.path.join(output_dir, f"{split}_confusion.png"),
-                           getattr(dataset, "class_names", None))
-    logger.info("%s: top1 %.2f top5 %.2f mean class acc %.2f over %d videos (%d views), loss %.4f",
-                split, metrics["top1"], metrics["top5"], metrics["mean_class_acc"], metrics["num_videos"],
-                metrics["num_views"], metrics["loss"])
+    top5 = f" top5 {metrics['top5']:.2f}" if "top5" in metrics else ""
+    logger.info("%s: top1 %.2f%s mean class acc %.2f over %d videos (%d views), loss %.4f", split,
+                metrics["top1"], top5, metrics["mean_class_acc"], metrics["num_videos"], metrics["num_views"],
+                metrics["loss"])
     return metrics
+
+
+def _save_outputs(metrics: Dict[str, object], dataset, output_dir: str, split: str) -> None:
+    """``{split}_predictions.jsonl`` and ``{split}_confusion.png`` (rank 0)."""
+    names = [dataset.video_name(i) for i in range(dataset.num_videos)]
+    write_predictions(os.path.join(output_dir, f"{split}_predictions.jsonl"), names, metrics["labels"],
+                      metrics["scores"], metrics["counts"])
+    title = (f"{split}: top-1 {metrics['top1']:.2f}% over {metrics['num_videos']} videos "
+             "(rows: true class, normalised)")
+    save_confusion_png(metrics["confusion"], os.path.join(output_dir, f"{split}_confusion.png"),
+                       getattr(dataset, "class_names", None), title=title)
 
 
 def summary(metrics: Dict[str, object]) -> Dict[str, float]:
     """The scalar entries of ``metrics`` (for stats.jsonl and TensorBoard)."""
     keys = ("top1", "top5", "mean_class_acc", "loss", "num_videos", "num_views", "skipped_views",
-            "skipped_videos", "time", "clips_per_s", "gpu_mem_mb")
+            "skipped_videos", "non_finite_videos", "time", "clips_per_s", "gpu_mem_mb")
     return {k: metrics[k] for k in keys if k in metrics}
 
 

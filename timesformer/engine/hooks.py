@@ -1,7 +1,11 @@
 """Training hooks: learning rate, checkpoints, validation and logging live here, not in the loop.
 
 A hook sees the trainer's state (``epoch``, ``epoch_iter``, ``iter``, ``step``, ``last``) and reacts
-before/after training, each epoch and each iteration (one loader batch).
+before/after training, each epoch and each iteration (one loader batch). A hook whose state must
+survive a kill returns it from ``state_dict``: every checkpoint holds every rank's.
+
+Statistics are keyed by the global iteration (``iter``: iterations done when the record was made),
+so a resumed run can supersede what the killed one wrote after its checkpoint.
 """
 import logging
 import os
@@ -12,7 +16,7 @@ import torch
 
 from timesformer.solver import get_lr_at_epoch, set_lr
 from timesformer.utils import distributed as du
-from timesformer.utils.logging import JsonLinesWriter
+from timesformer.utils.logging import JsonLinesWriter, filter_json_lines, read_json_lines
 from timesformer.utils.meters import MeterGroup, gpu_memory_mb
 from timesformer.utils.progress import Progress
 
@@ -41,6 +45,14 @@ class HookBase:
 
     def after_step(self) -> None:
         """Called after every iteration."""
+
+    def state_dict(self) -> Optional[Dict]:
+        """What this hook needs to continue after a resume, as plain numbers, lists and dicts (a
+        checkpoint holds every rank's); None: nothing."""
+        return None
+
+    def load_state_dict(self, per_rank: List[Dict]) -> None:
+        """Continue from the states the ranks' hooks saved (``per_rank[r]``: rank r's)."""
 
 
 class LRScheduler(HookBase):
@@ -74,37 +86,82 @@ class PeriodicCheckpointer(HookBase):
 
 
 class EvalHook(HookBase):
-    """Validates every ``TRAIN.EVAL_PERIOD`` epochs and after the last one; writes ``val_epoch``."""
+    """Validates every ``TRAIN.EVAL_PERIOD`` epochs and after the last one; writes ``val_epoch``.
+
+    A run resumed from an end-of-epoch checkpoint whose validation stats.jsonl lacks (killed after
+    the checkpoint, before ``val_epoch`` was written; or continued in a new OUTPUT_DIR) validates
+    that epoch before training on."""
+
+    def _due(self, epochs_done: int) -> bool:
+        period = self.trainer.cfg.TRAIN.EVAL_PERIOD
+        return bool(period) and epochs_done > 0 and (
+            epochs_done % period == 0 or epochs_done == self.trainer.max_epoch)
+
+    def _validate(self, epoch: int) -> None:
+        """Validate the weights after ``epoch`` epochs (1-based) and write the record."""
+        from .evaluator import evaluate, summary
+
+        t = self.trainer
+        metrics = evaluate(t.model_for_eval(), t.loader("val"), t.device, t.cfg, "val")
+        t.writer.write({"type": "val_epoch", "epoch": epoch, "iter": t.iter, **summary(metrics)})
+
+    def before_train(self) -> None:
+        t = self.trainer
+        if t.epoch_iter == 0 and self._due(t.epoch) and not du.broadcast_object(
+                t.writer.has_record("val_epoch", t.iter)):
+            logger.info("validating epoch %d: the interrupted run saved its checkpoint but did not "
+                        "finish its validation", t.epoch)
+            self._validate(t.epoch)
 
     def after_epoch(self) -> None:
         t = self.trainer
-        period = t.cfg.TRAIN.EVAL_PERIOD
-        if not period or ((t.epoch + 1) % period and t.epoch + 1 != t.max_epoch):
-            return
-        from .evaluator import evaluate, summary
-
-        metrics = evaluate(t.model_for_eval(), t.loader("val"), t.device, t.cfg, "val")
-        t.writer.write({"type": "val_epoch", "epoch": t.epoch + 1, "iter": t.iter, **summary(metrics)})
+        if self._due(t.epoch + 1):
+            self._validate(t.epoch + 1)
 
 
 class MetricsWriter(HookBase):
     """Progress bar / log lines, ``train_iter`` and ``train_epoch`` records, TensorBoard scalars; each
-    epoch also the bad videos replaced (all ranks) and the bad files newly found."""
+    epoch also the bad videos replaced (all ranks) and the bad files newly found.
+
+    The epoch's meters are part of every checkpoint, so the record of an epoch resumed mid-way equals
+    an uninterrupted run's (its ``epoch_time`` counts training time, not the time the job was down)."""
 
     def __init__(self):
         self.meters = MeterGroup(window=20)
         self.progress: Optional[Progress] = None
         self.epoch_start = 0.0
+        self.elapsed_before = 0.0  # training seconds of this epoch before the resume
         self.replaced = 0  # bad videos this rank replaced this epoch
         self.reported: Set[Tuple[str, str]] = set()  # (path, kind) of the bad files already logged
+        self.restored_epoch: Optional[int] = None  # the epoch whose meters a checkpoint restored
+
+    def state_dict(self) -> Dict:
+        return {"epoch": self.trainer.epoch, "meters": self.meters.state_dict(), "replaced": self.replaced,
+                "elapsed": self.elapsed_before + time.perf_counter() - self.epoch_start}
+
+    def load_state_dict(self, per_rank: List[Dict]) -> None:
+        # rank 0 reports: it takes rank 0's meters and every rank's bad-video count (which the
+        # epoch's all-reduce sums), so any number of processes can resume
+        self.meters.load_state_dict(per_rank[0]["meters"])
+        self.replaced = sum(int(s["replaced"]) for s in per_rank) if du.is_main_process() else 0
+        self.elapsed_before = float(per_rank[0]["elapsed"])
+        self.restored_epoch = int(per_rank[0]["epoch"])
 
     def before_epoch(self) -> None:
         t = self.trainer
-        self.meters.reset()
-        self.replaced = 0
+        if t.epoch_iter == 0 or self.restored_epoch != t.epoch:
+            if t.epoch_iter:
+                logger.warning("the checkpoint holds no statistics of epoch %d (saved by an older "
+                               "version): its train_epoch record covers only iterations %d to %d",
+                               t.epoch + 1, t.epoch_iter + 1, t.iters_per_epoch)
+            self.meters.reset()
+            self.replaced = 0
+            self.elapsed_before = 0.0
+        self.restored_epoch = None
         self.epoch_start = time.perf_counter()
+        later = (t.max_epoch - t.epoch - 1) * t.iters_per_epoch  # the ETA covers the whole run
         self.progress = Progress(t.iters_per_epoch, f"epoch {t.epoch + 1}/{t.max_epoch}",
-                                 t.cfg.LOG_PERIOD, start=t.epoch_iter)
+                                 t.cfg.LOG_PERIOD, start=t.epoch_iter, later=later)
 
     def after_step(self) -> None:
         t = self.trainer
@@ -124,7 +181,7 @@ class MetricsWriter(HookBase):
         t = self.trainer
         self.progress.close()
         avg = self.meters.avg()
-        elapsed = time.perf_counter() - self.epoch_start
+        elapsed = self.elapsed_before + time.perf_counter() - self.epoch_start
         replaced = int(du.all_reduce_sum(torch.tensor(float(self.replaced), device=t.device)))
         rec = {"type": "train_epoch", "epoch": t.epoch + 1, "iter": t.iter, **avg,
                "lr": t.optimizer.param_groups[0]["lr"], "epoch_time": elapsed,
@@ -156,16 +213,43 @@ def describe_bad_files(bad: List, limit: int = 20) -> str:
     return text + (f"; and {len(bad) - limit} more" if len(bad) > limit else "")
 
 
-class StatsWriter:
-    """stats.jsonl plus TensorBoard scalars (``<type>/<key>`` at step ``iter``); rank 0 only."""
+TRAIN_RECORDS = ("train_iter", "train_epoch", "val_epoch")
+TEST_RECORDS = ("test_final",)
 
-    def __init__(self, output_dir: str, tensorboard: bool = True):
+
+class StatsWriter:
+    """stats.jsonl plus TensorBoard scalars (``<type>/<key>`` at step ``iter``); rank 0 only.
+
+    Opening it supersedes the records of ``kinds`` at iterations ``purge_step`` and later, in both
+    sinks: they are dropped from stats.jsonl and hidden from TensorBoard's readers (SummaryWriter's
+    ``purge_step``), so a run resumed from a checkpoint at iteration N (``purge_step`` N + 1) leaves
+    one value per iteration. Training and test records go to separate TensorBoard runs
+    (``tensorboard`` and ``tensorboard/test``) because a purge there covers every tag of a run.
+    """
+
+    def __init__(self, output_dir: str, purge_step: Optional[int] = None,
+                 kinds: Tuple[str, ...] = TRAIN_RECORDS, tensorboard: Optional[str] = "tensorboard"):
         self.jsonl = JsonLinesWriter(os.path.join(output_dir, "stats.jsonl"))
         self.tb = None
-        if tensorboard and du.is_main_process():
+        if not du.is_main_process():
+            return
+        if purge_step is not None:
+            dropped = filter_json_lines(self.jsonl.path, lambda r: not (
+                r.get("type") in kinds and int(r.get("iter", 0)) >= purge_step))
+            if dropped:
+                logger.info("%s: %d records from iteration %d on superseded (the run resumes before "
+                            "them)", self.jsonl.path, dropped, purge_step)
+        if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(os.path.join(output_dir, "tensorboard"))
+            self.tb = SummaryWriter(os.path.join(output_dir, tensorboard), purge_step=purge_step)
+
+    def has_record(self, kind: str, iteration: int) -> bool:
+        """Whether stats.jsonl holds a ``kind`` record at ``iteration`` (rank 0; False elsewhere)."""
+        if not self.jsonl.enabled or not os.path.exists(self.jsonl.path):
+            return False
+        return any(r.get("type") == kind and r.get("iter") == iteration
+                   for r in read_json_lines(self.jsonl.path))
 
     def write(self, record: Dict) -> None:
         """Write one record to both sinks."""

@@ -4,7 +4,9 @@ import json
 import logging
 import math
 import os
+import pickle
 import tempfile
+import zipfile
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -78,6 +80,18 @@ def test_weights(cfg) -> str:
         raise ConfigError("nothing to test: TEST.CHECKPOINT_FILE_PATH is empty, OUTPUT_DIR has no checkpoint "
                           f"({cfg.OUTPUT_DIR}/checkpoints) and TIMESFORMER.PRETRAINED_MODEL is empty; set one")
     return source
+
+
+def trained_iterations(source: str) -> int:
+    """The training iterations behind a test-only run's weights (the step its results are logged
+    at): a training checkpoint's ``iteration``, 0 for other weights."""
+    if not os.path.isfile(source) or not zipfile.is_zipfile(source):
+        return 0  # a hub name, a folder, a legacy or non-torch file: no training iteration recorded
+    try:
+        state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError):  # not ours; loading the weights reports problems
+        return 0
+    return int(state.get("iteration", 0)) if isinstance(state, dict) else 0
 
 
 def resumes_full_state(cfg) -> bool:
@@ -158,9 +172,11 @@ def check_finite_result(metrics: Dict[str, object], source: str, precision: str)
             "test another checkpoint" + (" or with TRAIN.MIXED_PRECISION none" if amp else ""))
 
 
-def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str = "the model") -> Dict[str, object]:
+def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str = "the model",
+         iteration: int = 0) -> Dict[str, object]:
     """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix,
-    test_results.json and ``test_final``; non-finite scores or loss are an error instead."""
+    test_results.json and ``test_final`` (at ``iteration``: the training iterations behind the
+    weights); non-finite scores or loss are an error instead."""
     from timesformer.data import build_loader
 
     from .evaluator import evaluate, per_class_table, summary
@@ -170,7 +186,8 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
     check_finite_result(metrics, source, cfg.TRAIN.MIXED_PRECISION)
     bad = gather_bad_files(loader.dataset)  # every rank's
-    record = {"type": "test_final", **summary(metrics), "ensemble": cfg.TEST.ENSEMBLE_METHOD}
+    record = {"type": "test_final", "iter": iteration, **summary(metrics),
+              "ensemble": cfg.TEST.ENSEMBLE_METHOD}
     if du.is_main_process():
         if writer is not None:
             writer.write(record)
@@ -197,26 +214,31 @@ def run(cfg, device: torch.device) -> None:
 
 
 def _train_and_test(cfg, device: torch.device) -> None:
-    from .hooks import StatsWriter
+    from .hooks import TEST_RECORDS, StatsWriter
 
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)
     seed_all(cfg.RNG_SEED)
     model = build_run_model(cfg)
+    iteration = 0
     if cfg.TRAIN.ENABLE:
         trainer = Trainer(cfg, device, model)
         trainer.resume()
         trainer.train()
-        model = trainer.model_for_eval()
+        model, iteration = trainer.model_for_eval(), trainer.iter
         source = trainer.checkpointer.find_latest() or cfg.OUTPUT_DIR  # the last save holds these weights
     else:
         source = test_weights(cfg) if cfg.TEST.ENABLE else ""
         model = model.to(device)
         if cfg.TRAIN.COMPILE:
             model = compile_model(model)
+        if cfg.TEST.ENABLE:
+            iteration = trained_iterations(source)
     if cfg.TEST.ENABLE:
-        writer = StatsWriter(cfg.OUTPUT_DIR)
+        # a test at iteration N supersedes the test results logged at N or later (a re-test)
+        writer = StatsWriter(cfg.OUTPUT_DIR, purge_step=iteration, kinds=TEST_RECORDS,
+                             tensorboard=os.path.join("tensorboard", "test"))
         try:
-            test(cfg, model, device, writer, source)
+            test(cfg, model, device, writer, source, iteration)
         finally:
             writer.close()

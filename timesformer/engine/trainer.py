@@ -22,7 +22,7 @@ from torch.utils.data import Sampler
 
 from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
-from timesformer.utils.meters import topk_correct
+from timesformer.utils.meters import reported_topk, topk_correct
 
 from . import hooks as H
 from .divergence import check_saveable, diverged
@@ -92,7 +92,7 @@ class Trainer:
         self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
         self.global_batch = cfg.TRAIN.BATCH_SIZE
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
-        self.writer = H.StatsWriter(cfg.OUTPUT_DIR)
+        self.writer: Optional[H.StatsWriter] = None  # opened by train(), at the resume point
         self._loaders: Dict[str, object] = {}
         self.max_epoch = cfg.SOLVER.MAX_EPOCH
         self.epoch, self.epoch_iter, self.iter = 0, 0, 0
@@ -138,18 +138,33 @@ class Trainer:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
             self.epoch_iter = int(state.get("epoch_iteration", 0))
-            self.rng_to_restore = self._rank_rng(state)  # re-applied once the epoch's loader is set up
+            saved = self._saved_per_rank(state)
+            # re-applied once the epoch's loader is set up; an epoch that starts afresh is seeded
+            # afresh, as in an uninterrupted run
+            self.rng_to_restore = self._rank_rng(saved) if self.epoch_iter else None
+            for h in self.hooks:
+                states = saved.get("hooks", {}).get(type(h).__name__)
+                if states:
+                    h.load_state_dict(states)
             logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                         self.epoch + 1, self.epoch_iter, self.iter)
 
     @staticmethod
-    def _rank_rng(state: dict) -> dict:
+    def _saved_per_rank(state: dict) -> dict:
+        """The per-rank entries of the checkpoint resumed from ({} for one without a path), as
+        resume_or_load returned them: the file is not read again."""
+        if not state.get("path"):
+            return {}
+        return {"rng": state.get("rng_per_rank") or [], "hooks": state.get("hooks") or {}}
+
+    @staticmethod
+    def _rank_rng(saved: dict) -> dict:
         """This rank's RNG state at the resume point (resume_or_load restored rank 0's)."""
         from timesformer.checkpoint.checkpointer import capture_rng_state
 
-        if du.get_world_size() == 1 or not state.get("path"):
+        if du.get_world_size() == 1 or not saved:
             return capture_rng_state()
-        per_rank = state.get("rng_per_rank") or []  # resume_or_load's copy: the file is not read again
+        per_rank = saved["rng"]
         if len(per_rank) != du.get_world_size():
             logger.warning("the checkpoint holds RNG states for %d processes, this run has %d: random "
                            "augmentation and drop-path differ from an uninterrupted run", len(per_rank),
@@ -164,12 +179,16 @@ class Trainer:
         iteration = self.iter + 1 if epoch_iteration else self.iter
         loss = sum(self.group_losses) / len(self.group_losses) if self.group_losses else None
         check_saveable(self, iteration, loss)  # no checkpoint of a blown-up state (engine/divergence.py)
-        rngs = du.all_gather_object(capture_rng_state())  # every rank's, for an exact resume
+        hooks = {type(h).__name__: h.state_dict() for h in self.hooks}
+        hooks = {name: state for name, state in hooks.items() if state is not None}
+        ranks = du.all_gather_object((capture_rng_state(), hooks))  # every rank's, for an exact resume
         if du.is_main_process():
+            rngs = [rng for rng, _ in ranks]
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": iteration,
                      "epoch_iteration": epoch_iteration, "loss": loss,
-                     "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump()}
+                     "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump(),
+                     "hooks": {name: [h[name] for _, h in ranks] for name in ranks[0][1]}}
             self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
         du.synchronize()
 
@@ -203,8 +222,10 @@ class Trainer:
     def train(self) -> None:
         """Run epochs ``self.epoch .. MAX_EPOCH - 1``, resuming inside an epoch when needed."""
         self.net.train()
-        self._call("before_train")
+        # supersedes the records a killed run wrote after the checkpoint this one resumed from
+        self.writer = H.StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1)
         try:
+            self._call("before_train")
             while self.epoch < self.max_epoch:
                 batches = self._epoch_batches()
                 self._call("before_epoch")
@@ -264,14 +285,15 @@ class Trainer:
         self.stepped = boundary
         if boundary:
             self._optimizer_step()
-        top1, top5 = topk_correct(logits.detach().float(), labels, (1, 5))
+        ks = reported_topk(logits.shape[1])
+        correct = topk_correct(logits.detach().float(), labels, ks)
         n = labels.numel()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         end = time.perf_counter()
         self._last_end = end
-        self.step_metrics = {"loss": mean_loss, "top1_err": 100.0 * (1 - top1 / n),
-                             "top5_err": 100.0 * (1 - top5 / n), "lr": self.optimizer.param_groups[0]["lr"],
+        errors = {f"top{k}_err": 100.0 * (1 - c / n) for k, c in zip(ks, correct)}
+        self.step_metrics = {"loss": mean_loss, **errors, "lr": self.optimizer.param_groups[0]["lr"],
                              "data_time": data_time, "step_time": end - start,
                              "iter_time": end - start + data_time, "clips": n,
                              "replaced": int(batch["num_replaced"].sum())}

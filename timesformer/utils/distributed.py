@@ -1,7 +1,7 @@
 """Small helpers over torch.distributed that are no-ops in a single process."""
 import os
 import socket
-from typing import Any, List
+from typing import Any, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -54,6 +54,16 @@ def all_gather_object(obj: Any) -> List[Any]:
         return [obj]
     out: List[Any] = [None] * get_world_size()
     dist.all_gather_object(out, obj)
+    return out
+
+
+def gather_object(obj: Any, dst: int = 0) -> Optional[List[Any]]:
+    """Every rank's ``obj`` in rank order on rank ``dst``, None on the others: only ``dst`` holds
+    them all (``[obj]`` in a single process)."""
+    if get_world_size() == 1:
+        return [obj]
+    out: Optional[List[Any]] = [None] * get_world_size() if get_rank() == dst else None
+    dist.gather_object(obj, out, dst=dst)
     return out
 
 

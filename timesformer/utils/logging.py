@@ -7,12 +7,15 @@ import logging
 import math
 import os
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from .distributed import get_rank
 
 _FORMAT = "[%(asctime)s %(levelname)s %(name)s] %(message)s"
 _HANDLER_TAG = "_timesformer_handler"
+# ``logger.info(..., extra=FILE_ONLY)``: a line for log.txt that the console leaves out (progress
+# lines while a progress bar shows the same on the terminal)
+FILE_ONLY = {"file_only": True}
 
 
 def setup_logging(output_dir: Optional[str] = None, rank: Optional[int] = None) -> logging.Logger:
@@ -28,6 +31,7 @@ def setup_logging(output_dir: Optional[str] = None, rank: Optional[int] = None) 
     console = logging.StreamHandler(sys.stdout)
     console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     console.setFormatter(logging.Formatter(fmt, datefmt="%m/%d %H:%M:%S"))
+    console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers = [console]
     if output_dir and rank == 0:
         os.makedirs(output_dir, exist_ok=True)
@@ -70,3 +74,35 @@ def read_json_lines(path: str) -> list:
     """All records of a JSON lines file."""
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def filter_json_lines(path: str, keep: Callable[[Dict[str, Any]], bool]) -> int:
+    """Rewrite ``path`` (atomically) with only the records ``keep`` accepts; returns how many were
+    dropped. A line that does not parse (a process killed while appending it) is dropped with a
+    warning. A missing file is left missing."""
+    if not os.path.exists(path):
+        return 0
+    kept, dropped = [], 0
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                logging.getLogger(__name__).warning("%s line %d is not a JSON record (a write cut short by "
+                                                    "a kill?); dropped", path, number)
+                dropped += 1
+                continue
+            if keep(record):
+                kept.append(line if line.endswith("\n") else line + "\n")
+            else:
+                dropped += 1
+    if dropped:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(kept)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    return dropped

@@ -1,6 +1,6 @@
 """Meters: running averages of scalars and top-k accuracy of a batch."""
 from collections import deque
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import torch
 
@@ -33,6 +33,16 @@ class ScalarMeter:
         self.window.clear()
         self.total, self.count = 0.0, 0.0
 
+    def state_dict(self) -> Dict[str, Any]:
+        """Window, total and count as plain numbers (a checkpoint holds them, to resume an epoch)."""
+        return {"window": list(self.window), "total": self.total, "count": self.count}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s numbers."""
+        self.window.clear()
+        self.window.extend(float(v) for v in state["window"])
+        self.total, self.count = float(state["total"]), float(state["count"])
+
 
 class MeterGroup:
     """Named ScalarMeters created on first use."""
@@ -58,6 +68,23 @@ class MeterGroup:
         """Reset all meters."""
         for m in self.meters.values():
             m.reset()
+
+    def state_dict(self) -> Dict[str, Dict[str, Any]]:
+        """Every meter's state, by name."""
+        return {k: m.state_dict() for k, m in self.meters.items()}
+
+    def load_state_dict(self, state: Dict[str, Dict[str, Any]]) -> None:
+        """Replace the meters by those of :meth:`state_dict`."""
+        self.meters = {}
+        for k, s in state.items():
+            self.meters[k] = ScalarMeter(self.window)
+            self.meters[k].load_state_dict(s)
+
+
+def reported_topk(num_classes: int) -> Tuple[int, ...]:
+    """The top-k accuracies worth reporting: top-1, and top-5 with more than 5 classes (with 5 or
+    fewer it is 100% by construction)."""
+    return (1, 5) if num_classes > 5 else (1,)
 
 
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)
