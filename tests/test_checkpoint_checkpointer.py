@@ -158,7 +158,7 @@ def test_damaged_data_in_the_newest_falls_back_to_the_older_one(tmp_path, caplog
     with caplog.at_level(logging.WARNING):
         start_at = resume_or_load(_cfg(), ck, _setup()[0])
     assert start_at["path"] == good and start_at["epoch"] == 1
-    assert f"skipping unreadable checkpoint {newest} (ValueError: {newest}: damaged: " in caplog.text
+    assert f"skipping unreadable checkpoint {newest} (ValueError: damaged: " in caplog.text
     with pytest.raises(ValueError, match="Bad CRC-32"):
         Checkpointer.load(newest)
 

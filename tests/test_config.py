@@ -56,5 +56,18 @@ def test_bad_file_names_the_file(tmp_path):
 
 def test_yaml_is_loaded_safely(tmp_path):
     evil = write(tmp_path / "evil.yaml", "MODEL: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError, match=r"evil.yaml, line 1.*safe"):
         load_config(evil)
+
+
+def test_an_integer_is_accepted_for_a_float_key(tmp_path):
+    cfg = load_config(None, ["SOLVER.BASE_LR", "1", "SOLVER.WARMUP_EPOCHS", "2"])
+    assert cfg.SOLVER.BASE_LR == 1.0 and type(cfg.SOLVER.BASE_LR) is float
+    assert type(cfg.SOLVER.WARMUP_EPOCHS) is float
+    exp = write(tmp_path / "exp.yaml", "SOLVER:\n  BASE_LR: 1\n  WEIGHT_DECAY: 0\n")
+    cfg = load_config(exp)
+    assert (cfg.SOLVER.BASE_LR, type(cfg.SOLVER.WEIGHT_DECAY)) == (1.0, float)
+    with pytest.raises(ConfigError, match=r"DATA.NUM_FRAMES = 8.5 is a float; expected an int"):
+        load_config(None, ["DATA.NUM_FRAMES", "8.5"])  # the other way round stays an error
+    with pytest.raises(ConfigError, match=r"SOLVER.BASE_LR = True is a bool; expected a float"):
+        load_config(None, ["SOLVER.BASE_LR", "True"])

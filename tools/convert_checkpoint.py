@@ -4,13 +4,17 @@
 
 IN is any file or folder ``timesformer.checkpoint`` reads (our checkpoints, a released .pyth, a
 Hugging Face folder or hub id). Tensors are only renamed, never changed, so round trips are exact.
+An error is one line, ``error: ...``, naming the file; exit status 2 when IN does not exist, 1 when
+IN cannot be read or converted (refused, corrupt, a scheme the output layout lacks) or OUT cannot be
+written (a full disk).
 """
 import argparse
-import logging
 import sys
 from typing import List, Optional
 
-from timesformer.checkpoint import FORMATS, read_source, write_weights
+from timesformer.checkpoint import FORMATS, LOAD_ERRORS, WriteError, read_source, write_weights
+from timesformer.engine import error_line
+from timesformer.utils.logging import setup_logging
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -25,11 +29,25 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    weights = read_source(args.input)
+    setup_logging()
+    try:
+        weights = read_source(args.input)
+    except FileNotFoundError as e:
+        print(error_line(e), file=sys.stderr)
+        return 2
+    except LOAD_ERRORS as e:
+        print(error_line(e), file=sys.stderr)
+        return 1
     if args.num_heads:
         weights.meta["num_heads"] = args.num_heads
-    write_weights(weights, args.output, args.to)
+    try:
+        write_weights(weights, args.output, args.to)
+    except WriteError as e:  # names the file and what is intact
+        print(error_line(e), file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as e:
+        print(error_line(f"cannot write {args.output} (--to {args.to}): {e}"), file=sys.stderr)
+        return 1
     print(f"wrote {args.output} ({args.to}, {len(weights.state_dict)} tensors, from {weights.layout})")
     return 0
 

@@ -3,8 +3,12 @@
 
 Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. NUM_GPUS > 1 starts one process per GPU;
 under torchrun the processes it started are used; without CUDA it runs on the CPU (gloo).
-Exit status 2: a config that cannot work (found before anything starts); 1: the run stopped with an
-error it explains (a non-finite loss, an unusable annotation file, ...), printed as ``error: ...``.
+Every error it explains is one line, ``error: ...``, on stderr (no traceback), naming the file, key or
+value and what to do. Exit status 2: the config or command line cannot work (a bad key or value, a
+config file that is missing, not valid YAML or inherits from itself, a file it names that is not
+there), found before anything starts; 1: the run stopped on a fault found while running (a checkpoint
+or weights file that is refused, corrupt or does not fit the model, a non-finite loss, an unusable
+annotation file, a full disk).
 """
 import argparse
 import sys
@@ -12,7 +16,7 @@ from typing import List, Optional
 
 from timesformer.config import ConfigError, load_config
 from timesformer.config.stated import stated_keys
-from timesformer.engine import USER_ERRORS, JobFailed, launch, preflight, run, settle_channel_order
+from timesformer.engine import USER_ERRORS, JobFailed, error_line, launch, preflight, run, settle_channel_order
 from timesformer.utils.logging import setup_logging
 
 
@@ -35,12 +39,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         # The weights the run starts from decide the input channel order, unless the user states it.
         cfg = settle_channel_order(cfg, "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts))
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     try:
         launch(run, cfg)
     except (*USER_ERRORS, JobFailed) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 1
     return 0
 

@@ -14,19 +14,26 @@ import math
 import os
 import random
 import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from timesformer.config import ConfigError
 
-from .formats import _load_torch, atomic_torch_save
+from .formats import UnsafeFileError, WriteError, _load_torch, atomic_torch_save, first_sentence
 
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^checkpoint_epoch_(\d+)_iter_(\d+)\.pyth$")
+# Files already warned about in this process, by (path, size, mtime): one warning per file, however
+# many times the preflight, the model builder and the resume look for the newest checkpoint.
+_WARNED: Set[Tuple[str, int, int]] = set()
+# Config keys that decide the shapes of a saved training state (model weights, optimizer groups, scaler).
+STATE_KEYS = ("MODEL.", "TIMESFORMER.", "DATA.NUM_FRAMES", "DATA.TRAIN_CROP_SIZE", "SOLVER.OPTIMIZING_METHOD",
+              "SOLVER.ZERO_WD_1D_PARAM", "TRAIN.MIXED_PRECISION")
 
 
 class Checkpointer:
@@ -40,7 +47,7 @@ class Checkpointer:
         self.dir = output_dir if os.path.basename(os.path.normpath(output_dir)) == "checkpoints" \
             else os.path.join(output_dir, "checkpoints")
         self.keep_last = keep_last
-        self.unreadable: Dict[str, str] = {}  # path -> why it could not be read, from the last search
+        self.skipped: Dict[str, str] = {}  # path -> why it could not be used ("refused (...)", ...)
         self._intact: Dict[str, Tuple[int, int]] = {}  # path -> (size, mtime) when last found intact
 
     def path_for(self, epoch: int, iteration: int) -> str:
@@ -67,7 +74,13 @@ class Checkpointer:
         """
         os.makedirs(self.dir, exist_ok=True)
         path = self.path_for(epoch, iteration)
-        atomic_torch_save(state, path)
+        try:
+            atomic_torch_save(state, path)
+        except WriteError as e:
+            previous = self.list()
+            note = (f"; {previous[-1]} is intact (the newest checkpoint): the same command resumes from it "
+                    "once there is space") if previous else ""
+            raise WriteError(f"{e}{note}") from e
         self._intact[path] = _stamp(path)  # fsynced and renamed into place: not read back
         self.prune(keep=path)
         logger.info("saved checkpoint %s", path)
@@ -97,16 +110,16 @@ class Checkpointer:
                 aside = f"{path}.corrupt"
                 os.replace(path, aside)
                 logger.warning("moved unreadable checkpoint %s aside to %s (%s); it does not count among the "
-                               "TRAIN.CHECKPOINT_KEEP_LAST %d kept", path, aside, self.unreadable[path], self.keep_last)
+                               "TRAIN.CHECKPOINT_KEEP_LAST %d kept", path, aside, self.skipped[path], self.keep_last)
 
     def is_intact(self, path: str) -> bool:
-        """True when ``path`` reads in full with intact CRC-32s (else its reason is in ``unreadable``)."""
+        """True when ``path`` reads in full with intact CRC-32s (else its reason is in ``skipped``)."""
         if self._intact.get(path) == _stamp(path):
             return True
         try:
             _load_torch(path, mmap=True)
         except Exception as e:  # see _newest
-            self.unreadable[path] = _reason(e)
+            self.skipped[path] = "{} ({})".format(*_skip_reason(path, e))
             return False
         self._intact[path] = _stamp(path)
         return True
@@ -126,15 +139,22 @@ class Checkpointer:
         return found
 
     def _newest(self, read: Callable[[str], Any]) -> Optional[Tuple[str, Any]]:
-        self.unreadable = {}
-        for path in reversed(self.list()):
+        """The newest file ``read`` accepts; the others are recorded in ``skipped`` and warned about once."""
+        self.skipped = {}
+        files = self.list()
+        for i, path in enumerate(reversed(files)):
             try:
                 return path, read(path)
-            except Exception as e:  # a damaged file shows up as ValueError, OSError, ...
-                self.unreadable[path] = _reason(e)
-                logger.warning("skipping unreadable checkpoint %s (%s); falling back to an older one",
-                               path, self.unreadable[path])
+            except Exception as e:  # a damaged file shows up as ValueError, OSError, BadZipFile, ...
+                kind, why = _skip_reason(path, e)
+                self.skipped[path] = f"{kind} ({why})"
+                _warn_once(path, f"skipping {kind} checkpoint {path} ({why}); "
+                           + ("falling back to an older one" if i + 1 < len(files) else "no older one"))
         return None
+
+    def describe_skipped(self) -> str:
+        """'X was refused (...); Y was unreadable (...)': why the checkpoints found were not used."""
+        return "; ".join(f"{p} was {why}" for p, why in self.skipped.items())
 
     def last_finite(self, before_iteration: int) -> Optional[Tuple[str, Dict[str, Any]]]:
         """(path, contents mapped from disk) of the newest checkpoint of a global iteration below
@@ -146,7 +166,7 @@ class Checkpointer:
             try:
                 state = _load_torch(path, mmap=True)
             except Exception as e:  # see _newest
-                logger.warning("checkpoint %s is unreadable (%s)", path, _reason(e))
+                _warn_once(path, "checkpoint {} is {} ({})".format(path, *_skip_reason(path, e)))
                 continue
             loss = state.get("loss")
             if not non_finite(state) and (loss is None or math.isfinite(loss)):
@@ -171,14 +191,28 @@ class Checkpointer:
         return _load_torch(path)
 
 
+def _skip_reason(path: str, e: Exception) -> Tuple[str, str]:
+    """('refused', why) or ('unreadable', 'Type: why'): why the checkpoint at ``path`` cannot be used."""
+    if isinstance(e, UnsafeFileError):
+        return "refused", first_sentence(str(e).replace(f"{path} was refused: ", ""))
+    return "unreadable", f"{type(e).__name__}: {first_sentence(str(e).replace(f'{path}: ', ''))}"
+
+
+def _warn_once(path: str, message: str) -> None:
+    """Log ``message`` about ``path`` unless this process already warned about this file."""
+    try:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = (os.path.abspath(path), -1, -1)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message)
+
+
 def _stamp(path: str) -> Tuple[int, int]:
     st = os.stat(path)
     return st.st_size, st.st_mtime_ns
-
-
-def _reason(e: Exception) -> str:
-    """'Type: first line of the message' of why a file could not be read."""
-    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def _non_finite_tensor(t: Any) -> bool:
@@ -230,24 +264,32 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
+def _fit_report(weights: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]) -> List[str]:
+    """What keeps ``weights`` from loading strictly into a model with state dict ``own``."""
+    wrong = [f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
+             for k, v in weights.items() if k in own and v.shape != own[k].shape]
+    missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+    return wrong[:4] + ([f"missing {missing[:4]}"] if missing else []) + (
+        [f"unexpected {unexpected[:4]}"] if unexpected else [])
+
+
 def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer, scaler,
                   scheduler_state_setter: Optional[Callable[[Any], None]]) -> Dict[str, Any]:
-    """Model, optimizer, scaler, schedule and RNG from a full training state; the resume point."""
+    """Model, optimizer, scaler, schedule and RNG from a full training state; the resume point.
+    A state that does not fit raises a ValueError saying which part (the caller says what to do)."""
     weights = state.get("model", state.get("model_state"))
-    if weights is None:
+    if not isinstance(weights, dict):
         raise ValueError(f"{path}: not a training checkpoint (no 'model' or 'model_state' entry)")
-    hint = ("Resume with the config the run was started with, or set TRAIN.FINETUNE True to load "
-            "the weights only (adapting the head and embeddings)")
-    try:
-        result = _unwrap(model).load_state_dict(weights, strict=False)
-    except RuntimeError as e:  # shape mismatches
-        raise ValueError(f"{path} does not fit this model: {e}. {hint}") from e
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{path} does not fit this model: missing {result.missing_keys[:8]}, unexpected "
-                         f"{result.unexpected_keys[:8]}. {hint}")
+    problems = _fit_report(weights, _unwrap(model).state_dict())
+    if problems:
+        raise ValueError(f"{path} does not fit this model: {'; '.join(problems)}")
+    _unwrap(model).load_state_dict(weights)
     opt_state = state.get("optimizer", state.get("optimizer_state"))
     if optimizer is not None and opt_state is not None:
-        optimizer.load_state_dict(opt_state)
+        try:
+            optimizer.load_state_dict(opt_state)
+        except ValueError as e:  # torch: "loaded state dict has a different number of parameter groups"
+            raise ValueError(f"{path}: its optimizer state does not fit this optimizer ({e})") from e
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     if scheduler_state_setter is not None and state.get("scheduler") is not None:
@@ -261,31 +303,84 @@ def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer,
             "rng_per_rank": state.get("rng_per_rank") or [], "hooks": state.get("hooks") or {}}
 
 
+def _flat(tree: Any, prefix: str = "") -> Dict[str, Any]:
+    """{'MODEL.NUM_CLASSES': 400, ...} from a nested mapping (a config or its YAML)."""
+    if not isinstance(tree, dict):
+        return {prefix[:-1]: tree}
+    return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+
+
+def config_changes(saved_yaml: Any, cfg) -> List[str]:
+    """'KEY: A in the checkpoint, B now' for each of :data:`STATE_KEYS` that differs between the config
+    a checkpoint stores (its YAML) and ``cfg``; [] when the checkpoint stores none."""
+    try:
+        saved = _flat(yaml.safe_load(saved_yaml)) if isinstance(saved_yaml, str) else {}
+    except yaml.YAMLError:
+        saved = {}
+    now = {k: list(v) if isinstance(v, tuple) else v for k, v in _flat(cfg).items()}  # YAML has no tuples
+    return [f"{k}: {saved[k]} in the checkpoint, {now[k]} now" for k in sorted(now)
+            if k.startswith(STATE_KEYS) and k in saved and saved[k] != now[k]]
+
+
+def _resume_error(e: ValueError, state: Dict[str, Any], path: str, cfg) -> ConfigError:
+    """An auto-resume that does not fit this config: what changed, and the two ways on that work."""
+    changes = config_changes(state.get("cfg"), cfg)
+    changed = f" The run was saved with another config: {'; '.join(changes)}." if changes else ""
+    return ConfigError(
+        f"TRAIN.AUTO_RESUME: {e}.{changed} To continue that run, use the config it was started with; to start "
+        f"a new run from its weights, give a new OUTPUT_DIR with TRAIN.CHECKPOINT_FILE_PATH {path} "
+        "TRAIN.FINETUNE True (a fine-tune in this OUTPUT_DIR would resume this checkpoint again)")
+
+
+def _configured(key: str, path: str, load: Callable[[], Any], hint: str = "") -> Any:
+    """``load()``, its failure to use the file named by config key ``key`` raised as a ConfigError naming it."""
+    from .loader import LOAD_ERRORS, source_error
+
+    try:
+        return load()
+    except LOAD_ERRORS as e:
+        raise source_error(key, path, ValueError(f"{e}{hint}")) from e
+
+
 def resume_or_load(cfg, checkpointer: Checkpointer, model: nn.Module, optimizer=None, scaler=None,
                    scheduler_state_setter: Optional[Callable[[Any], None]] = None) -> Dict[str, Any]:
     """Where training starts: the newest valid checkpoint of this run (TRAIN.AUTO_RESUME, also for a
     preempted fine-tune), else TRAIN.CHECKPOINT_FILE_PATH (weights only with TRAIN.FINETUNE, full
-    state otherwise), else nothing. Checkpoints that are all unreadable are an error, not a fresh start.
-    Returns {'epoch', 'iteration', 'epoch_iteration', 'path', 'rng_per_rank', 'hooks'} of the resume point, or
-    {} for a fresh start."""
+    state otherwise), else nothing. Checkpoints that are all unreadable are an error, not a fresh start;
+    a file that cannot be used raises a ConfigError naming it. Returns {'epoch', 'iteration',
+    'epoch_iteration', 'path', 'rng_per_rank', 'hooks'} of the resume point, or {} for a fresh start."""
     found = checkpointer.load_latest() if cfg.TRAIN.AUTO_RESUME else None
-    if cfg.TRAIN.AUTO_RESUME and not found and checkpointer.unreadable:
-        raise ConfigError(f"TRAIN.AUTO_RESUME: no checkpoint in {checkpointer.dir} is readable, and starting "
+    if cfg.TRAIN.AUTO_RESUME and not found and checkpointer.skipped:
+        raise ConfigError(f"TRAIN.AUTO_RESUME: no checkpoint in {checkpointer.dir} can be used, and starting "
                           "from scratch would silently drop the run's progress: "
-                          + "; ".join(checkpointer.unreadable.values()) + ". Restore them from a copy, move "
+                          + checkpointer.describe_skipped() + ". Restore them from a copy, move "
                           "them aside to start afresh, or set OUTPUT_DIR to a new folder")
     if found:
         latest, state = found
         logger.info("resuming from %s (TRAIN.AUTO_RESUME)", latest)
-        return _restore_full(state, latest, model, optimizer, scaler, scheduler_state_setter)
+        try:
+            return _restore_full(state, latest, model, optimizer, scaler, scheduler_state_setter)
+        except ValueError as e:
+            raise _resume_error(e, state, latest, cfg) from e
     path = cfg.TRAIN.CHECKPOINT_FILE_PATH
+    nothing = (f"nothing to resume in {checkpointer.dir}" if cfg.TRAIN.AUTO_RESUME else "TRAIN.AUTO_RESUME is off")
+    if checkpointer.skipped:
+        nothing += f" ({checkpointer.describe_skipped()})"
     if not path:
+        pretrained = cfg.TIMESFORMER.PRETRAINED_MODEL
+        if pretrained:
+            logger.info("%s: starting at epoch 1 from TIMESFORMER.PRETRAINED_MODEL = %s", nothing, pretrained)
+        else:
+            logger.info("%s: starting from scratch (epoch 1, random weights)", nothing)
         return {}
     if cfg.TRAIN.FINETUNE:
         from .loader import load_pretrained
 
-        logger.info("fine-tuning from the weights of %s (TRAIN.FINETUNE)", path)
-        load_pretrained(model, path)
+        logger.info("fine-tuning from the weights of %s (TRAIN.FINETUNE; %s)", path, nothing)
+        _configured("TRAIN.CHECKPOINT_FILE_PATH", path, lambda: load_pretrained(model, path))
         return {}
-    logger.info("continuing training from %s (TRAIN.CHECKPOINT_FILE_PATH)", path)
-    return _restore_full(Checkpointer.load(path), path, model, optimizer, scaler, scheduler_state_setter)
+    logger.info("continuing training from %s (TRAIN.CHECKPOINT_FILE_PATH; %s)", path, nothing)
+    state = _configured("TRAIN.CHECKPOINT_FILE_PATH", path, lambda: Checkpointer.load(path))
+    return _configured("TRAIN.CHECKPOINT_FILE_PATH", path, lambda: _restore_full(
+        state, path, model, optimizer, scaler, scheduler_state_setter),
+        hint=". Set TRAIN.FINETUNE True to start from its weights only (the head and embeddings adapted)")

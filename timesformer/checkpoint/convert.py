@@ -97,7 +97,8 @@ def vit_to_hf(sd: Mapping[str, Tensor]) -> StateDict:
         new = _rename(m.group(2), HF_BLOCK, reverse=True) if m else _rename(k, HF_TOP, reverse=True)
         if new is None:
             raise ValueError(f"key {k!r} has no Hugging Face TimeSformer counterpart: transformers only "
-                             "implements space_only, joint_space_time and divided_space_time")
+                             "implements space_only, joint_space_time and divided_space_time; keep such a "
+                             "model in our layout (--to timesformer) or the reference's (--to pyth)")
         out[f"{_HF_LAYER}{m.group(1)}.{new}" if m else new] = v
     return out
 

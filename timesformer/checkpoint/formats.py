@@ -6,10 +6,13 @@ Everything is read with ``torch.load(weights_only=True)``, safetensors or numpy 
 downloaded file cannot run code; zip archives (torch files, npz) have their CRC-32s verified first
 (:func:`check_crc`), so damaged data are an error naming the file, never loaded. :class:`Weights` is the common in-memory form.
 """
+import errno
 import json
 import logging
 import os
 import pickle
+import re
+import shutil
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
@@ -81,20 +84,46 @@ def check_crc(path: str) -> None:
                          "blocks lost in a crash). Copy or download it again, or use another checkpoint") from e
 
 
+class UnsafeFileError(ValueError):
+    """A weights file refused because it holds pickled objects other than tensors and plain containers."""
+
+
+class WriteError(OSError):
+    """A file could not be written (disk full, file-size limit); the message names it and what is intact."""
+
+
+def _refused_object(e: Exception) -> str:
+    """What torch's weights-only unpickler refused (e.g. 'argparse.Namespace'), without torch's advice."""
+    m = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+    return m.group(1) if m else "object of a kind that torch's safe loader does not allow"
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of an error message (torch's go on for several)."""
+    return text.strip().splitlines()[0].split(". ")[0] if text.strip() else ""
+
+
 def _load_torch(path: str, check_data: bool = True, mmap: bool = False) -> Any:
     """The one reader of PyTorch files: ``torch.load(weights_only=True)`` on the CPU, after
     :func:`check_crc` (``check_data``; torch.load does not verify the checksums). ``mmap`` maps the
-    tensor data instead of reading it (zip archives; a legacy file is read)."""
+    tensor data instead of reading it (zip archives; a legacy file is read). A refused or unreadable
+    file is a ValueError naming it."""
     if check_data:
         check_crc(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{path}: refused to unpickle objects other than tensors and plain containers "
-                         f"(torch.load weights_only=True): {e}. A checkpoint must not run code; re-save "
-                         "its state dict with torch.save(model.state_dict(), ...) in a trusted session") from e
-    except (RuntimeError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable PyTorch file (truncated or corrupt?): {e}") from e
+        if "Weights only load failed" not in str(e):
+            raise ValueError(f"{path}: not a readable PyTorch file (truncated or corrupt?): "
+                             f"{first_sentence(str(e))}") from e
+        # from None: torch's own message advises loading the file with the safety turned off
+        raise UnsafeFileError(f"{path} was refused: it holds a pickled {_refused_object(e)}, which could run code "
+                              "when unpickled. Only tensors and plain containers are loaded; ask whoever made it "
+                              "for the weights alone (torch.save(model.state_dict(), ...)) or a .safetensors "
+                              "file") from None
+    except (RuntimeError, EOFError, KeyError, IndexError, ValueError, AttributeError, TypeError) as e:
+        raise ValueError(f"{path}: not a readable PyTorch file (truncated or corrupt?): "
+                         f"{type(e).__name__}: {first_sentence(str(e))}") from e
 
 
 def _load_safetensors(path: str) -> StateDict:
@@ -283,7 +312,8 @@ def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]], cfg: Option
 
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save`` to ``path.tmpPID``, fsync, rename over ``path``: a kill or an error during the
-    write leaves the previous ``path`` intact, and an error leaves no temporary file behind."""
+    write leaves the previous ``path`` intact, and an error leaves no temporary file behind. A write
+    that fails (full disk: torch reports "unexpected pos") raises :class:`WriteError` naming ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
@@ -291,10 +321,29 @@ def atomic_torch_save(obj: Any, path: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        raise WriteError(_write_failure(path, e)) from e
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     _fsync_dir(os.path.dirname(os.path.abspath(path)))
+
+
+def _write_failure(path: str, e: BaseException) -> str:
+    """Why writing ``path`` failed: the OS error behind torch's (``errno`` text), the free space, the fix."""
+    cause: Optional[BaseException] = e
+    while cause is not None and not (isinstance(cause, OSError) and cause.strerror):
+        cause = cause.__cause__ or cause.__context__
+    reason = cause.strerror if isinstance(cause, OSError) else (str(e).splitlines() or [type(e).__name__])[0]
+    if isinstance(cause, OSError) and cause.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"could not write {path}: {reason}. Nothing was replaced: files already there are intact"
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2 ** 20:.0f} MiB free there"
+    except OSError:
+        free = "its free space unknown"
+    return (f"could not write {path}: {reason} ({free}); the disk is full or a file-size limit (ulimit -f) "
+            "applies. Nothing was replaced: files already there are intact. Free some space and run again")
 
 
 def _fsync_dir(path: str) -> None:

@@ -55,9 +55,9 @@ def download_hf(repo_id: str) -> str:
     try:
         return snapshot_download(repo_id, allow_patterns=["config.json", *WEIGHT_FILES])
     except Exception as e:
-        raise FetchError(f"could not fetch {repo_id!r} from the Hugging Face hub: {e}. Without network "
-                         "access, copy the model folder (config.json + model.safetensors) here and pass "
-                         "its path") from e
+        raise FetchError(f"could not fetch {repo_id!r} from the Hugging Face hub: {str(e).rstrip('.')}. "
+                         "Without network access, copy the model folder (config.json + model.safetensors) "
+                         "here and pass its path") from e
 
 
 def looks_like_path(name: str) -> bool:

@@ -1,5 +1,5 @@
 """Training and testing: the trainer and its hooks, multi-view evaluation, process launching."""
-from .launch import USER_ERRORS, JobFailed, launch
+from .launch import USER_ERRORS, JobFailed, error_line, launch
 from .runner import preflight, run, settle_channel_order
 
-__all__ = ["USER_ERRORS", "JobFailed", "launch", "preflight", "run", "settle_channel_order"]
+__all__ = ["USER_ERRORS", "JobFailed", "error_line", "launch", "preflight", "run", "settle_channel_order"]

@@ -21,6 +21,9 @@ def check_engine_config(cfg) -> None:
             s.STEPS, "increasing epochs starting with 0, e.g. [0, 11, 14]")
     require(s.WARMUP_EPOCHS >= 0, "SOLVER.WARMUP_EPOCHS", s.WARMUP_EPOCHS, "a number >= 0")
     require(0 <= s.MOMENTUM < 1, "SOLVER.MOMENTUM", s.MOMENTUM, "a number in [0, 1)")
+    require(not (s.OPTIMIZING_METHOD == "sgd" and s.NESTEROV and s.MOMENTUM == 0), "SOLVER.NESTEROV",
+            s.NESTEROV, f"False with SOLVER.MOMENTUM = {s.MOMENTUM} (Nesterov's method needs momentum): set "
+            "SOLVER.NESTEROV False for plain SGD, or a momentum such as SOLVER.MOMENTUM 0.9")
     require(s.WEIGHT_DECAY >= 0, "SOLVER.WEIGHT_DECAY", s.WEIGHT_DECAY, "a number >= 0")
     require(len(s.BETAS) == 2 and all(0 <= b < 1 for b in s.BETAS), "SOLVER.BETAS", s.BETAS,
             "two numbers in [0, 1)")

@@ -8,7 +8,8 @@
   starts N CPU processes.
 
 Errors whose message already says what to fix (``USER_ERRORS``) leave a spawned process as
-``error: ...`` on its stderr and exit status 1, and the launch as :class:`JobFailed`.
+``error: ...`` on its stderr and exit status 1, and the launch as :class:`JobFailed`. The tools print
+them with :func:`error_line`: one line, no traceback.
 """
 import logging
 import os
@@ -19,15 +20,25 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from timesformer.checkpoint import WriteError
 from timesformer.config import ConfigError
 from timesformer.data.datasets import AnnotationError, BadVideosError
 from timesformer.utils import distributed as du
 
 logger = logging.getLogger(__name__)
 
-# A bad config value, a non-finite loss, an unusable annotation file, too many bad videos: messages that name the key,
-# iteration or file and say how to fix it, so tools print them without a traceback.
-USER_ERRORS = (ConfigError, FloatingPointError, AnnotationError, BadVideosError)
+# A bad config value or a file it names that cannot be used, a non-finite loss, an unusable annotation
+# file, too many bad videos, a full disk: messages that name the key, iteration or file and say how to
+# fix it, so tools print them without a traceback.
+USER_ERRORS = (ConfigError, FloatingPointError, AnnotationError, BadVideosError, WriteError)
+
+
+def error_line(e: object) -> str:
+    """``error: <message>`` of an exception or a message, on one line (a multi-line message's lines
+    joined by '; '), as tools print it."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+    rest = "; ".join(lines[1:])
+    return f"error: {lines[0]}{' ' + rest if rest else ''}"
 
 
 class JobFailed(RuntimeError):
@@ -92,7 +103,7 @@ def _spawned(local_rank: int, fn: Callable, cfg, world: int, init_method: str) -
     try:
         _worker(local_rank, fn, cfg, world, init_method)
     except USER_ERRORS as e:
-        raise SystemExit(f"error: {e}") from e  # multiprocessing prints the message
+        raise SystemExit(error_line(e)) from e  # multiprocessing prints the message
 
 
 def launch(fn: Callable, cfg) -> None:

@@ -27,8 +27,8 @@ GENERATED_DATASETS = ("synthetic",)
 
 
 def preflight(cfg) -> None:
-    """Fail in seconds, before any process or model starts: unwritable OUTPUT_DIR, missing data or
-    DATA.PATH_PREFIX, nothing to test."""
+    """Fail in seconds, before any process or model starts: unwritable OUTPUT_DIR, a missing weights
+    file, missing data or DATA.PATH_PREFIX, nothing to test."""
     out = os.path.abspath(cfg.OUTPUT_DIR)
     try:
         os.makedirs(out, exist_ok=True)
@@ -41,8 +41,11 @@ def preflight(cfg) -> None:
     if cfg.TEST.ENABLE and ckpt and not os.path.exists(ckpt):
         raise ConfigError(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
                           "(or '' to test the newest checkpoint in OUTPUT_DIR)")
-    if cfg.TEST.ENABLE and not cfg.TRAIN.ENABLE:
-        test_weights(cfg)
+    if cfg.TRAIN.ENABLE and not resumes_full_state(cfg):
+        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
+        _check_weights_path(cfg, "TRAIN.CHECKPOINT_FILE_PATH")
+    if cfg.TEST.ENABLE and not cfg.TRAIN.ENABLE and test_weights(cfg)[0] == "TIMESFORMER.PRETRAINED_MODEL":
+        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
     datasets = set()
     if cfg.TRAIN.ENABLE:
         datasets.add(cfg.TRAIN.DATASET)
@@ -59,6 +62,18 @@ def preflight(cfg) -> None:
                               "annotation files' video paths are relative to ('' if they are absolute)")
 
 
+def _check_weights_path(cfg, key: str) -> None:
+    """A weights key naming a local file (by its suffix or a path prefix) that is not there: ConfigError."""
+    from timesformer.checkpoint.hub import looks_like_path
+
+    section, name = key.split(".")
+    value = cfg[section][name]
+    if value and looks_like_path(value) and not os.path.exists(os.path.expanduser(value)):
+        where = "" if os.path.isabs(os.path.expanduser(value)) else f" (relative to {os.getcwd()})"
+        raise ConfigError(f"{key} = {value!r}: no such file{where}; check the path (MODEL_ZOO.md says where "
+                          "to get the released weights), or set it to ''")
+
+
 def save_config(cfg) -> Optional[str]:
     """Write the merged config to OUTPUT_DIR/config.yaml (rank 0)."""
     if not du.is_main_process():
@@ -69,17 +84,23 @@ def save_config(cfg) -> Optional[str]:
     return path
 
 
-def test_weights(cfg) -> str:
-    """What a test-only run evaluates: TEST.CHECKPOINT_FILE_PATH, else the newest checkpoint in
-    OUTPUT_DIR, else TIMESFORMER.PRETRAINED_MODEL."""
+def test_weights(cfg) -> Tuple[str, str]:
+    """What a test-only run evaluates, as (config key, source): TEST.CHECKPOINT_FILE_PATH, else the
+    newest checkpoint in OUTPUT_DIR, else TIMESFORMER.PRETRAINED_MODEL."""
     from timesformer.checkpoint.checkpointer import Checkpointer
 
-    source = (cfg.TEST.CHECKPOINT_FILE_PATH or Checkpointer(cfg.OUTPUT_DIR, 1).find_latest()
-              or cfg.TIMESFORMER.PRETRAINED_MODEL)
-    if not source:
-        raise ConfigError("nothing to test: TEST.CHECKPOINT_FILE_PATH is empty, OUTPUT_DIR has no checkpoint "
-                          f"({cfg.OUTPUT_DIR}/checkpoints) and TIMESFORMER.PRETRAINED_MODEL is empty; set one")
-    return source
+    if cfg.TEST.CHECKPOINT_FILE_PATH:
+        return "TEST.CHECKPOINT_FILE_PATH", cfg.TEST.CHECKPOINT_FILE_PATH
+    checkpointer = Checkpointer(cfg.OUTPUT_DIR, 1)
+    latest = checkpointer.find_latest()
+    if latest:
+        return "OUTPUT_DIR", latest
+    if cfg.TIMESFORMER.PRETRAINED_MODEL:
+        return "TIMESFORMER.PRETRAINED_MODEL", cfg.TIMESFORMER.PRETRAINED_MODEL
+    found = (f"OUTPUT_DIR's checkpoints cannot be used ({checkpointer.describe_skipped()})" if checkpointer.skipped
+             else f"OUTPUT_DIR has no checkpoint ({checkpointer.dir})")
+    raise ConfigError(f"nothing to test: TEST.CHECKPOINT_FILE_PATH is empty, {found} and "
+                      "TIMESFORMER.PRETRAINED_MODEL is empty; set one")
 
 
 def trained_iterations(source: str) -> int:
@@ -111,7 +132,7 @@ def starting_weights(cfg) -> Tuple[str, bool]:
     from timesformer.checkpoint.checkpointer import Checkpointer
 
     if not cfg.TRAIN.ENABLE:
-        return (test_weights(cfg) if cfg.TEST.ENABLE else ""), False
+        return (test_weights(cfg)[1] if cfg.TEST.ENABLE else ""), False
     latest = Checkpointer(cfg.OUTPUT_DIR, 1).find_latest() if cfg.TRAIN.AUTO_RESUME else None
     return (latest, True) if latest else (cfg.TRAIN.CHECKPOINT_FILE_PATH or cfg.TIMESFORMER.PRETRAINED_MODEL, False)
 
@@ -145,19 +166,25 @@ def settle_channel_order(cfg, stated: bool):
 def build_run_model(cfg) -> nn.Module:
     """The model of this run: TIMESFORMER.PRETRAINED_MODEL is loaded only when nothing overwrites it;
     a test-only run loads its weights strictly (a head of another class count is an error)."""
-    from timesformer.checkpoint import load_pretrained
+    from timesformer.checkpoint import LOAD_ERRORS, load_pretrained
+    from timesformer.checkpoint.loader import source_error
     from timesformer.models import TimeSformer, build_model, model_kwargs_from_cfg
 
     if cfg.TRAIN.ENABLE:
-        return TimeSformer(**model_kwargs_from_cfg(cfg)) if resumes_full_state(cfg) else build_model(cfg)
+        if resumes_full_state(cfg):
+            return TimeSformer(**model_kwargs_from_cfg(cfg))
+        try:
+            return build_model(cfg)
+        except LOAD_ERRORS as e:
+            raise source_error("TIMESFORMER.PRETRAINED_MODEL", cfg.TIMESFORMER.PRETRAINED_MODEL, e) from e
     model = TimeSformer(**model_kwargs_from_cfg(cfg))  # random; every weight comes from the source
     if cfg.TEST.ENABLE:
-        source = test_weights(cfg)
-        logger.info("testing weights from %s", source)
+        key, source = test_weights(cfg)
+        logger.info("testing weights from %s (%s)", source, key)
         try:
             load_pretrained(model, source, strict=True)  # a test never runs on half-initialised weights
-        except ValueError as e:
-            raise ConfigError(f"cannot test {source}: {e}") from e
+        except LOAD_ERRORS as e:
+            raise ConfigError(f"cannot test {source} ({key}): {e}") from e
     return model
 
 
@@ -228,7 +255,7 @@ def _train_and_test(cfg, device: torch.device) -> None:
         model, iteration = trainer.model_for_eval(), trainer.iter
         source = trainer.checkpointer.find_latest() or cfg.OUTPUT_DIR  # the last save holds these weights
     else:
-        source = test_weights(cfg) if cfg.TEST.ENABLE else ""
+        source = test_weights(cfg)[1] if cfg.TEST.ENABLE else ""
         model = model.to(device)
         if cfg.TRAIN.COMPILE:
             model = compile_model(model)

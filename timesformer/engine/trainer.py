@@ -146,8 +146,14 @@ class Trainer:
                 states = saved.get("hooks", {}).get(type(h).__name__)
                 if states:
                     h.load_state_dict(states)
-            logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
-                        self.epoch + 1, self.epoch_iter, self.iter)
+            if self.epoch >= self.max_epoch:
+                done = (f"epoch {self.epoch} of {self.max_epoch}" if self.epoch == self.max_epoch else
+                        f"{self.epoch} epochs, more than SOLVER.MAX_EPOCH = {self.max_epoch}")
+                logger.info("the run in OUTPUT_DIR already finished (%s): nothing to train; raise "
+                            "SOLVER.MAX_EPOCH to train on, or give a new OUTPUT_DIR for a new run", done)
+            else:
+                logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
+                            self.epoch + 1, self.epoch_iter, self.iter)
 
     @staticmethod
     def _saved_per_rank(state: dict) -> dict:

@@ -14,10 +14,10 @@ import torch
 import yaml
 from torch import nn
 
-from timesformer.checkpoint import FetchError, from_pretrained, read_source
+from timesformer.checkpoint import LOAD_ERRORS, from_pretrained, read_source  # noqa: F401 (the tools': exit 2)
 from timesformer.checkpoint.channels import apply_channel_order
 from timesformer.classnames import class_names_for, load_class_names
-from timesformer.config import CfgNode, get_cfg, load_config
+from timesformer.config import CfgNode, get_cfg, load_config, merge_opts
 from timesformer.config.stated import stated_keys
 from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
 from timesformer.data.datasets import DATASETS
@@ -32,10 +32,6 @@ PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE
                  "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD", "DATA.FRAMES_FPS",
                  "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
                  "TEST.DATASET")
-
-# What loading weights raises for a wrong path, config or checkpoint, or an unreachable hub/timm
-# source: the tools print it as ``error: ...`` and exit with status 2.
-LOAD_ERRORS = (ValueError, FileNotFoundError, TypeError, FetchError)
 
 
 @dataclass
@@ -91,7 +87,7 @@ def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
         cfg.DATA.TRAIN_CROP_SIZE = cfg.DATA.TEST_CROP_SIZE = size
         if size != 224:
             cfg.DATA.TRAIN_JITTER_SCALES = [size, size * 8 // 7]
-    cfg.merge_from_list(list(opts))
+    merge_opts(cfg, opts)  # as run_net: an int for a float key, errors naming the key
     cfg.freeze()
     return cfg
 
