@@ -13,7 +13,8 @@ from timesformer.config.defaults import CHANNEL_ORDERS
 from timesformer.utils import distributed as du
 
 from .datasets import DATASETS, VideoDataset
-from .decoding import BACKENDS, torchcodec_available
+from .decoding import BACKENDS, torchcodec_problem
+from .torchcodec_reader import DEVICES
 from .protocol import EvalProtocol
 from .sampling import shard_range
 
@@ -106,9 +107,15 @@ def check_data_config(cfg: CfgNode) -> None:
     for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET)):
         require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")
     require(d.DECODING_BACKEND in BACKENDS, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"one of {BACKENDS}")
-    require(d.DECODING_BACKEND != "torchcodec" or torchcodec_available(), "DATA.DECODING_BACKEND",
-            d.DECODING_BACKEND, "'pyav': torchcodec cannot be imported here (pip install torchcodec, "
-            "which needs FFmpeg libraries)")
+    require(d.DECODING_DEVICE in DEVICES, "DATA.DECODING_DEVICE", d.DECODING_DEVICE, f"one of {DEVICES}")
+    require(d.DECODING_DEVICE == "cpu" or d.DECODING_BACKEND == "torchcodec", "DATA.DECODING_DEVICE",
+            d.DECODING_DEVICE, f"'cpu' with DATA.DECODING_BACKEND {d.DECODING_BACKEND!r}: only torchcodec "
+            "decodes on a GPU (set DATA.DECODING_BACKEND torchcodec)")
+    if d.DECODING_BACKEND == "torchcodec":  # the GPU itself is tried where the datasets are built
+        problem = torchcodec_problem("cpu")
+        require(not problem, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"a backend that works here: {problem}")
+    require(d.DECODING_DEVICE == "cpu" or torch.cuda.is_available(), "DATA.DECODING_DEVICE", d.DECODING_DEVICE,
+            "'cpu': torch sees no CUDA GPU here (torch.cuda.is_available() is False)")
     scales = d.TRAIN_JITTER_SCALES
     require(len(scales) == 2 and 0 < scales[0] <= scales[1], "DATA.TRAIN_JITTER_SCALES", scales,
             "[min, max] with 0 < min <= max")
