@@ -140,11 +140,11 @@ def check_data_config(cfg: CfgNode) -> None:
     require(d.DECODING_DEVICE == "cpu" or d.DECODING_BACKEND == "torchcodec", "DATA.DECODING_DEVICE",
             d.DECODING_DEVICE, f"'cpu' with DATA.DECODING_BACKEND {d.DECODING_BACKEND!r}: only torchcodec "
             "decodes on a GPU (set DATA.DECODING_BACKEND torchcodec)")
+    require(d.DECODING_DEVICE == "cpu" or torch.cuda.is_available(), "DATA.DECODING_DEVICE", d.DECODING_DEVICE,
+            "'cpu': torch sees no CUDA GPU here (torch.cuda.is_available() is False)")
     if d.DECODING_BACKEND == "torchcodec":  # the GPU itself is tried where the datasets are built
         problem = torchcodec_problem("cpu")
         require(not problem, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"a backend that works here: {problem}")
-    require(d.DECODING_DEVICE == "cpu" or torch.cuda.is_available(), "DATA.DECODING_DEVICE", d.DECODING_DEVICE,
-            "'cpu': torch sees no CUDA GPU here (torch.cuda.is_available() is False)")
     scales = d.TRAIN_JITTER_SCALES
     require(len(scales) == 2 and 0 < scales[0] <= scales[1], "DATA.TRAIN_JITTER_SCALES", scales,
             "[min, max] with 0 < min <= max")
