@@ -92,3 +92,27 @@ def test_eval_batches_give_each_worker_one_run():
                 assert run == list(range(run[0], run[0] + len(run))) if run else True
             seen += [i for b in batches for i in b]
         assert sorted(seen) == list(range(total))
+
+
+def test_cover_views_decode_each_clip_once(tmp_path):
+    # HowTo100M: as many clips as cover each video, x 3 crops; a download cut short has views past
+    # what decodes (not scored, their crops not read again either).
+    from tests.videos import write_cut_in_keyframe
+
+    write_video(tmp_path / "a.mp4", frames=noisy_index_frames(60, 40, 56), bframes=3)
+    whole = write_video(tmp_path / "whole.mp4", frames=noisy_index_frames(120, 40, 56), gop=10, faststart=True)
+    write_cut_in_keyframe(whole, tmp_path / "cut.mp4", near=0.3)
+    (tmp_path / "test.csv").write_text("a.mp4 0\ncut.mp4 1\n")
+    opts = ["TRAIN.DATASET", "howto100m", "TEST.DATASET", "howto100m", "TEST.BATCH_SIZE", "1",
+            "DATA_LOADER.NUM_WORKERS", "2", "DATA_LOADER.PERSISTENT_WORKERS", "False"]
+    cfg = load_config(None, SMALL + opts + ["DATA.PATH_TO_DATA_DIR", str(tmp_path), "DATA.PATH_PREFIX", str(tmp_path)])
+    views, decoded = _views(build_loader(cfg, "test"))
+    reference = build_dataset(cfg, "test")
+    reference.reuse_decoded_clips = False
+    assert len(views) == len(reference) == (4 + 8) * 3
+    assert [views[1, v][1] for v in range(0, 24, 3)] == [True, True] + [False] * 6  # 30 frames: 2 clips
+    assert all(n == 1 for (video, clip), n in decoded.items() if video == 0 or clip < 2), decoded
+    for k in range(len(reference)):
+        item = reference[k]
+        frames, valid = views[item["video_index"], item["view_index"]]
+        assert valid == item["valid"] and torch.equal(frames, item["frames"])
