@@ -22,5 +22,7 @@ setup(
     include_package_data=True,
     package_data={"timesformer": ["**/*.txt", "**/*.json"]},
     install_requires=_reqs("requirements.txt"),
-    extras_require={"dev": _reqs("requirements-dev.txt")},
+    # [torchcodec]: the optional decoder (DATA.DECODING_BACKEND torchcodec, on a GPU with
+    # DATA.DECODING_DEVICE cuda); it also needs FFmpeg's shared libraries, see INSTALL.md.
+    extras_require={"dev": _reqs("requirements-dev.txt"), "torchcodec": ["torchcodec>=0.8"]},
 )

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from tests.videos import write_truncated, write_video
+from timesformer.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,8 +61,33 @@ def test_check_videos_measures_the_frame_window(data, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("workers,warmup", [(0, 2), (2, 4)])  # 2 workers x prefetch_factor 2
-def test_benchmark_data_reports_clips_per_second(data, capsys, workers, warmup):
-    opts = data + ["DATA_LOADER.NUM_WORKERS", str(workers)]
+def test_benchmark_data_reports_clips_per_second(data, tmp_path, capsys, workers, warmup):
+    (tmp_path / "test.csv").write_text("ok.mp4 0\nfast.mp4 1\n")
+    opts = data + ["DATA_LOADER.NUM_WORKERS", str(workers), "TEST.BATCH_SIZE", "2"]
     assert _tool("benchmark_data").main(["--batches", "3"] + opts) == 0
+    train, test = capsys.readouterr().out.splitlines()
+    assert train.startswith("train: 6 clips in") and test.startswith("test: 6 views in")
+    for line in (train, test):
+        assert f"per worker ({workers} workers, after {warmup} warm-up batches)" in line
+        assert "ms CPU per video" in line and "frames decoded per clip" in line
+
+
+def test_benchmark_data_compares_with_the_old_path(tmp_path, capsys):
+    # Its own videos (--make-videos: H.264 with B-frames), then old and new side by side: skipping
+    # decodes fewer frames per training clip, and a test clip is decoded once, not once per crop.
+    tool = _tool("benchmark_data")
+    assert tool.main(["--make-videos", str(tmp_path), "--num-videos", "2", "--seconds", "2"]) == 0
+    opts = ["TRAIN.DATASET", "kinetics", "TEST.DATASET", "kinetics", "DATA.PATH_TO_DATA_DIR", str(tmp_path),
+            "DATA.PATH_PREFIX", str(tmp_path), "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "8",
+            "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[32, 36]",
+            "MODEL.PATCH_SIZE", "8", "MODEL.NUM_CLASSES", "2", "TRAIN.BATCH_SIZE", "2", "TEST.BATCH_SIZE", "3",
+            "DATA_LOADER.NUM_WORKERS", "0"]
+    capsys.readouterr()
+    r = tool.compare(load_config(None, opts), ["train", "test"], batches=2, rounds=1)
+    assert r["train"]["decoded_ratio"] < 0.9 and r["test"]["decoded_ratio"] < 0.4
+    assert tool.main(["--batches", "2", "--compare"] + opts) == 0
     out = capsys.readouterr().out
-    assert "6 clips in" in out and f"per worker ({workers} workers, after {warmup} warm-up batches)" in out
+    assert "train new / old: CPU per video" in out and "test new / old: CPU per video" in out
+    assert tool.main(["--decoders"] + opts) == 0  # the configured decoder (PyAV here) against PyAV
+    out = capsys.readouterr().out
+    assert out.startswith("pyav on cpu: ") and "pixel difference max 0," in out

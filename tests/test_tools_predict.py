@@ -89,8 +89,8 @@ def test_clips_are_decoded_one_at_a_time_as_the_batches_need_them(tmp_path, monk
     video = write_video(tmp_path / "long.mp4", num_frames=90, fps=30)
     p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
     reads, read_frames = [], decoding.read_frames
-    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
-                        read_frames(path, idx, *a))
+    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a, **kw: reads.append(list(idx)) or
+                        read_frames(path, idx, *a, **kw))
     clips, _, _ = video_clips(str(video), p.cfg, timeline=True)
     assert reads == [[max(clips.plan[-1])]] and len(clips) == 12
     decoded_at_forward, forward_features = [], p.model.model.forward_features

@@ -146,8 +146,8 @@ def test_visualize_decodes_only_the_chosen_clip(tmp_path, monkeypatch, capsys):
     ckpt = _checkpoint(tmp_path / "m.pth")
     plan = video_clips(str(video), load_predictor(str(ckpt), device="cpu").cfg, timeline=True)[0].plan
     reads, read_frames = [], decoding.read_frames
-    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
-                        read_frames(path, idx, *a))
+    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a, **kw: reads.append(list(idx)) or
+                        read_frames(path, idx, *a, **kw))
     assert _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "v"), "--device", "cpu",
                        "--clip", "3"]) == 0
     assert len(plan) == 12 and reads == [[max(plan[-1])], plan[3]]  # the furthest frame, then clip 3
@@ -172,8 +172,8 @@ def test_visualize_defaults_to_the_test_protocols_clip(tmp_path, monkeypatch, ca
 
     video, ckpt = _kinetics_test_set(tmp_path)
     reads, read_frames = [], decoding.read_frames
-    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a: reads.append(list(idx)) or
-                        read_frames(path, idx, *a))
+    monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a, **kw: reads.append(list(idx)) or
+                        read_frames(path, idx, *a, **kw))
     assert _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "v"), "--device", "cpu"]) == 0
     assert reads[-1] == [7, 15, 23, 31]
     assert "middle clip, 0.23-1.07 s" in capsys.readouterr().out

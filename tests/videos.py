@@ -14,6 +14,7 @@ came out.
     write_video(tmp_path / "vfr.webm", frames=index_frames(150)[keep], pts=keep)  # 50..99 missing
     write_video(tmp_path / "fast.mp4", frames=noisy_index_frames(120), gop=10, faststart=True)
     write_cut_in_keyframe(tmp_path / "fast.mp4", tmp_path / "cut.mp4", near=0.3)  # a cut-off download
+    write_video(tmp_path / "b.mp4", frames=noisy_index_frames(90), bframes=3)  # H.264 with B-frames
 """
 import os
 from fractions import Fraction
@@ -54,13 +55,16 @@ def frame_index(frame) -> int:
 def write_video(path: PathLike, num_frames: int = 30, fps: Union[int, float, Fraction] = 30,
                 width: int = 64, height: int = 48, gop: Optional[int] = None,
                 frames: Optional[np.ndarray] = None, codec: Optional[str] = None,
-                faststart: bool = False, pts: Optional[Sequence[int]] = None) -> Path:
+                faststart: bool = False, pts: Optional[Sequence[int]] = None,
+                bframes: Optional[int] = None) -> Path:
     """Encode ``frames`` (T, H, W, 3 uint8; default ``index_frames``) into ``path``; return it.
 
     The container and codec follow the extension: .mp4/.mkv H.264, .webm VP9, .avi MPEG-4.
     ``gop`` is the keyframe interval (None = the encoder's default; 250 gives one keyframe only).
     ``faststart`` puts the mp4 index first, so a truncated copy still opens (and decodes short).
     ``pts`` shows frame k at ``pts[k] / fps`` seconds (default k): gaps make a variable frame rate.
+    ``bframes`` (H.264): up to that many B-frames between references (None: none, as ultrafast
+    encodes), some of them non-reference frames, as in most downloaded videos.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +86,8 @@ def write_video(path: PathLike, num_frames: int = 30, fps: Union[int, float, Fra
             options.update({"deadline": "realtime", "cpu-used": "8"})
         if stream.codec_context.name == "libx264":
             options.update({"preset": "ultrafast"})
+            if bframes is not None:
+                options.update({"bf": str(bframes), "b-adapt": "0"})
         stream.options = options
         if pts is not None:
             stream.codec_context.time_base = 1 / rate
@@ -171,3 +177,16 @@ def write_cut_in_keyframe(src: PathLike, dst: PathLike, near: float) -> Path:
     dst = Path(dst)
     dst.write_bytes(data[: pos + size // 2])
     return dst
+
+
+def nonref_frames(path: PathLike) -> list:
+    """Indices of the frames that no other frame refers to (the decoder leaves them out when told to
+    skip non-reference frames): the frames a B-frame file can lose without harm to the others."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        every = [round(float(f.pts * f.time_base * stream.average_rate)) for f in container.decode(stream)]
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        kept = {round(float(f.pts * f.time_base * stream.average_rate)) for f in container.decode(stream)}
+    return [i for i in every if i not in kept]

@@ -81,8 +81,18 @@ _C.DATA.STD = [0.225, 0.225, 0.225]
 _C.DATA.INPUT_CHANNEL_ORDER = "rgb"
 # Random horizontal flip in training (False for SSv2, where left/right is the label).
 _C.DATA.RANDOM_FLIP = True
-# Video decoder: "pyav" or "torchcodec" (if installed). Folders of JPEG frames are read as such.
+# Video decoder: "pyav" or "torchcodec" (pip install timesformer[torchcodec]; it also needs FFmpeg's
+# shared libraries on the machine). Folders of JPEG frames are read as such.
 _C.DATA.DECODING_BACKEND = "pyav"
+# Where torchcodec decodes: "cpu", or "cuda" (the GPU's video decoder, NVDEC, on each process's own
+# GPU; needs a CUDA build of torch and torchcodec). Loader workers then start with "spawn" (CUDA
+# does not survive fork) and each holds a CUDA context, so a few workers are enough. PyAV: "cpu".
+_C.DATA.DECODING_DEVICE = "cpu"
+# PyAV: do not decode frames that nothing refers to (most B-frames of H.264/HEVC) unless the clip
+# shows them. The frames are bit-identical either way; it saves 20-35% of the decoding CPU on files
+# with B-frames and costs nothing on others (BENCHMARKS.md). False decodes every frame from the
+# keyframe on (for benchmarks, and to rule it out).
+_C.DATA.SKIP_NONREF_FRAMES = True
 # Training: a bad (missing, unreadable, empty) video is replaced by another one at most this many
 # times per sample; past that the run stops with the list of failing files.
 _C.DATA.MAX_BAD_VIDEO_RETRIES = 10

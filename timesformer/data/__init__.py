@@ -2,7 +2,8 @@
 
 ``build_loader(cfg, split)`` yields dict batches: "frames" uint8 (B, C, T, H, W) with channels in
 DATA.INPUT_CHANNEL_ORDER, "label",
-"video_index", "view_index", "num_replaced" int64 (B,) and "valid" bool (B,). ``normalize`` turns
+"video_index", "view_index", "num_replaced", "frames_decoded" (frames the decoder produced for the
+item; 0 when it reused its clip) int64 (B,) and "valid" bool (B,). ``normalize`` turns
 the frames into float model input on whichever device they are. ``test_protocol(cfg)`` says
 which clips and crops of a video the test split scores (tools/predict.py scores the same).
 """

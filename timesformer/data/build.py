@@ -1,7 +1,7 @@
 """Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``, ``test_protocol``."""
 import logging
 import random
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from timesformer.config.defaults import CHANNEL_ORDERS
 from timesformer.utils import distributed as du
 
 from .datasets import DATASETS, VideoDataset
-from .decoding import BACKENDS, torchcodec_available
+from .decoding import BACKENDS, torchcodec_problem
+from .torchcodec_reader import DEVICES
 from .protocol import EvalProtocol
 from .sampling import shard_range
 
@@ -48,6 +49,34 @@ class ShardSampler(Sampler):
         return len(self.indices)
 
 
+class EvalBatchSampler(Sampler):
+    """Evaluation batches of ``batch`` consecutive items of ``items`` (this rank's ShardSampler),
+    handed out so that each loader worker reads one contiguous run of them.
+
+    A DataLoader gives its workers the batches in turn (batch k to worker k mod ``workers``, the
+    turn starting anew with each pass); yielding the batches of run w at turns w, w + workers, ...
+    makes worker w read run w in order. The crops of a temporal clip are consecutive items, so they
+    meet in one worker, which decodes the clip once for all of them (VideoDataset keeps its last
+    clip), whatever the batch size. The batches are those of plain order; only the order they
+    arrive in differs, and the evaluator keys views by (video, view), not by order.
+    """
+
+    def __init__(self, items: Sequence[int], batch: int, workers: int):
+        items = list(items)
+        self.batches = [items[i:i + batch] for i in range(0, len(items), batch)]
+        self.workers = max(1, workers)
+
+    def __iter__(self) -> Iterator[List[int]]:
+        size, extra = divmod(len(self.batches), self.workers)  # the first `extra` runs are one longer
+        starts = [w * size + min(w, extra) for w in range(self.workers + 1)]
+        runs = [self.batches[starts[w]:starts[w + 1]] for w in range(self.workers)]
+        for turn in range(size + (extra > 0)):  # every turn but the last is full: worker w gets run w
+            yield from (run[turn] for run in runs if turn < len(run))
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def worker_init(worker_id: int) -> None:
     """Seed python and numpy in a loader worker from torch's per-worker seed."""
     seed = torch.initial_seed() % 2 ** 32
@@ -59,25 +88,26 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     """A DataLoader of dict batches for ``split`` (see the package docstring), distributed-aware.
 
     Train: shuffled (DistributedSampler across ranks; call ``shuffle_dataset(loader, epoch)`` each
-    epoch), drop_last. Val/test: every (video, view) item exactly once over all ranks, in order.
+    epoch), drop_last. Val/test: every (video, view) item exactly once over all ranks, in batches
+    of consecutive items, each worker reading one run of them (``EvalBatchSampler``). With
+    DATA.DECODING_DEVICE cuda the workers start with "spawn": CUDA does not survive a fork.
     """
     dataset = dataset or build_dataset(cfg, split)
     rank, world = du.get_rank(), du.get_world_size()
     train = split == "train"
     total_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
     batch = max(1, total_batch // world)
-    seed = cfg.RNG_SEED
-    if train:
-        sampler = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
-                   if world > 1 else RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)))
-    else:
-        sampler = ShardSampler(len(dataset), rank, world)
-    workers = cfg.DATA_LOADER.NUM_WORKERS
-    return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=workers,
-                      pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
-                      drop_last=train and len(dataset) >= batch, worker_init_fn=worker_init,
-                      persistent_workers=cfg.DATA_LOADER.PERSISTENT_WORKERS and workers > 0,
-                      generator=torch.Generator().manual_seed(seed + rank))
+    seed, workers = cfg.RNG_SEED, cfg.DATA_LOADER.NUM_WORKERS
+    common = dict(num_workers=workers, pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
+                  worker_init_fn=worker_init, persistent_workers=cfg.DATA_LOADER.PERSISTENT_WORKERS and workers > 0,
+                  generator=torch.Generator().manual_seed(seed + rank),
+                  multiprocessing_context="spawn" if workers and cfg.DATA.DECODING_DEVICE != "cpu" else None)
+    if not train:
+        batches = EvalBatchSampler(ShardSampler(len(dataset), rank, world), batch, workers)
+        return DataLoader(dataset, batch_sampler=batches, **common)
+    sampler = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
+               if world > 1 else RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)))
+    return DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(dataset) >= batch, **common)
 
 
 def shuffle_dataset(loader: DataLoader, epoch: int) -> None:
@@ -106,9 +136,15 @@ def check_data_config(cfg: CfgNode) -> None:
     for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET)):
         require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")
     require(d.DECODING_BACKEND in BACKENDS, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"one of {BACKENDS}")
-    require(d.DECODING_BACKEND != "torchcodec" or torchcodec_available(), "DATA.DECODING_BACKEND",
-            d.DECODING_BACKEND, "'pyav': torchcodec cannot be imported here (pip install torchcodec, "
-            "which needs FFmpeg libraries)")
+    require(d.DECODING_DEVICE in DEVICES, "DATA.DECODING_DEVICE", d.DECODING_DEVICE, f"one of {DEVICES}")
+    require(d.DECODING_DEVICE == "cpu" or d.DECODING_BACKEND == "torchcodec", "DATA.DECODING_DEVICE",
+            d.DECODING_DEVICE, f"'cpu' with DATA.DECODING_BACKEND {d.DECODING_BACKEND!r}: only torchcodec "
+            "decodes on a GPU (set DATA.DECODING_BACKEND torchcodec)")
+    require(d.DECODING_DEVICE == "cpu" or torch.cuda.is_available(), "DATA.DECODING_DEVICE", d.DECODING_DEVICE,
+            "'cpu': torch sees no CUDA GPU here (torch.cuda.is_available() is False)")
+    if d.DECODING_BACKEND == "torchcodec":  # the GPU itself is tried where the datasets are built
+        problem = torchcodec_problem("cpu")
+        require(not problem, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"a backend that works here: {problem}")
     scales = d.TRAIN_JITTER_SCALES
     require(len(scales) == 2 and 0 < scales[0] <= scales[1], "DATA.TRAIN_JITTER_SCALES", scales,
             "[min, max] with 0 < min <= max")

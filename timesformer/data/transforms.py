@@ -121,8 +121,13 @@ def train_transform(frames: torch.Tensor, scales: Sequence[int], crop: int, flip
 
 def eval_transform(frames: torch.Tensor, short_side: int, crop: int, position: int) -> torch.Tensor:
     """(T, C, H, W) uint8 -> (C, T, crop, crop): resize the short side, crop at ``position``."""
-    frames = spatial_crop(resize_short_side(frames, short_side), crop, position)
-    return frames.permute(1, 0, 2, 3).contiguous()
+    return eval_crop(resize_short_side(frames, short_side), crop, position)
+
+
+def eval_crop(resized: torch.Tensor, crop: int, position: int) -> torch.Tensor:
+    """``eval_transform`` of a clip already resized (``resize_short_side``): (T, C, H, W) uint8 ->
+    (C, T, crop, crop); the crops of one clip share the resize."""
+    return spatial_crop(resized, crop, position).permute(1, 0, 2, 3).contiguous()
 
 
 def to_channel_order(frames: torch.Tensor, order: str, dim: int = 0) -> torch.Tensor:

@@ -143,9 +143,8 @@ class Clip:
 
 def _crops(frames, protocol: EvalProtocol) -> torch.Tensor:
     """Decoded (T, H, W, C) uint8 -> the protocol's crops (V, C, T, S, S) uint8, as the test split does."""
-    clip = transforms.to_tchw(frames)
-    return torch.stack([transforms.eval_transform(clip, protocol.short_side, protocol.crop_size, p)
-                        for p in protocol.crop_positions])
+    clip = transforms.resize_short_side(transforms.to_tchw(frames), protocol.short_side)  # resized once
+    return torch.stack([transforms.eval_crop(clip, protocol.crop_size, p) for p in protocol.crop_positions])
 
 
 class VideoClips(collections.abc.Sequence):
@@ -155,6 +154,7 @@ class VideoClips(collections.abc.Sequence):
     def __init__(self, path: str, cfg: CfgNode, plan: List[List[int]], fps: float, num_frames: int):
         self.path, self.cfg, self.plan, self.fps, self.num_frames = path, cfg, plan, fps, num_frames
         self.protocol = test_protocol(cfg)
+        self.read_options = decoding.read_options(cfg.DATA)
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -163,9 +163,8 @@ class VideoClips(collections.abc.Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         i = range(len(self))[i]  # negative indices; IndexError past the end
-        d = self.cfg.DATA
         try:
-            frames = decoding.read_frames(self.path, self.plan[i], d.DECODING_BACKEND, d.FRAMES_FPS)
+            frames = decoding.read_frames(self.path, self.plan[i], **self.read_options)
         except decoding.ShortVideo as e:  # video_clips decoded the furthest frame: only if the file changed
             raise decoding.DecodeError(self.path, f"only {e.num_frames} frames decode") from e
         start, end = self.span(i)
@@ -184,13 +183,13 @@ def video_clips(path: str, cfg: CfgNode, timeline: bool = False) -> Tuple[VideoC
     when the video ends before it, the clips are planned again on the frames that exist (as the
     test split does). Unreadable files raise ``decoding.DecodeError`` naming the file.
     """
-    d, protocol = cfg.DATA, test_protocol(cfg)
+    d, protocol, options = cfg.DATA, test_protocol(cfg), decoding.read_options(cfg.DATA)
     info = decoding.probe(path, d.FRAMES_FPS)
     num, fps = info.num_frames, info.fps
     for attempt in range(2):
         plan = protocol.windows(num, fps) if timeline else protocol.clips(num, fps)
         try:
-            decoding.read_frames(path, [max(max(idx) for idx in plan)], d.DECODING_BACKEND, d.FRAMES_FPS)
+            decoding.read_frames(path, [max(max(idx) for idx in plan)], **options)
             break
         except decoding.ShortVideo as e:
             if attempt or e.num_frames < 1:

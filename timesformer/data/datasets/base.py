@@ -1,8 +1,12 @@
 """One dataset class that decodes, samples and transforms; subclasses only parse annotations.
 
 Training items are videos (one random clip each). Evaluation items are (video, view) pairs: view
-``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``. Clips are sampled
-inside each record's frame window (``start_frame``..``end_frame``, the whole video by default).
+``v`` of a video is temporal clip ``v // crops`` and spatial crop ``v % crops``. The crops of a
+clip are consecutive items; the dataset keeps the last clip it decoded (resized, ready to crop), so
+a clip is decoded once for all its crops when one process reads them in a row (the evaluation
+loader sees to that across workers, ``build.EvalBatchSampler``); memory holds that one clip.
+Clips are sampled inside each record's frame window (``start_frame``..``end_frame``, the whole
+video by default).
 Bad files are logged with their path and recorded, with what was done about them, in
 ``bad_file_log()`` (shared by all loader workers through a small log file). In training a bad file
 is replaced by another video at most ``DATA.MAX_BAD_VIDEO_RETRIES`` times in a row; in any split,
@@ -86,6 +90,9 @@ class VideoDataset(torch.utils.data.Dataset):
     test_sampling = None       # "cover" for HowTo100M; None = as ``sampling``
     flip_changes_label = False  # True for SSv2: DATA.RANDOM_FLIP must be False
     class_list = ""  # the annotation file naming the classes, when the dataset has one
+    # Evaluation: the crops of a temporal clip share one decode (False: each view decodes its clip
+    # itself, the slower per-crop path, for tests and tools/benchmark_data.py --compare).
+    reuse_decoded_clips = True
 
     def __init__(self, cfg: CfgNode, split: str):
         if split not in SPLITS:
@@ -105,6 +112,8 @@ class VideoDataset(torch.utils.data.Dataset):
             self._lengths = cover.plan_lengths(self.records, cfg, f"the {self.name} {split} annotation")
             self._cover_views = [self._num_cover_clips(i) for i in range(self.num_videos)]
         self._items = self._build_items()
+        self._read_options = decoding.read_options(cfg.DATA)
+        self._last_clip: Optional[Tuple[Tuple[int, int], object]] = None  # (video, clip) -> frames or error
         fd, self._bad_log = tempfile.mkstemp(prefix=f"timesformer_bad_{self.name}_{split}_", suffix=".log")
         os.close(fd)
         weakref.finalize(self, _remove_log, self._bad_log, os.getpid())  # also at interpreter exit
@@ -278,13 +287,12 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def _read_window(self, i: int, num: int, fps: float, temporal: Optional[int], rng) -> np.ndarray:
         """Sample the clip inside video ``i``'s frame window (of its ``num`` frames) and decode it."""
-        d = self.cfg.DATA
         first, count = self.frame_window(i, num)
         if self.protocol.method == "cover" and temporal >= self.protocol.num_clips(count, fps):
             raise cover.ViewPastEnd(f"view {temporal} of {self.records[i].path} starts past its "
                                     f"{count} decodable frames")
         indices = [first + k for k in self._indices(i, count, fps, temporal, rng)]
-        return decoding.read_frames(self.records[i].path, indices, d.DECODING_BACKEND, d.FRAMES_FPS)
+        return decoding.read_frames(self.records[i].path, indices, **self._read_options)
 
     def _report_bad(self, path: str, reason: str, kind: str) -> None:
         logger.warning("bad video %s (%s): %s", path, kind, reason)
@@ -309,21 +317,24 @@ class VideoDataset(torch.utils.data.Dataset):
                 "fix or remove them (tools/check_videos.py lists them), or raise the fraction:\n"
                 + "\n".join(f"{path}: {reason}" for path, reason in bad.items()))
 
-    def _sample(self, video: int, view: int, frames: torch.Tensor, replaced: int, valid: bool) -> dict:
-        """One item; ``frames`` (C, T, H, W) RGB leave in the model's DATA.INPUT_CHANNEL_ORDER."""
+    def _sample(self, video: int, view: int, frames: torch.Tensor, replaced: int, valid: bool,
+                decoded: int) -> dict:
+        """One item; ``frames`` (C, T, H, W) RGB leave in the model's DATA.INPUT_CHANNEL_ORDER;
+        ``decoded``: frames decoded to make it (0 when it reused a clip decoded for another view)."""
         frames = transforms.to_channel_order(frames, self.cfg.DATA.INPUT_CHANNEL_ORDER)
         return {"frames": frames, "label": self.records[video].label, "video_index": video,
-                "view_index": view, "num_replaced": replaced, "valid": valid}
+                "view_index": view, "num_replaced": replaced, "valid": valid, "frames_decoded": decoded}
 
-    def _unscored(self, video: int, view: int) -> dict:
+    def _unscored(self, video: int, view: int, decoded: int) -> dict:
         """A view with zero frames and valid=False: the evaluator leaves it out."""
         d = self.cfg.DATA
         empty = torch.zeros(3, d.NUM_FRAMES, d.TEST_CROP_SIZE, d.TEST_CROP_SIZE, dtype=torch.uint8)
-        return self._sample(video, view, empty, 0, False)
+        return self._sample(video, view, empty, 0, False, decoded)
 
     def _train_item(self, video: int) -> dict:
         d, aug, rng = self.cfg.DATA, self.cfg.AUG, self._rng(video)
         failed: List[str] = []
+        before = decoding.frames_decoded()
         while True:
             try:
                 frames = transforms.to_tchw(self.read_clip(video, None, rng))
@@ -341,20 +352,38 @@ class VideoDataset(torch.utils.data.Dataset):
         frames = transforms.train_transform(
             frames, d.TRAIN_JITTER_SCALES, d.TRAIN_CROP_SIZE, d.RANDOM_FLIP, rng,
             aug.AA_TYPE if aug.ENABLE else "", aug.RE_PROB if aug.ENABLE else 0.0)
-        return self._sample(video, 0, frames, len(failed), True)
+        return self._sample(video, 0, frames, len(failed), True, decoding.frames_decoded() - before)
 
     def _eval_item(self, video: int, view: int) -> dict:
         p = self.protocol
-        crop, temporal, position = p.crop_size, view // self._crops, p.crop_positions[view % self._crops]
-        try:
-            frames = transforms.to_tchw(self.read_clip(video, temporal, None))
-        except cover.ViewPastEnd:  # the video decodes fewer cover clips than planned: not scored
-            return self._unscored(video, view)
-        except decoding.DecodeError as e:
+        clip, decoded = self._eval_clip(video, view // self._crops)
+        if isinstance(clip, cover.ViewPastEnd):  # the video decodes fewer cover clips than planned: not scored
+            return self._unscored(video, view, decoded)
+        if isinstance(clip, decoding.DecodeError):
             if self.split == "test" and not self.cfg.TEST.SKIP_BAD_VIDEOS:
-                raise BadVideosError(f"{e}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
-                                   "skip it (it is then reported in the results)") from e
-            self._report_bad(e.path, e.reason, "skipped")
+                raise BadVideosError(f"{clip}. Fix or remove the file, or set TEST.SKIP_BAD_VIDEOS True to "
+                                     "skip it (it is then reported in the results)") from clip
+            self._report_bad(clip.path, clip.reason, "skipped")
             self._check_bad_fraction()
-            return self._unscored(video, view)
-        return self._sample(video, view, transforms.eval_transform(frames, p.short_side, crop, position), 0, True)
+            return self._unscored(video, view, decoded)
+        frames = transforms.eval_crop(clip, p.crop_size, p.crop_positions[view % self._crops])
+        return self._sample(video, view, frames, 0, True, decoded)
+
+    def _eval_clip(self, video: int, temporal: int) -> Tuple[object, int]:
+        """(Temporal clip ``temporal`` of ``video`` resized for cropping (T, C, H, W) uint8, or the
+        ViewPastEnd / DecodeError reading it raised; frames decoded for it now, 0 if it was kept).
+
+        The last clip is kept (``reuse_decoded_clips``), its failure too, so the clip's other crops
+        neither decode it again nor read a bad file again."""
+        key = (video, temporal)
+        if self.reuse_decoded_clips and self._last_clip is not None and self._last_clip[0] == key:
+            return self._last_clip[1], 0
+        self._last_clip = None  # free the old clip before decoding the next one
+        before = decoding.frames_decoded()
+        try:
+            clip = transforms.to_tchw(self.read_clip(video, temporal, None))
+            result: object = transforms.resize_short_side(clip, self.protocol.short_side)
+        except (cover.ViewPastEnd, decoding.DecodeError) as e:
+            result = e
+        self._last_clip = (key, result)
+        return result, decoding.frames_decoded() - before
