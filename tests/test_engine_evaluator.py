@@ -113,7 +113,7 @@ def _evaluate_and_record(cfg, device):
     model = TimeSformer(**model_kwargs_from_cfg(cfg))
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test")
-    torch.save({"sent": sent, "views": len(loader.sampler), "top1": metrics["top1"], "loss": metrics["loss"],
+    torch.save({"sent": sent, "views": sum(len(b) for b in loader.batch_sampler), "top1": metrics["top1"], "loss": metrics["loss"],
                 "num_views": metrics["num_views"], "scores": metrics.get("scores")},
                os.path.join(cfg.OUTPUT_DIR, f"rank{du.get_rank()}.pt"))
 
