@@ -9,8 +9,15 @@ import pytest
 import torch
 
 from tests.checkpoints import damage_data, half_copy
-from timesformer.checkpoint import (Checkpointer, Weights, capture_rng_state, checkpointer, restore_rng_state,
-                                    resume_or_load, write_weights)
+from timesformer.checkpoint import (
+    Checkpointer,
+    Weights,
+    capture_rng_state,
+    checkpointer,
+    restore_rng_state,
+    resume_or_load,
+    write_weights,
+)
 from timesformer.config import get_cfg
 from timesformer.models import TimeSformer
 

@@ -6,12 +6,19 @@ import shutil
 
 import pytest
 import torch
-
 from test_engine_trainer import QUICKSTART, tiny_opts
 from test_tools_run_net import _tool
+
 from tests.checkpoints import damage_data
-from timesformer.checkpoint import (Checkpointer, Weights, capture_rng_state, from_pretrained, load_pretrained,
-                                    resume_or_load, write_weights)
+from timesformer.checkpoint import (
+    Checkpointer,
+    Weights,
+    capture_rng_state,
+    from_pretrained,
+    load_pretrained,
+    resume_or_load,
+    write_weights,
+)
 from timesformer.config import ConfigError, load_config
 from timesformer.models import TimeSformer, model_kwargs_from_cfg
 from timesformer.utils.logging import read_json_lines

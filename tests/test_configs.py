@@ -48,15 +48,15 @@ def test_config_describes_its_experiment(path):
     cfg = load_config(str(path))
     scheme, frames, rate, size = _parse(path)
     dataset = path.parent.name
-    assert cfg.TIMESFORMER.ATTENTION_TYPE == scheme
-    assert cfg.DATA.NUM_FRAMES == frames
+    assert scheme == cfg.TIMESFORMER.ATTENTION_TYPE
+    assert frames == cfg.DATA.NUM_FRAMES
     assert cfg.DATA.TRAIN_CROP_SIZE == cfg.DATA.TEST_CROP_SIZE == size
-    assert cfg.DATA.TRAIN_JITTER_SCALES == ([448, 512] if size == 448 else [256, 320])
+    assert ([448, 512] if size == 448 else [256, 320]) == cfg.DATA.TRAIN_JITTER_SCALES
     if rate is not None:
-        assert cfg.DATA.SAMPLING_RATE == rate and cfg.DATA.TARGET_FPS == 30
-    assert cfg.MODEL.NUM_CLASSES == NUM_CLASSES[dataset]
+        assert rate == cfg.DATA.SAMPLING_RATE and cfg.DATA.TARGET_FPS == 30
+    assert NUM_CLASSES[dataset] == cfg.MODEL.NUM_CLASSES
     assert cfg.TRAIN.DATASET == cfg.TEST.DATASET == dataset.lower().replace("600", "")
-    assert cfg.DATA.RANDOM_FLIP == (dataset != "SSv2")  # left/right is the SSv2 label
+    assert (dataset != "SSv2") == cfg.DATA.RANDOM_FLIP  # left/right is the SSv2 label
     # The paper's recipe (SPEC §3).
     assert (cfg.SOLVER.OPTIMIZING_METHOD, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH) == ("sgd", 0.005, 15)
     assert (list(cfg.SOLVER.STEPS), list(cfg.SOLVER.LRS)) == ([0, 11, 14], [1, 0.1, 0.01])

@@ -26,7 +26,7 @@ def test_only_a_video_shorter_than_a_clip_repeats_frames(num_frames, rate):
         assert views[-1][-1] == length - 1 and (len(views) == 1 or views[0][0] == 0)  # first to last frame
         for clip in views:
             assert len(set(clip)) == (num_frames if length >= span else len(set(clip)))
-            assert 0 <= clip[0] and clip[-1] < length
+            assert clip[0] >= 0 and clip[-1] < length
         assert length < span or len(views) == 1 or views[-2][-1] < views[-1][-1]
     assert cover_clip_indices(513, 30, 8, 32, 30, 2) == [288, 320, 352, 384, 416, 448, 480, 512]
 

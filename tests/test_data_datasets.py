@@ -133,7 +133,7 @@ def test_diving48_samples_inside_start_and_end_frame(tmp_path):
     starts = set()
     for _ in range(30):
         clip = [frame_index(f) for f in train.read_clip(0, None, rng)]
-        assert 10 <= clip[0] and clip[-1] <= 39 and np.all(np.diff(clip) == 4)
+        assert clip[0] >= 10 and clip[-1] <= 39 and np.all(np.diff(clip) == 4)
         starts.add(clip[0])
     assert len(starts) > 5  # random positions, all inside the window
     assert not train.bad_file_log()

@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
-from timesformer.data.sampling import (clip_indices, clip_span, cover_clip_indices, num_cover_clips,
-                                       segment_indices, shard_range, window_clips)
+from timesformer.data.sampling import (
+    clip_indices,
+    clip_span,
+    cover_clip_indices,
+    num_cover_clips,
+    segment_indices,
+    shard_range,
+    window_clips,
+)
 
 
 def test_middle_clip_kinetics_8x32():
@@ -40,7 +47,7 @@ def test_train_clip_is_random_and_inside():
     starts = set()
     for _ in range(200):
         idx = clip_indices(300, 30, 8, 32, 30, rng=rng)
-        assert np.all(np.diff(idx) == 32) and 0 <= idx[0] and idx[-1] <= 299
+        assert np.all(np.diff(idx) == 32) and idx[0] >= 0 and idx[-1] <= 299
         starts.add(idx[0])
     assert min(starts) <= 5 and max(starts) >= 70  # the whole room 0..75 is used
 
@@ -85,7 +92,7 @@ def test_segment_views_are_distinct_whenever_the_video_allows(num_frames, num_vi
         assert len(set(map(tuple, clips))) == num_views, video_frames
         for clip in clips:
             assert len(clip) == num_frames and clip == sorted(clip)
-            assert 0 <= clip[0] and clip[-1] < video_frames
+            assert clip[0] >= 0 and clip[-1] < video_frames
     # Long enough, every view is spread over the whole video (first and last part of it).
     spread = [segment_indices(200, 8, view=v, num_views=3) for v in range(3)]
     assert [c[0] for c in spread] == [4, 12, 20] and [c[-1] for c in spread] == [179, 187, 195]

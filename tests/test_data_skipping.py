@@ -5,8 +5,15 @@ trims (with holes), variable frame rates, VP9, and files cut short."""
 import numpy as np
 import pytest
 
-from tests.videos import (index_frames, noisy_index_frames, nonref_frames, write_cut_in_keyframe, write_trimmed_mp4,
-                          write_truncated, write_video)
+from tests.videos import (
+    index_frames,
+    noisy_index_frames,
+    nonref_frames,
+    write_cut_in_keyframe,
+    write_trimmed_mp4,
+    write_truncated,
+    write_video,
+)
 from timesformer.data import decoding
 from timesformer.data.decoding import DecodeError, ShortVideo, count_frames, read_frames
 

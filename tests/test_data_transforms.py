@@ -4,8 +4,14 @@ import pytest
 import torch
 
 from timesformer.data import normalize
-from timesformer.data.transforms import (crop_offsets, rand_augment, random_erase, resize_short_side,
-                                         eval_transform, train_transform)
+from timesformer.data.transforms import (
+    crop_offsets,
+    eval_transform,
+    rand_augment,
+    random_erase,
+    resize_short_side,
+    train_transform,
+)
 
 
 def _clip(t=4, h=48, w=64):

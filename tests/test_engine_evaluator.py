@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from timesformer.engine.evaluator import (ViewCollector, classification_metrics, combine_views,
-                                          confusion_figure, merge_rank_scores, save_confusion_png,
-                                          write_predictions)
+from timesformer.engine.evaluator import (
+    ViewCollector,
+    classification_metrics,
+    combine_views,
+    confusion_figure,
+    merge_rank_scores,
+    save_confusion_png,
+    write_predictions,
+)
 
 
 def test_combine_views_methods():
@@ -120,6 +126,7 @@ def _evaluate_and_record(cfg, device):
 
 def test_two_processes_send_compact_scores_to_rank_0_only_and_score_as_one(tmp_path):
     from test_engine_trainer import QUICKSTART, tiny_opts
+
     from timesformer.config import load_config
     from timesformer.data.datasets.synthetic import generate
     from timesformer.engine import launch

@@ -7,8 +7,8 @@ import time
 
 import pytest
 import torch
-
 from test_engine_trainer import _run_net, final_state, tiny_opts
+
 from timesformer.utils.logging import read_json_lines
 
 # 16 videos in batches of 2: 8 iterations per epoch; checkpoints every 2 iterations and at the end;
@@ -110,10 +110,10 @@ def _tb_scalars(path) -> dict:
 
 
 def test_test_result_at_the_last_iteration_once_no_top5_of_two_classes_run_eta(data_dir, tmp_path):
+    from test_engine_trainer import QUICKSTART
+
     from timesformer.config import load_config
     from timesformer.engine import run
-
-    from test_engine_trainer import QUICKSTART
 
     cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path), **{
         "SOLVER.MAX_EPOCH": 2, "TRAIN.EVAL_PERIOD": 0, "TRAIN.CHECKPOINT_PERIOD": 1}))

@@ -4,6 +4,7 @@ from typing import List
 import pytest
 import torch
 import torch._dynamo
+from conftest import TINY
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -11,8 +12,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from timesformer.config import get_cfg
 from timesformer.models import SCHEMES, VisionTransformer, build_model
 from timesformer.models.attention import Attention, Block
-
-from conftest import TINY
 
 
 def tiny(scheme: str, **kw) -> VisionTransformer:

@@ -1,13 +1,12 @@
 """The model: every scheme runs, learns, matches its reference and has the paper's sizes."""
 import pytest
 import torch
+from conftest import TINY
 from einops import rearrange
 from torch import nn
 
 from timesformer.models import SCHEMES, TimeSformer, VisionTransformer
 from timesformer.models.attention import ALL, COLUMN, FRAME, ROW, STRIDED, TIME, WINDOW
-
-from conftest import TINY
 
 SCHEME_NAMES = list(SCHEMES)
 

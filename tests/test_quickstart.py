@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from test_engine_trainer import QUICKSTART, ROOT
 
 

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
+import timesformer.engine  # noqa: F401  registers the engine's config checks
 from timesformer.config import ConfigError, get_cfg, load_config
 from timesformer.models import TimeSformer
 from timesformer.solver import build_optimizer, get_lr_at_epoch, param_groups, set_lr
-import timesformer.engine  # noqa: F401  registers the engine's config checks
 
 
 def _cfg(**solver):

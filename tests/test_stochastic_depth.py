@@ -9,12 +9,11 @@ from typing import Callable, Dict, Tuple
 
 import pytest
 import torch
+from conftest import TINY
 from torch import Tensor, nn
 
 from timesformer.models import SCHEMES
 from timesformer.models.attention import Block
-
-from conftest import TINY
 
 DIM, HEADS, RATE = TINY["embed_dim"], TINY["num_heads"], 0.5
 B, T, H, W = 2, 4, 4, 4  # two clips of 4 frames on a 4x4 patch grid

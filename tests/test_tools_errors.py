@@ -11,9 +11,9 @@ import sys
 
 import pytest
 import torch
-
 from test_engine_trainer import QUICKSTART, ROOT, data_dir, tiny_opts  # noqa: F401 (data_dir: a fixture)
 from test_tools_run_net import _tool
+
 from timesformer.models import TimeSformer
 
 TORCH_ADVICE = ("weights_only=False", "weights_only` set to `False", "add_safe_globals", "safe_globals")

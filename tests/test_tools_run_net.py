@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
-
 from test_engine_trainer import QUICKSTART, ROOT, tiny_opts
+
 from timesformer.utils.distributed import find_free_port
 from timesformer.utils.logging import read_json_lines
 
@@ -144,8 +144,8 @@ def test_unwritable_output_dir_and_missing_data_fail_fast(tmp_path, capsys):
 
 
 def test_errors_after_the_start_are_one_line(data_dir, tmp_path, capsys):
-    from timesformer.models import TimeSformer, model_kwargs_from_cfg
     from timesformer.config import load_config
+    from timesformer.models import TimeSformer, model_kwargs_from_cfg
 
     run_net = _tool("run_net")
     opts = tiny_opts(data_dir, str(tmp_path / "diverge"), **{

@@ -15,9 +15,9 @@ import torch
 
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import launch, preflight, run
-from timesformer.utils.logging import setup_logging
 from timesformer.models import SCHEMES, build_model
 from timesformer.models.complexity import count_flops, count_params
+from timesformer.utils.logging import setup_logging
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

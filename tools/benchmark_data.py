@@ -32,8 +32,11 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from timesformer.config import load_config  # noqa: E402
-from timesformer.data import build_dataset, build_loader  # noqa: E402
-from timesformer.data import decoding  # noqa: E402
+from timesformer.data import (  # noqa: E402
+    build_dataset,
+    build_loader,
+    decoding,  # noqa: E402
+)
 from timesformer.data.sampling import clip_indices  # noqa: E402
 
 

@@ -18,8 +18,7 @@ from typing import List, Optional
 
 import torch
 
-from timesformer.tools.export import (ExportVerificationError, export_metadata, export_onnx, require_onnx,
-                                      verify_onnx)
+from timesformer.tools.export import ExportVerificationError, export_metadata, export_onnx, require_onnx, verify_onnx
 from timesformer.tools.inference import LOAD_ERRORS, load_predictor
 
 

@@ -21,8 +21,16 @@ import torch
 import yaml
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
-from .convert import (StateDict, add_prefix, hf_to_vit, hf_vit_to_vit, infer_architecture, is_hf_vit, strip_prefixes,
-                      vit_to_hf)
+from .convert import (
+    StateDict,
+    add_prefix,
+    hf_to_vit,
+    hf_vit_to_vit,
+    infer_architecture,
+    is_hf_vit,
+    strip_prefixes,
+    vit_to_hf,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from timesformer.utils import distributed as du
 
 from .datasets import DATASETS, VideoDataset
 from .decoding import BACKENDS, torchcodec_problem
-from .torchcodec_reader import DEVICES
 from .protocol import EvalProtocol
 from .sampling import shard_range
+from .torchcodec_reader import DEVICES
 
 logger = logging.getLogger(__name__)
 

@@ -27,10 +27,7 @@ def fuse_heads(weights: Tensor, fusion: str = "mean") -> Tensor:
     """(B*G, heads, L, L) attention weights -> (B*G, L, L), rows renormalised to sum to one."""
     if fusion not in HEAD_FUSIONS:
         raise ValueError(f"head fusion {fusion!r}: expected one of {HEAD_FUSIONS}")
-    if fusion == "mean":
-        a = weights.mean(dim=1)
-    else:
-        a = weights.amax(dim=1) if fusion == "max" else weights.amin(dim=1)
+    a = weights.mean(dim=1) if fusion == "mean" else weights.amax(dim=1) if fusion == "max" else weights.amin(dim=1)
     return a / a.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 

@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .base import AnnotationError, VideoRecord, VideoDataset, register_dataset
+from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
 from .csv_utils import parse_number, read_rows
 
 CLASSES = ["brightening", "darkening"]
