@@ -1,4 +1,6 @@
 """The model: every scheme runs, learns, matches its reference and has the paper's sizes."""
+import re
+
 import pytest
 import torch
 from conftest import TINY
@@ -6,7 +8,7 @@ from einops import rearrange
 from torch import nn
 
 from timesformer.models import SCHEMES, TimeSformer, VisionTransformer
-from timesformer.models.attention import ALL, COLUMN, FRAME, ROW, STRIDED, TIME, WINDOW
+from timesformer.models.attention import ALL, COLUMN, FRAME, ROW, STRIDED, TIME, WINDOW, Grouping
 
 SCHEME_NAMES = list(SCHEMES)
 
@@ -267,3 +269,33 @@ def test_groupings_match_einops_and_invert():
         assert torch.equal(out, rearrange(p, pattern, **{k: v for k, v in axes.items() if k in pattern}))
         assert grouping.shape(grid) == (out.shape[0] // 2, out.shape[1])
         assert torch.equal(grouping.ungroup(out, grid), p)
+
+
+@pytest.mark.parametrize("pattern", [  # any factor order and split reads the same as einops reads it
+    "b (t w h) d -> (b t) (h w) d",
+    "b (w2 w h t2 t) d -> (b t2 w) (h w2 t) d",
+    "b (h h2 t w) d -> (b w h2) (t h) d",
+])
+def test_grouping_runs_its_pattern_as_einops_does(pattern):
+    grid = (4, 6, 8)
+    p = torch.randn(2, 6 * 8 * 4, 3)
+    grouping = Grouping(pattern)
+    sizes = grouping.sizes(grid)
+    out = grouping.group(p, grid)
+    assert torch.equal(out, rearrange(p, pattern, **sizes))
+    assert grouping.shape(grid) == (out.shape[0] // 2, out.shape[1])
+    assert torch.equal(grouping.ungroup(out, grid), p)
+
+
+@pytest.mark.parametrize("pattern", [
+    "b (h w t) d (b h w) t d",  # no arrow
+    "b (h w) d -> (b h) w d",  # t missing
+    "b (h w t) d -> (b h w) d",  # t dropped on the right
+    "b (h w t x) d -> (b h w x) t d",  # an unknown factor
+    "b (h h w t) d -> (b h h w) t d",  # a factor twice
+    "(h w t) d -> (h w) t d",  # no batch
+    "b (h w t) d -> (h w) (b t) d",  # batch not first among the group factors
+])
+def test_malformed_grouping_pattern_is_named(pattern):
+    with pytest.raises(ValueError, match=re.escape(repr(pattern))):
+        Grouping(pattern)

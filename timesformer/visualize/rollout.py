@@ -16,6 +16,7 @@ The MLPs act token by token and are left out, as in the original method.
 from typing import Dict, List, Sequence
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
 from timesformer.models.attention import Grid, Grouping, Scheme
@@ -79,8 +80,8 @@ def rollout(maps: Sequence[Dict[str, Tensor]], scheme: Scheme, num_frames: int, 
             v = _inner_step(v, fuse_heads(block[step.name].double(), head_fusion), step.grouping, grid)
     patches = v[:, 1:]  # index n*T' + t with n = h*W' + w
     if scheme.frame_batched:  # (B*T, N): frames batched, the final CLS averages the frames
-        return (patches.view(-1, t, h, w) / t).float()
-    return patches.view(-1, h, w, t).permute(0, 3, 1, 2).float()  # (B, T, H', W')
+        return (rearrange(patches, "(b t) (h w) -> b t h w", t=t, h=h) / t).float()
+    return rearrange(patches, "b (h w t) -> b t h w", h=h, w=w).float()  # (B, T, H', W')
 
 
 def attention_rollout(model, clip: Tensor, head_fusion: str = "mean") -> Dict[str, Tensor]:
