@@ -14,9 +14,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from timesformer.config import ConfigError, load_config
+from timesformer.config import load_config
 from timesformer.config.stated import stated_keys
-from timesformer.engine import USER_ERRORS, JobFailed, error_line, launch, preflight, run, settle_channel_order
+from timesformer.engine import launch, preflight, run, settle_channel_order
+from timesformer.errors import USER_ERRORS, ConfigError, JobFailed, error_line
 from timesformer.utils.logging import setup_logging
 
 

@@ -334,7 +334,9 @@ def _resume_error(e: ValueError, state: Dict[str, Any], path: str, cfg) -> Confi
 
 def _configured(key: str, path: str, load: Callable[[], Any], hint: str = "") -> Any:
     """``load()``, its failure to use the file named by config key ``key`` raised as a ConfigError naming it."""
-    from .loader import LOAD_ERRORS, source_error
+    from timesformer.errors import LOAD_ERRORS
+
+    from .loader import source_error
 
     try:
         return load()

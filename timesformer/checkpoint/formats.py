@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
+from timesformer.errors import UnsafeFileError, WriteError
+
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
 from .convert import (
     StateDict,
@@ -90,14 +92,6 @@ def check_crc(path: str) -> None:
         raise ValueError(f"{path}: damaged: the bytes of {member} fail the zip archive's check ({e}); "
                          "the file was cut short or corrupted (a partial copy or download, a disk error, "
                          "blocks lost in a crash). Copy or download it again, or use another checkpoint") from e
-
-
-class UnsafeFileError(ValueError):
-    """A weights file refused because it holds pickled objects other than tensors and plain containers."""
-
-
-class WriteError(OSError):
-    """A file could not be written (disk full, file-size limit); the message names it and what is intact."""
 
 
 def _refused_object(e: Exception) -> str:

@@ -1,25 +1,21 @@
 """``load_pretrained(model, source)`` for every weights format, and ``from_pretrained(source)``."""
 import logging
 import os
-import zipfile
 from typing import Any, Union
 
 import torch
 from torch import nn
 
-from timesformer.config import ConfigError
+from timesformer.errors import ConfigError
 from timesformer.models.vit import TimeSformer, VisionTransformer
 
 from .convert import LoadReport, adapt_state_dict
 from .formats import Weights, read_file, read_hf_folder
-from .hub import WEIGHT_SUFFIXES, FetchError, download_hf, is_timm_name, looks_like_hub_id, looks_like_path, read_timm
+from .hub import WEIGHT_SUFFIXES, download_hf, is_timm_name, looks_like_hub_id, looks_like_path, read_timm
 
 logger = logging.getLogger(__name__)
 
 Source = Union[str, "os.PathLike[str]", Weights]
-# What loading weights raises for a missing or unusable file (refused, corrupt, failing its CRC-32,
-# not fitting the model) or an unreachable hub/timm source; each message names the source.
-LOAD_ERRORS = (ValueError, OSError, TypeError, FetchError, zipfile.BadZipFile)
 
 
 def source_error(key: str, source: str, e: Exception) -> ConfigError:

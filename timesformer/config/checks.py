@@ -3,10 +3,7 @@ from typing import Callable, List
 
 from fvcore.common.config import CfgNode
 
-
-class ConfigError(ValueError):
-    """A configuration value that cannot work; the message says which key and how to fix it."""
-
+from timesformer.errors import ConfigError
 
 _CHECKS: List[Callable[[CfgNode], None]] = []
 

@@ -15,11 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from timesformer.errors import ExportVerificationError
+
 logger = logging.getLogger(__name__)
-
-
-class ExportVerificationError(RuntimeError):
-    """ONNX Runtime's outputs differ from PyTorch's by more than the tolerance."""
 
 
 class LogitsAndFeatures(nn.Module):

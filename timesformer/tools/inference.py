@@ -14,7 +14,7 @@ import torch
 import yaml
 from torch import nn
 
-from timesformer.checkpoint import LOAD_ERRORS, from_pretrained, read_source  # noqa: F401 (the tools': exit 2)
+from timesformer.checkpoint import from_pretrained, read_source
 from timesformer.checkpoint.channels import apply_channel_order
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import CfgNode, get_cfg, load_config, merge_opts

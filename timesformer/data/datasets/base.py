@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 
+from timesformer.errors import AnnotationError, BadVideosError
+
 from .. import decoding, sampling, transforms
 from ..protocol import EvalProtocol, eval_protocol
 from . import cover
@@ -71,15 +73,6 @@ def _remove_log(path: str, owner_pid: int) -> None:
     """Delete the bad-file log, only in the process that created it (not in loader workers)."""
     if os.getpid() == owner_pid and os.path.exists(path):
         os.remove(path)
-
-
-class AnnotationError(ValueError):
-    """An annotation file that cannot be used; names the file, the line (``file:line``) or JSON
-    entry (``file: entry k``, counted from 0) and the fix."""
-
-
-class BadVideosError(RuntimeError):
-    """Too many unusable videos (or one at test time): the run stops, listing the files and the fix."""
 
 
 class VideoDataset(torch.utils.data.Dataset):
