@@ -2,6 +2,7 @@
 import pytest
 
 from timesformer.config import ConfigError, get_cfg, load_config
+from timesformer.engine import check_config
 from timesformer.models import build_model
 
 
@@ -43,7 +44,7 @@ def test_base_inheritance_and_overrides(tmp_path):
 ])
 def test_bad_values_are_named(opts, match):
     with pytest.raises(ConfigError, match=match):
-        load_config(None, opts)
+        check_config(load_config(None, opts))
 
 
 def test_bad_file_names_the_file(tmp_path):
@@ -71,3 +72,40 @@ def test_an_integer_is_accepted_for_a_float_key(tmp_path):
         load_config(None, ["DATA.NUM_FRAMES", "8.5"])  # the other way round stays an error
     with pytest.raises(ConfigError, match=r"SOLVER.BASE_LR = True is a bool; expected a float"):
         load_config(None, ["SOLVER.BASE_LR", "True"])
+
+
+def test_the_documented_names_are_the_ones_the_code_implements():
+    """Each list of names in config/defaults.py (checked by load_config) is the one its reader has."""
+    from timesformer.config import defaults
+    from timesformer.data import DATASETS, decoding, torchcodec_reader
+    from timesformer.engine.checks import PRECISIONS
+    from timesformer.engine.evaluator import ENSEMBLE_METHODS
+    from timesformer.models import PRESETS, SCHEMES
+    from timesformer.solver import METHODS, POLICIES
+
+    assert defaults.ATTENTION_TYPES == tuple(SCHEMES)
+    assert defaults.ARCHS == tuple(PRESETS)
+    assert defaults.DATASETS == tuple(sorted(DATASETS))
+    assert defaults.DECODING_BACKENDS == decoding.BACKENDS
+    assert defaults.DECODING_DEVICES == torchcodec_reader.DEVICES
+    assert defaults.PRECISIONS == PRECISIONS
+    assert (defaults.OPTIMIZING_METHODS, defaults.LR_POLICIES) == (METHODS, POLICIES)
+    assert defaults.ENSEMBLE_METHODS == ENSEMBLE_METHODS
+    cfg = get_cfg()
+    for key, names in defaults.CHOICES.items():
+        section, name = key.split(".")
+        assert cfg[section][name] in names, key
+
+
+def test_a_wrong_name_is_refused_by_load_config_alone(tmp_path):
+    """load_config checks the names it documents without importing any other part of the package."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from timesformer.config import ConfigError, load_config\n"
+            "try:\n    load_config(None, ['TIMESFORMER.ATTENTION_TYPE', 'Axial'])\n"
+            "except ConfigError as e:\n    print(e)\n"
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('timesformer.')}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "TIMESFORMER.ATTENTION_TYPE = 'Axial' is invalid" in out and "lower case" in out
+    assert out.strip().splitlines()[-1] == "['config', 'errors']"

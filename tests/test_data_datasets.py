@@ -10,6 +10,7 @@ from tests.videos import frame_index, write_jpeg_folder, write_truncated, write_
 from timesformer.config import ConfigError, load_config
 from timesformer.data import build_dataset, build_loader
 from timesformer.data.datasets import AnnotationError, BadVideosError
+from timesformer.engine import check_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
@@ -81,7 +82,7 @@ def test_ssv2_json_and_frame_folders(tmp_path, videos):
     second = [frame_index(f) for f in test.read_clip(0, 1, None)]
     assert first == [1, 6, 11, 16] and second == [3, 8, 13, 18]
     with pytest.raises(ConfigError, match="DATA.RANDOM_FLIP"):
-        _cfg(tmp_path, "ssv2")
+        check_config(_cfg(tmp_path, "ssv2"))
 
 
 def test_ssv2_64_frame_test_views_of_a_short_webm_are_distinct(tmp_path):
@@ -205,7 +206,7 @@ def test_stops_when_too_many_distinct_videos_are_bad(tmp_path, videos):
         ds[9]
     assert "missing.mp4: " in str(e.value) and "cut.mp4: " in str(e.value)
     with pytest.raises(ConfigError, match="DATA.MAX_BAD_VIDEO_FRACTION"):
-        _cfg(tmp_path, "kinetics", "DATA.MAX_BAD_VIDEO_FRACTION", "1.5")
+        check_config(_cfg(tmp_path, "kinetics", "DATA.MAX_BAD_VIDEO_FRACTION", "1.5"))
 
 
 def test_test_split_bad_video_errors_or_is_skipped(tmp_path, videos):
@@ -288,10 +289,10 @@ def test_truncated_but_readable_video_is_reported_and_used(tmp_path):
 def test_mixup_needs_an_even_batch_per_process(opts, ok):
     opts = ["MIXUP.ENABLE", "True", *opts]
     if ok:
-        assert load_config(None, opts).MIXUP.ENABLE
+        assert check_config(load_config(None, opts)).MIXUP.ENABLE
     else:
         with pytest.raises(ConfigError, match="TRAIN.BATCH_SIZE.*even number of clips per process"):
-            load_config(None, opts)
+            check_config(load_config(None, opts))
     assert load_config(None, opts[2:]).TRAIN.BATCH_SIZE  # odd is fine without mixup
 
 

@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from timesformer.config import load_config  # noqa: E402
+from timesformer.engine import check_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
 from timesformer.utils import benchmark as bench  # noqa: E402
 from timesformer.utils.compile import compile_model  # noqa: E402
@@ -64,7 +65,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def model_kwargs(args: argparse.Namespace) -> Dict:
     """Our model's keyword arguments from the config (random initialisation: no pretrained weights)."""
-    cfg = load_config(args.cfg, args.opts)  # validated; no --cfg: the defaults
+    cfg = check_config(load_config(args.cfg, args.opts))  # validated; no --cfg: the defaults
     kwargs = model_kwargs_from_cfg(cfg)
     batch = args.batch or (cfg.TRAIN.BATCH_SIZE if args.mode == "train" else cfg.TEST.BATCH_SIZE)
     return dict(kwargs, batch=batch)

@@ -22,6 +22,7 @@ from timesformer.config import load_config  # noqa: E402
 from timesformer.data import build_dataset  # noqa: E402
 from timesformer.data.decoding import is_truncated, map_videos, scan_video  # noqa: E402
 from timesformer.data.sampling import clip_span  # noqa: E402
+from timesformer.engine import check_config  # noqa: E402
 from timesformer.errors import AnnotationError, ConfigError, DecodeError, error_line  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
     try:
-        report = check_split(load_config(args.cfg, args.opts), args.split, args.workers)
+        report = check_split(check_config(load_config(args.cfg, args.opts)), args.split, args.workers)
     except (ConfigError, AnnotationError) as e:
         print(error_line(e), file=sys.stderr)
         return 2

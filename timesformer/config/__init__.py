@@ -1,5 +1,9 @@
 """Configuration: ``get_cfg()`` defaults, ``load_config(path, opts)`` merge and validation.
 
+This package is a leaf: it imports nothing of timesformer but ``errors``. It checks what it owns
+(known keys, types, the names of ``defaults.CHOICES``); each package checks the keys it reads when
+it builds, and ``timesformer.engine.check_config`` runs all of those checks up front.
+
 Config files are read with ``yaml.safe_load`` (plain values only) and merged base first: each
 ``_BASE_`` (a path relative to the file naming it, or a list of them) is merged before the file
 itself, so an error names the file it is in, and a circular ``_BASE_`` is named as a cycle. A value
@@ -13,11 +17,12 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import yaml
 from fvcore.common.config import CfgNode
 
-from .checks import ConfigError, check_config, register_check, require
+from timesformer.errors import ConfigError
+
+from .checks import check_choices, require
 from .defaults import get_cfg
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "merge_opts", "check_config",
-           "register_check", "require"]
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "merge_opts", "require"]
 
 BASE_KEY = "_BASE_"
 EXAMPLE_CFG = "configs/Kinetics/TimeSformer_divST_8x32_224.yaml"
@@ -139,7 +144,8 @@ def _merge_file(cfg: CfgNode, path: str, chain: Tuple[str, ...] = ()) -> None:
 
 def load_config(path: Optional[str] = None, opts: Optional[Iterable[str]] = None,
                 check: bool = True) -> CfgNode:
-    """Defaults, then the YAML at ``path`` (with ``_BASE_`` inheritance), then ``opts``; validated."""
+    """Defaults, then the YAML at ``path`` (with ``_BASE_`` inheritance), then ``opts``; with ``check``
+    the names of the keys that take one of a few are checked (the packages check the rest)."""
     cfg = get_cfg()
     if path:
         if not os.path.isfile(path):
@@ -147,6 +153,6 @@ def load_config(path: Optional[str] = None, opts: Optional[Iterable[str]] = None
         _merge_file(cfg, path)
     merge_opts(cfg, opts)
     if check:
-        check_config(cfg)
+        check_choices(cfg)
     cfg.freeze()
     return cfg

@@ -2,13 +2,35 @@
 
 A key lives here only when some code reads it. Experiment files under ``configs/`` override the
 few keys that differ (``_BASE_`` files hold shared recipes). ``load_config`` merges a YAML file and
-command-line ``KEY VALUE`` pairs over these defaults and then validates the result
-(``timesformer/config/checks.py``).
+command-line ``KEY VALUE`` pairs over these defaults and checks what the config owns: known keys,
+the default's type, and for the keys of :data:`CHOICES` one of the names listed here (a test keeps
+each list equal to the code that reads the key). The package reading a key checks the rest when it
+builds (``build_model``, ``build_loader``, ``build_optimizer``, ``Trainer``);
+``timesformer.engine.check_config`` runs all those checks at once.
 """
+from typing import Dict, Tuple
+
 from fvcore.common.config import CfgNode
 
-# Values of DATA.INPUT_CHANNEL_ORDER.
+# The names some keys take (each list is the one the code reading the key implements).
+# MODEL.ARCH: the backbone presets (timesformer/models/presets.py).
+ARCHS = ("vit_small_patch16", "vit_base_patch16", "vit_large_patch16")
+# TIMESFORMER.ATTENTION_TYPE: the attention schemes (timesformer.models.SCHEMES).
+ATTENTION_TYPES = ("space_only", "joint_space_time", "divided_space_time", "sparse_local_global", "axial")
+# TRAIN.DATASET and TEST.DATASET (timesformer.data.DATASETS).
+DATASETS = ("diving48", "howto100m", "kinetics", "ssv2", "synthetic", "video_list")
+# DATA.INPUT_CHANNEL_ORDER.
 CHANNEL_ORDERS = ("rgb", "bgr")
+# DATA.DECODING_BACKEND and DATA.DECODING_DEVICE.
+DECODING_BACKENDS = ("pyav", "torchcodec")
+DECODING_DEVICES = ("cpu", "cuda")
+# TRAIN.MIXED_PRECISION: autocast to bfloat16 or float16, or not at all.
+PRECISIONS = ("none", "bf16", "fp16")
+# SOLVER.OPTIMIZING_METHOD and SOLVER.LR_POLICY.
+OPTIMIZING_METHODS = ("sgd", "adamw")
+LR_POLICIES = ("steps_with_relative_lrs", "cosine")
+# TEST.ENSEMBLE_METHOD.
+ENSEMBLE_METHODS = ("softmax", "sum", "max")
 
 _C = CfgNode()
 
@@ -252,6 +274,22 @@ _C.RNG_SEED = 0
 _C.DIST_BACKEND = "nccl"
 # Log (and write a train_iter record) every this many iterations.
 _C.LOG_PERIOD = 10
+
+
+# Keys that take one of a few names, and those names (load_config checks them).
+CHOICES: Dict[str, Tuple[str, ...]] = {
+    "MODEL.ARCH": ARCHS,
+    "TIMESFORMER.ATTENTION_TYPE": ATTENTION_TYPES,
+    "TRAIN.DATASET": DATASETS,
+    "TEST.DATASET": DATASETS,
+    "DATA.INPUT_CHANNEL_ORDER": CHANNEL_ORDERS,
+    "DATA.DECODING_BACKEND": DECODING_BACKENDS,
+    "DATA.DECODING_DEVICE": DECODING_DEVICES,
+    "TRAIN.MIXED_PRECISION": PRECISIONS,
+    "SOLVER.OPTIMIZING_METHOD": OPTIMIZING_METHODS,
+    "SOLVER.LR_POLICY": LR_POLICIES,
+    "TEST.ENSEMBLE_METHOD": ENSEMBLE_METHODS,
+}
 
 
 def get_cfg() -> CfgNode:

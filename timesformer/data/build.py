@@ -91,7 +91,9 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     epoch), drop_last. Val/test: every (video, view) item exactly once over all ranks, in batches
     of consecutive items, each worker reading one run of them (``EvalBatchSampler``). With
     DATA.DECODING_DEVICE cuda the workers start with "spawn": CUDA does not survive a fork.
+    The data keys are checked first (``check_data_config``).
     """
+    check_data_config(cfg)
     dataset = dataset or build_dataset(cfg, split)
     rank, world = du.get_rank(), du.get_world_size()
     train = split == "train"
@@ -131,7 +133,8 @@ def build_mixup(cfg: CfgNode):
 
 
 def check_data_config(cfg: CfgNode) -> None:
-    """Validate the data keys after the merge (run by load_config via timesformer/config/checks.py)."""
+    """Raise ConfigError for a DATA, DATA_LOADER, AUG, MIXUP or dataset key that cannot work (run by
+    ``build_loader``, and by ``timesformer.engine.check_config`` before a run starts)."""
     d = cfg.DATA
     for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET)):
         require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")

@@ -17,6 +17,7 @@ from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
 
+from .checks import check_config
 from .launch import USER_ERRORS
 from .trainer import Trainer, seed_all
 
@@ -27,8 +28,10 @@ GENERATED_DATASETS = ("synthetic",)
 
 
 def preflight(cfg) -> None:
-    """Fail in seconds, before any process or model starts: unwritable OUTPUT_DIR, a missing weights
-    file, missing data or DATA.PATH_PREFIX, nothing to test."""
+    """Fail in seconds, before any process or model starts (as detectron2's ``default_setup``): every
+    package's config checks (``check_config``), an unwritable OUTPUT_DIR, a missing weights file,
+    missing data or DATA.PATH_PREFIX, nothing to test."""
+    check_config(cfg)
     out = os.path.abspath(cfg.OUTPUT_DIR)
     try:
         os.makedirs(out, exist_ok=True)

@@ -75,8 +75,12 @@ class Trainer:
     def __init__(self, cfg, device: torch.device, model: nn.Module):
         from timesformer.checkpoint.checkpointer import Checkpointer
         from timesformer.data import build_mixup
-        from timesformer.solver import build_optimizer
+        from timesformer.solver import build_optimizer, check_solver_config
 
+        from .checks import check_engine_config
+
+        check_solver_config(cfg)
+        check_engine_config(cfg)
         self.cfg, self.device = cfg, device
         self.model = model.to(device)  # the plain module: checkpoints and evaluation use it
         if cfg.TRAIN.ACTIVATION_CHECKPOINTING:

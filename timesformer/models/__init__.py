@@ -1,6 +1,6 @@
 """Models: the space-time attention schemes, the video ViT, and building one from a config."""
 from .attention import SCHEMES, Attention, Block, Scheme, get_scheme
-from .build import build_model, model_kwargs_from_cfg
+from .build import build_model, check_model_config, model_kwargs_from_cfg
 from .presets import PRESETS
 from .vit import TimeSformer, VisionTransformer
 
@@ -13,4 +13,4 @@ def from_pretrained(path_or_hub_id: str, **overrides) -> TimeSformer:
 
 
 __all__ = ["SCHEMES", "PRESETS", "Attention", "Block", "Scheme", "TimeSformer", "VisionTransformer",
-           "build_model", "from_pretrained", "get_scheme", "model_kwargs_from_cfg"]
+           "build_model", "check_model_config", "from_pretrained", "get_scheme", "model_kwargs_from_cfg"]

@@ -22,6 +22,7 @@ from timesformer.config.stated import stated_keys
 from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
 from timesformer.data.datasets import DATASETS
 from timesformer.data.datasets.video_list import CLASS_NAMES
+from timesformer.engine import check_config
 from timesformer.engine.evaluator import combine_views
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
     checkpoint's stored config, else defaults; the model's frames, size and classes win."""
     vit = getattr(model, "model", model)
     if cfg_path:
-        return load_config(cfg_path, opts)
+        return check_config(load_config(cfg_path, opts))
     cfg = get_cfg()
     if stored_cfg:
         _copy_stated(cfg, stored_cfg, source)
@@ -114,7 +115,7 @@ def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[
     w = read_source(weights)
     kwargs: Dict[str, Any] = {}
     if cfg_path:  # an explicit config may change the frames / size the model runs at
-        c = load_config(cfg_path, opts)
+        c = check_config(load_config(cfg_path, opts))
         kwargs = dict(num_frames=c.DATA.NUM_FRAMES, img_size=c.DATA.TRAIN_CROP_SIZE)
     model = from_pretrained(w, **kwargs).eval()
     cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
