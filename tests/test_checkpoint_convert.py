@@ -4,11 +4,11 @@ import logging
 import pytest
 import torch
 
-from timesformer.checkpoint import from_pretrained, hf_to_vit, infer_architecture, load_pretrained, vit_to_hf
+from timesformer.checkpoint import hf_to_vit, infer_architecture, vit_to_hf
 from timesformer.checkpoint.convert import attention_type_of
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import check_config
-from timesformer.models import SCHEMES, TimeSformer
+from timesformer.models import SCHEMES, TimeSformer, from_pretrained, load_pretrained
 
 TINY_VIT = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2)
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from tests.test_checkpoint_parity import _convert_main, _randomise, write_hf_timesformer
-from timesformer.checkpoint import Weights, from_pretrained, read_source
+from timesformer.checkpoint import Weights, read_source
 from timesformer.config import get_cfg
-from timesformer.models import SCHEMES, build_model
+from timesformer.models import SCHEMES, build_model, from_pretrained
 from timesformer.tools.inference import load_predictor
 
 NAMES = [f"class {i}" for i in range(5)]

@@ -84,7 +84,7 @@ def test_the_documented_names_are_the_ones_the_code_implements():
     from timesformer.solver import METHODS, POLICIES
 
     assert defaults.ATTENTION_TYPES == tuple(SCHEMES)
-    assert defaults.ARCHS == tuple(PRESETS)
+    assert tuple(defaults.ARCHS) == tuple(PRESETS)
     assert defaults.DATASETS == tuple(sorted(DATASETS))
     assert defaults.DECODING_BACKENDS == decoding.BACKENDS
     assert defaults.DECODING_DEVICES == torchcodec_reader.DEVICES

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from tests.test_tools_predict import _checkpoint
-from timesformer.checkpoint import from_pretrained
-from timesformer.models import SCHEMES
+from timesformer.models import SCHEMES, from_pretrained
 from timesformer.tools.export import ExportVerificationError, export_onnx, verify_onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))

@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
+from timesformer.config import get_cfg
+from timesformer.config.defaults import ARCHS, arch_sizes
 from timesformer.errors import UnsafeFileError, WriteError
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
@@ -136,10 +138,6 @@ def _load_safetensors(path: str) -> StateDict:
 
 def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
     """Model kwargs stated in a stored config YAML (ours or the reference's; unknown keys ignored)."""
-    from timesformer.config import get_cfg
-    from timesformer.models.build import model_kwargs_from_cfg
-    from timesformer.models.presets import PRESETS
-
     try:
         tree = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
@@ -152,11 +150,11 @@ def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
     for key in _CFG_KEYS:
         section, name = key.split(".")
         value = (tree.get(section) or {}).get(name)
-        if value is None or (key == "MODEL.ARCH" and value not in PRESETS):
+        if value is None or (key == "MODEL.ARCH" and value not in ARCHS):
             continue
         cfg[section][name] = type(cfg[section][name])(value)
         stated.add(key)
-    kw = model_kwargs_from_cfg(cfg)
+    kw = {"num_heads": arch_sizes(cfg)["num_heads"], "num_frames": cfg.DATA.NUM_FRAMES}
     keep = {"num_heads"} if {"MODEL.NUM_HEADS", "MODEL.ARCH"} & stated else set()
     keep |= {"num_frames"} if "DATA.NUM_FRAMES" in stated else set()  # space_only: no time_embed to count
     return {k: kw[k] for k in keep}
@@ -284,8 +282,6 @@ def read_file(path: str) -> Weights:
 
 def _cfg_yaml(kw: Dict[str, Any], channel_order: str) -> str:
     """A config YAML (our keys) describing a model with keyword arguments ``kw`` and its input."""
-    from timesformer.config import get_cfg
-
     cfg = get_cfg()
     cfg.MODEL.NUM_CLASSES, cfg.MODEL.PATCH_SIZE = kw["num_classes"], kw["patch_size"]
     cfg.MODEL.EMBED_DIM, cfg.MODEL.DEPTH, cfg.MODEL.NUM_HEADS = kw["embed_dim"], kw["depth"], kw["num_heads"]

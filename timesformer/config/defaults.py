@@ -8,13 +8,18 @@ each list equal to the code that reads the key). The package reading a key check
 builds (``build_model``, ``build_loader``, ``build_optimizer``, ``Trainer``);
 ``timesformer.engine.check_config`` runs all those checks at once.
 """
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from fvcore.common.config import CfgNode
 
-# The names some keys take (each list is the one the code reading the key implements).
-# MODEL.ARCH: the backbone presets (timesformer/models/presets.py).
-ARCHS = ("vit_small_patch16", "vit_base_patch16", "vit_large_patch16")
+# MODEL.ARCH: the backbone presets by name, the ViT sizes each stands for (the paper's model is
+# vit_base_patch16, ViT-B/16). timesformer.models.PRESETS is this table.
+ARCHS: Dict[str, Dict[str, Any]] = {
+    "vit_small_patch16": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, mlp_ratio=4.0),
+    "vit_base_patch16": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0),
+    "vit_large_patch16": dict(patch_size=16, embed_dim=1024, depth=24, num_heads=16, mlp_ratio=4.0),
+}
+# The names other keys take (each list is the one the code reading the key implements).
 # TIMESFORMER.ATTENTION_TYPE: the attention schemes (timesformer.models.SCHEMES).
 ATTENTION_TYPES = ("space_only", "joint_space_time", "divided_space_time", "sparse_local_global", "axial")
 # TRAIN.DATASET and TEST.DATASET (timesformer.data.DATASETS).
@@ -278,7 +283,7 @@ _C.LOG_PERIOD = 10
 
 # Keys that take one of a few names, and those names (load_config checks them).
 CHOICES: Dict[str, Tuple[str, ...]] = {
-    "MODEL.ARCH": ARCHS,
+    "MODEL.ARCH": tuple(ARCHS),
     "TIMESFORMER.ATTENTION_TYPE": ATTENTION_TYPES,
     "TRAIN.DATASET": DATASETS,
     "TEST.DATASET": DATASETS,
@@ -295,3 +300,13 @@ CHOICES: Dict[str, Tuple[str, ...]] = {
 def get_cfg() -> CfgNode:
     """Return a fresh copy of the default configuration."""
     return _C.clone()
+
+
+def arch_sizes(cfg: CfgNode) -> Dict[str, Any]:
+    """The ViT sizes (patch_size, embed_dim, depth, num_heads, mlp_ratio) the MODEL keys describe:
+    MODEL.ARCH's preset (vit_base_patch16 for an unknown name), each size key > 0 replacing its number."""
+    m = cfg.MODEL
+    preset = ARCHS.get(m.ARCH, ARCHS["vit_base_patch16"])
+    return dict(patch_size=m.PATCH_SIZE or preset["patch_size"], embed_dim=m.EMBED_DIM or preset["embed_dim"],
+                depth=m.DEPTH or preset["depth"], num_heads=m.NUM_HEADS or preset["num_heads"],
+                mlp_ratio=m.MLP_RATIO or preset["mlp_ratio"])

@@ -169,9 +169,9 @@ def settle_channel_order(cfg, stated: bool):
 def build_run_model(cfg) -> nn.Module:
     """The model of this run: TIMESFORMER.PRETRAINED_MODEL is loaded only when nothing overwrites it;
     a test-only run loads its weights strictly (a head of another class count is an error)."""
-    from timesformer.checkpoint import LOAD_ERRORS, load_pretrained
-    from timesformer.checkpoint.loader import source_error
-    from timesformer.models import TimeSformer, build_model, model_kwargs_from_cfg
+    from timesformer.checkpoint.sources import source_error
+    from timesformer.errors import LOAD_ERRORS
+    from timesformer.models import TimeSformer, build_model, load_pretrained, model_kwargs_from_cfg
 
     if cfg.TRAIN.ENABLE:
         if resumes_full_state(cfg):

@@ -135,7 +135,7 @@ class Trainer:
 
     def resume(self) -> None:
         """Auto-resume / load weights per TRAIN.AUTO_RESUME and TRAIN.CHECKPOINT_FILE_PATH."""
-        from timesformer.checkpoint.checkpointer import resume_or_load
+        from .resume import resume_or_load
 
         state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler)
         if state:

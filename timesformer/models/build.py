@@ -1,30 +1,29 @@
-"""Build a model from a config, after checking the config keys the model reads."""
+"""Build a model: from a config (after checking the keys the model reads), or from a checkpoint."""
 from typing import Any, Dict
 
 from torch import nn
 
+from timesformer.checkpoint import read_source
+from timesformer.checkpoint.sources import Source
 from timesformer.config import ConfigError, require
+from timesformer.config.defaults import ARCHS as PRESETS
+from timesformer.config.defaults import arch_sizes
 
 from .attention import SCHEMES
-from .presets import PRESETS
+from .pretrained import load_pretrained
 from .vit import TimeSformer
 
 
 def model_kwargs_from_cfg(cfg) -> Dict[str, Any]:
     """TimeSformer keyword arguments from the MODEL, TIMESFORMER and DATA config keys."""
     m = cfg.MODEL
-    preset = PRESETS.get(m.ARCH, PRESETS["vit_base_patch16"])
     return dict(
         arch=m.ARCH,
         img_size=cfg.DATA.TRAIN_CROP_SIZE,
         num_frames=cfg.DATA.NUM_FRAMES,
         num_classes=m.NUM_CLASSES,
         attention_type=cfg.TIMESFORMER.ATTENTION_TYPE,
-        patch_size=m.PATCH_SIZE or preset["patch_size"],
-        embed_dim=m.EMBED_DIM or preset["embed_dim"],
-        depth=m.DEPTH or preset["depth"],
-        num_heads=m.NUM_HEADS or preset["num_heads"],
-        mlp_ratio=m.MLP_RATIO or preset["mlp_ratio"],
+        **arch_sizes(cfg),
         drop_path_rate=m.DROP_PATH_RATE,
         drop_rate=m.DROPOUT_RATE,
         attn_drop_rate=m.ATTN_DROPOUT_RATE,
@@ -62,3 +61,21 @@ def build_model(cfg) -> nn.Module:
     loaded from ``TIMESFORMER.PRETRAINED_MODEL`` when that is set. Kept on the CPU; the caller places it."""
     check_model_config(cfg)
     return TimeSformer(pretrained_model=cfg.TIMESFORMER.PRETRAINED_MODEL, **model_kwargs_from_cfg(cfg))
+
+
+def from_pretrained(source: Source, **overrides: Any) -> TimeSformer:
+    """The TimeSformer a checkpoint (file, Hugging Face folder or hub id) describes (scheme, sizes,
+    frames, classes), with its weights.
+
+    ``overrides`` change the model (e.g. ``num_frames=16``, ``num_classes=174``,
+    ``attention_type='divided_space_time'`` for an image ViT); the weights are then adapted as by
+    :func:`load_pretrained`. The model's ``class_names`` attribute holds the labels when the
+    checkpoint names them (else None).
+    """
+    weights = read_source(source)
+    kwargs = weights.model_kwargs()
+    kwargs.update(overrides)
+    model = TimeSformer(**kwargs)
+    load_pretrained(model, weights)
+    model.class_names = weights.class_names
+    return model

@@ -14,7 +14,7 @@ import torch
 import yaml
 from torch import nn
 
-from timesformer.checkpoint import from_pretrained, read_source
+from timesformer.checkpoint import read_source
 from timesformer.checkpoint.channels import apply_channel_order
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import CfgNode, get_cfg, load_config, merge_opts
@@ -24,6 +24,7 @@ from timesformer.data.datasets import DATASETS
 from timesformer.data.datasets.video_list import CLASS_NAMES
 from timesformer.engine import check_config
 from timesformer.engine.evaluator import combine_views
+from timesformer.models import from_pretrained
 
 logger = logging.getLogger(__name__)
 
