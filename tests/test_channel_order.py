@@ -275,7 +275,7 @@ def test_run_net_tests_a_reference_ssv2_checkpoint_on_bgr_frames(tmp_path, red_v
 
 
 def test_fine_tuning_from_an_image_vit_stays_rgb(tmp_path):
-    from timesformer.engine.runner import settle_channel_order
+    from timesformer.engine.resume import settle_channel_order
 
     vit = TimeSformer(num_classes=5, attention_type="space_only", **TINY).model.state_dict()
     torch.save(vit, tmp_path / "vit.pth")

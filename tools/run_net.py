@@ -11,6 +11,7 @@ or weights file that is refused, corrupt or does not fit the model, a non-finite
 annotation file, a full disk).
 """
 import argparse
+import functools
 import sys
 from typing import List, Optional
 
@@ -36,14 +37,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging()
     try:
         cfg = load_config(args.cfg_file, args.opts)
-        preflight(cfg)
+        start = preflight(cfg)  # where the weights come from, decided once for every process
         # The weights the run starts from decide the input channel order, unless the user states it.
-        cfg = settle_channel_order(cfg, "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts))
+        stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts)
+        cfg = settle_channel_order(cfg, stated, start)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)
         return 2
     try:
-        launch(run, cfg)
+        launch(functools.partial(run, start=start), cfg)
     except (*USER_ERRORS, JobFailed) as e:
         print(error_line(e), file=sys.stderr)
         return 1

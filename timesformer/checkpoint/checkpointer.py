@@ -41,6 +41,7 @@ class Checkpointer:
             else os.path.join(output_dir, "checkpoints")
         self.keep_last = keep_last
         self.skipped: Dict[str, str] = {}  # path -> why it could not be used ("refused (...)", ...)
+        self.last_saved: Optional[str] = None  # the file this process saved last
         self._intact: Dict[str, Tuple[int, int]] = {}  # path -> (size, mtime) when last found intact
 
     def path_for(self, epoch: int, iteration: int) -> str:
@@ -75,6 +76,7 @@ class Checkpointer:
                     "once there is space") if previous else ""
             raise WriteError(f"{e}{note}") from e
         self._intact[path] = _stamp(path)  # fsynced and renamed into place: not read back
+        self.last_saved = path
         self.prune(keep=path)
         logger.info("saved checkpoint %s", path)
         return path
@@ -120,8 +122,12 @@ class Checkpointer:
     def find_latest(self) -> Optional[str]:
         """The newest checkpoint whose archive index and pickle read, unreadable ones skipped with a
         warning. Cheap (the tensor data is not read); :meth:`load_latest` checks the data too."""
-        found = self._newest(lambda p: _load_torch(p, check_data=False, mmap=True))
+        found = self.peek_latest()
         return found[0] if found else None
+
+    def peek_latest(self) -> Optional[Tuple[str, Dict[str, Any]]]:
+        """(path, contents with the tensors mapped from disk, not read) of :meth:`find_latest`'s file."""
+        return self._newest(lambda p: _load_torch(p, check_data=False, mmap=True))
 
     def load_latest(self) -> Optional[Tuple[str, Dict[str, Any]]]:
         """(path, contents) of the newest checkpoint that loads in full with intact data; one that

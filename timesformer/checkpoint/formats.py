@@ -59,6 +59,7 @@ class Weights:
     cfg: Optional[str] = None  # the stored config YAML, when there is one
     channel_order: Optional[str] = None  # rgb | bgr: the input the model was trained on; None = not stated
     channel_order_note: str = ""  # how the file states or implies it (see channels.py)
+    iteration: int = 0  # training iterations behind the weights (our training checkpoints), else 0
 
     def model_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the TimeSformer these weights describe (shapes first, then metadata)."""
@@ -160,7 +161,7 @@ def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
     return {k: kw[k] for k in keep}
 
 
-def _unwrap(obj: Any, path: str) -> Weights:
+def weights_of(obj: Any, path: str) -> Weights:
     """A loaded object (dict) -> Weights, detecting the layout by its keys."""
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
@@ -169,7 +170,7 @@ def _unwrap(obj: Any, path: str) -> Weights:
     for container, layout in (("model_state", "pyth"), ("model", "timesformer"), ("state_dict", "image_vit"),
                               ("module", "image_vit")):
         if isinstance(obj.get(container), dict):
-            inner = _unwrap(obj[container], path)
+            inner = weights_of(obj[container], path)
             if layout == "pyth" or (layout == "timesformer" and all(k.startswith("model.") for k in obj[container])):
                 inner.layout = layout
             inner.cfg = cfg or inner.cfg
@@ -182,6 +183,8 @@ def _unwrap(obj: Any, path: str) -> Weights:
                 inner.channel_order_note = "recorded in the file"
             if isinstance(obj.get("model_kwargs"), dict):
                 inner.meta.update(obj["model_kwargs"])
+            if isinstance(obj.get("iteration"), int):
+                inner.iteration = obj["iteration"]
             return inner
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
@@ -208,9 +211,10 @@ def _timm_heads(config: Dict[str, Any]) -> int:
     return model.blocks[0].attn.num_heads
 
 
-def read_hf_folder(folder: str) -> Weights:
+def read_hf_folder(folder: str, lazy: bool = False) -> Weights:
     """A Hugging Face folder: ``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``,
-    holding a TimeSformer (transformers), an image ViT (transformers) or a timm ViT."""
+    holding a TimeSformer (transformers), an image ViT (transformers) or a timm ViT (``lazy``: see
+    :func:`read_file`)."""
     cfg_path = os.path.join(folder, "config.json")
     files = [os.path.join(folder, f) for f in WEIGHT_FILES if os.path.isfile(os.path.join(folder, f))]
     if not os.path.isfile(cfg_path) or not files:
@@ -224,8 +228,9 @@ def read_hf_folder(folder: str) -> Weights:
                          "or a timm model's config (with 'architecture')")
     if config.get("hidden_act", "gelu") != "gelu":
         raise ValueError(f"{cfg_path}: hidden_act {config['hidden_act']!r}; TimeSformer uses 'gelu'")
-    raw = _load_safetensors(files[0]) if files[0].endswith(".safetensors") else _load_torch(files[0])
-    w = _unwrap(raw, files[0])
+    raw = _load_safetensors(files[0]) if files[0].endswith(".safetensors") else _load_torch(
+        files[0], check_data=not lazy, mmap=lazy)
+    w = weights_of(raw, files[0])
     w.source = folder
     if kind == "timm":
         w.meta.update(num_heads=_timm_heads(config))
@@ -270,14 +275,17 @@ def read_npz(path: str) -> Weights:
     return Weights(vit.state_dict(), "npz", path, meta=dict(num_heads=heads, norm_eps=vit.norm.eps))
 
 
-def read_file(path: str) -> Weights:
-    """Any weights file, its layout detected by its keys."""
+def read_file(path: str, lazy: bool = False) -> Weights:
+    """Any weights file, its layout detected by its keys. ``lazy``: a PyTorch archive's tensors are
+    mapped from disk, not read or checked, for what the file says about itself (its channel order,
+    its training iteration); a model load reads and checks them."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path} does not exist")
     if path.endswith(".npz"):
         return read_npz(path)
-    raw = _load_safetensors(path) if path.endswith(".safetensors") else _load_torch(path)
-    return _unwrap(raw, path)
+    raw = _load_safetensors(path) if path.endswith(".safetensors") else _load_torch(
+        path, check_data=not lazy, mmap=lazy)
+    return weights_of(raw, path)
 
 
 def _cfg_yaml(kw: Dict[str, Any], channel_order: str) -> str:

@@ -23,15 +23,16 @@ def source_error(key: str, source: str, e: Exception) -> ConfigError:
     return ConfigError(f"{key} = {source!r}{rest}")
 
 
-def read_source(source: Source) -> Weights:
-    """Weights from a local file or folder, a timm model name or a Hugging Face hub id."""
+def read_source(source: Source, lazy: bool = False) -> Weights:
+    """Weights from a local file or folder, a timm model name or a Hugging Face hub id (``lazy``:
+    tensors of a local PyTorch file mapped, not read, see ``formats.read_file``)."""
     if isinstance(source, Weights):
         return source
     source = os.path.expanduser(os.fspath(source))
     if os.path.isdir(source):
-        return read_hf_folder(source)
+        return read_hf_folder(source, lazy)
     if os.path.isfile(source):
-        return read_file(source)
+        return read_file(source, lazy)
     if looks_like_path(source):
         where = "" if os.path.isabs(source) else f" (relative to {os.getcwd()})"
         raise FileNotFoundError(f"pretrained weights {source}{where}: no such file; expected a weights file "

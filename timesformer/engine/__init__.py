@@ -3,6 +3,8 @@ from timesformer.errors import USER_ERRORS, JobFailed, error_line
 
 from .checks import check_config
 from .launch import launch
-from .runner import preflight, run, settle_channel_order
+from .resume import Start, decide_start, settle_channel_order
+from .runner import preflight, run
 
-__all__ = ["USER_ERRORS", "JobFailed", "check_config", "error_line", "launch", "preflight", "run", "settle_channel_order"]
+__all__ = ["USER_ERRORS", "JobFailed", "Start", "check_config", "decide_start", "error_line", "launch", "preflight",
+           "run", "settle_channel_order"]

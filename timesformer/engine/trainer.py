@@ -133,11 +133,11 @@ class Trainer:
         """The module evaluation runs (compiled when TRAIN.COMPILE, never DDP-wrapped)."""
         return self.net.module if isinstance(self.net, nn.parallel.DistributedDataParallel) else self.net
 
-    def resume(self) -> None:
-        """Auto-resume / load weights per TRAIN.AUTO_RESUME and TRAIN.CHECKPOINT_FILE_PATH."""
+    def resume(self, start=None) -> None:
+        """Auto-resume / load weights as ``start`` (a ``resume.Start``; None: decided here) says."""
         from .resume import resume_or_load
 
-        state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler)
+        state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler, start=start)
         if state:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
