@@ -12,5 +12,5 @@ from .datasets import DATASETS, VideoDataset
 from .protocol import EvalProtocol
 from .transforms import normalize
 
-__all__ = ["DATASETS", "EvalProtocol", "VideoDataset", "build_dataset", "build_loader", "build_mixup", "check_data_config",
-           "normalize", "shuffle_dataset", "test_protocol"]
+__all__ = ["DATASETS", "EvalProtocol", "VideoDataset", "build_dataset", "build_loader", "build_mixup",
+           "check_data_config", "normalize", "shuffle_dataset", "test_protocol"]

@@ -41,6 +41,11 @@ class EvalProtocol:
         """The spatial_crop positions of the crops, in view order."""
         return (0, 1, 2) if self.spatial_crops == 3 else (1,)
 
+    def clip_length(self, video_fps: float) -> float:
+        """Video frames from one clip's start to the next one's on the same frame grid (the stride of
+        cover views and timeline windows), at ``video_fps``."""
+        return sampling.clip_length(self.num_frames, self.sampling_rate, self.target_fps, video_fps)
+
     def num_clips(self, video_frames: int, video_fps: float) -> int:
         """Temporal clips of a video of ``video_frames`` frames at ``video_fps``."""
         if self.method == "cover":

@@ -102,7 +102,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
         self._cover_views: List[int] = []
         if self.protocol.method == "cover":  # fixed now, the same on every rank (see cover.py)
-            self._lengths = cover.plan_lengths(self.records, cfg, f"the {self.name} {split} annotation")
+            self._lengths = cover.plan_lengths(self.records, cfg, self.protocol, f"the {self.name} {split} annotation")
             self._cover_views = [self._num_cover_clips(i) for i in range(self.num_videos)]
         self._items = self._build_items()
         self._read_options = decoding.read_options(cfg.DATA)
