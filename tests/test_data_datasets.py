@@ -251,6 +251,28 @@ def test_loader_batches_and_workers(tmp_path, videos):
     assert order == again  # seeded
 
 
+def test_a_loader_built_at_an_iteration_starts_there(tmp_path, videos):
+    """build_loader(start_iter=k): epoch e's batches from the k-th on, then whole epochs, as a loader
+    that was never interrupted gives them (the order of an epoch depends on the epoch alone)."""
+    from timesformer.data import shuffle_dataset
+
+    _write(tmp_path / "train.csv", "".join(f"a.mp4 {i % 3}\n" for i in range(8)))
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TRAIN.BATCH_SIZE", "2", "RNG_SEED", "5",
+               "DATA_LOADER.NUM_WORKERS", "0")
+
+    def epochs(loader, first: int, count: int) -> list:
+        out = []
+        for epoch in range(first, first + count):
+            shuffle_dataset(loader, epoch, seed=100 + epoch)
+            out.append([b["video_index"].tolist() for b in loader])
+        return out
+
+    whole = epochs(build_loader(cfg, "train"), 0, 3)
+    assert len(whole[1]) == 4 and whole[1] != whole[2]
+    resumed = epochs(build_loader(cfg, "train", start_iter=3), 1, 2)
+    assert resumed == [whole[1][3:], whole[2]]
+
+
 def test_synthetic_dataset(tmp_path):
     from timesformer.data.datasets.synthetic import render
 

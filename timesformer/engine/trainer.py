@@ -7,18 +7,16 @@ drops the indices of the batches already done from the epoch's order (nothing is
 restores the RNG state, so it ends with the same weights as a run that was never interrupted.
 """
 import contextlib
-import itertools
 import logging
 import math
 import random
 import time
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Sampler
 
 from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
@@ -51,22 +49,6 @@ def autocast(device: torch.device, precision: str):
 def soft_target_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against soft targets (N, C) from mixup / label smoothing."""
     return torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
-
-
-class ResumeSampler(Sampler):
-    """Wraps the training sampler: its next pass starts ``skip`` indices in (a resumed epoch, nothing
-    read for the skipped ones); later passes are whole. ``len`` stays the wrapped sampler's, the
-    epoch's, which the trainer counts iterations against."""
-
-    def __init__(self, sampler: Sampler):
-        self.sampler, self.skip = sampler, 0
-
-    def __iter__(self) -> Iterator[int]:
-        skip, self.skip = self.skip, 0
-        return itertools.islice(iter(self.sampler), skip, None)
-
-    def __len__(self) -> int:
-        return len(self.sampler)
 
 
 class Trainer:
@@ -114,14 +96,13 @@ class Trainer:
         self.hooks.extend(hooks)
 
     def loader(self, split: str):
-        """The DataLoader of ``split``, built once (train: its sampler can skip ahead, to resume)."""
+        """The DataLoader of ``split``, built once (train: when training starts, from the resume
+        point's iteration of its epoch)."""
         if split not in self._loaders:
             from timesformer.data import build_loader
 
-            loader = build_loader(self.cfg, split)
-            if split == "train":
-                loader.batch_sampler.sampler = ResumeSampler(loader.batch_sampler.sampler)
-            self._loaders[split] = loader
+            start = self.epoch_iter if split == "train" else 0
+            self._loaders[split] = build_loader(self.cfg, split, start_iter=start)
         return self._loaders[split]
 
     @property
@@ -213,14 +194,8 @@ class Trainer:
 
         seed = epoch_seed(self.cfg, self.epoch)
         seed_all(seed)
-        loader = self.loader("train")
-        shuffle_dataset(loader, self.epoch)
-        # the order and the workers' seeds come from these generators: start them afresh each epoch
-        if getattr(loader.sampler, "generator", None) is not None:
-            loader.sampler.generator.manual_seed(self.cfg.RNG_SEED + self.epoch)
-        if loader.generator is not None:
-            loader.generator.manual_seed(seed)
-        loader.batch_sampler.sampler.skip = self.epoch_iter * loader.batch_sampler.batch_size
+        loader = self.loader("train")  # built at the resume point: its first pass skips the batches done
+        shuffle_dataset(loader, self.epoch, seed)  # the order and the workers' seeds start afresh
         it = iter(loader)
         if self.rng_to_restore is not None:
             from timesformer.checkpoint.checkpointer import restore_rng_state
