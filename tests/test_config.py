@@ -78,17 +78,17 @@ def test_the_documented_names_are_the_ones_the_code_implements():
     """Each list of names in config/defaults.py (checked by load_config) is the one its reader has."""
     from timesformer.config import defaults
     from timesformer.data import DATASETS, decoding, torchcodec_reader
-    from timesformer.engine.checks import PRECISIONS
     from timesformer.engine.evaluator import ENSEMBLE_METHODS
     from timesformer.models import PRESETS, SCHEMES
     from timesformer.solver import METHODS, POLICIES
+    from timesformer.utils.amp import PRECISIONS
 
     assert defaults.ATTENTION_TYPES == tuple(SCHEMES)
     assert tuple(defaults.ARCHS) == tuple(PRESETS)
     assert defaults.DATASETS == tuple(sorted(DATASETS))
     assert defaults.DECODING_BACKENDS == decoding.BACKENDS
     assert defaults.DECODING_DEVICES == torchcodec_reader.DEVICES
-    assert defaults.PRECISIONS == PRECISIONS
+    assert defaults.PRECISIONS == tuple(PRECISIONS)
     assert (defaults.OPTIMIZING_METHODS, defaults.LR_POLICIES) == (METHODS, POLICIES)
     assert defaults.ENSEMBLE_METHODS == ENSEMBLE_METHODS
     cfg = get_cfg()
@@ -109,3 +109,29 @@ def test_a_wrong_name_is_refused_by_load_config_alone(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "TIMESFORMER.ATTENTION_TYPE = 'Axial' is invalid" in out and "lower case" in out
     assert out.strip().splitlines()[-1] == "['config', 'errors']"
+
+
+def test_stated_keys_read_the_files_as_load_config_does(tmp_path):
+    from timesformer.config.stated import stated_keys
+
+    write(tmp_path / "base.yaml", "DATA:\n  INPUT_CHANNEL_ORDER: rgb\n")
+    child = write(tmp_path / "child.yaml", "_BASE_: base.yaml\nMODEL:\n  NUM_CLASSES: 5\n")
+    assert stated_keys(child, ["TRAIN.BATCH_SIZE", "2"]) == {"DATA.INPUT_CHANNEL_ORDER", "MODEL.NUM_CLASSES",
+                                                            "TRAIN.BATCH_SIZE"}
+    loop = write(tmp_path / "loop.yaml", "_BASE_: loop.yaml\n")
+    for read in (load_config, stated_keys):  # one reader: the same error
+        with pytest.raises(ConfigError, match="circular _BASE_"):
+            read(loop)
+
+
+def test_a_stored_config_is_read_as_its_keys_defaults():
+    from timesformer.config.stated import read_stored
+
+    text = ("MODEL: {ARCH: vit, NUM_CLASSES: 174, MLP_RATIO: 4}\nDATA: {TRAIN_JITTER_SCALES: [256, 320.0], "
+            "NUM_FRAMES: eight}\nTEST: {DATASET: Ssv2}\nTRAIN: 3\n")
+    cfg, stated = read_stored(text, ["MODEL.ARCH", "MODEL.NUM_CLASSES", "MODEL.MLP_RATIO", "DATA.NUM_FRAMES",
+                                     "DATA.TRAIN_JITTER_SCALES", "TEST.DATASET", "TRAIN.BATCH_SIZE"], "x.pyth")
+    assert stated == {"MODEL.NUM_CLASSES", "MODEL.MLP_RATIO", "DATA.TRAIN_JITTER_SCALES", "TEST.DATASET"}
+    assert (cfg.MODEL.ARCH, cfg.TEST.DATASET, cfg.DATA.NUM_FRAMES) == ("vit_base_patch16", "ssv2", 8)
+    assert cfg.DATA.TRAIN_JITTER_SCALES == [256, 320] and type(cfg.MODEL.MLP_RATIO) is float
+    assert read_stored("MODEL: [1\n", ["MODEL.ARCH"], "bad.pyth")[1] == set()

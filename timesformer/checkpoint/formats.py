@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import torch
-import yaml
 
 from timesformer.config import get_cfg
-from timesformer.config.defaults import ARCHS, arch_sizes
+from timesformer.config.defaults import arch_sizes
+from timesformer.config.stated import read_stored
 from timesformer.errors import UnsafeFileError, WriteError
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
@@ -137,24 +137,10 @@ def _load_safetensors(path: str) -> StateDict:
     return load_file(path, device="cpu")
 
 
-def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
-    """Model kwargs stated in a stored config YAML (ours or the reference's; unknown keys ignored)."""
-    try:
-        tree = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        logger.warning("the stored config is not readable YAML (%s); sizes come from the tensors alone", e)
-        return {}
-    if not isinstance(tree, dict):
-        return {}
-    cfg = get_cfg()
-    stated = set()
-    for key in _CFG_KEYS:
-        section, name = key.split(".")
-        value = (tree.get(section) or {}).get(name)
-        if value is None or (key == "MODEL.ARCH" and value not in ARCHS):
-            continue
-        cfg[section][name] = type(cfg[section][name])(value)
-        stated.add(key)
+def _kwargs_from_cfg_yaml(text: str, source: str) -> Dict[str, Any]:
+    """The model kwargs a stored config YAML states that the tensors cannot tell: the attention heads
+    (MODEL.NUM_HEADS, or MODEL.ARCH's preset) and the frames (DATA.NUM_FRAMES)."""
+    cfg, stated = read_stored(text, _CFG_KEYS, source)
     kw = {"num_heads": arch_sizes(cfg)["num_heads"], "num_frames": cfg.DATA.NUM_FRAMES}
     keep = {"num_heads"} if {"MODEL.NUM_HEADS", "MODEL.ARCH"} & stated else set()
     keep |= {"num_frames"} if "DATA.NUM_FRAMES" in stated else set()  # space_only: no time_embed to count
@@ -176,7 +162,7 @@ def weights_of(obj: Any, path: str) -> Weights:
             inner.cfg = cfg or inner.cfg
             inner.class_names = names or inner.class_names
             if cfg:
-                inner.meta.update(_kwargs_from_cfg_yaml(cfg))
+                inner.meta.update(_kwargs_from_cfg_yaml(cfg, path))
                 inner.channel_order, inner.channel_order_note = order_from_cfg_yaml(cfg, path)
             if obj.get(ORDER_KEY) is not None:  # written by write_weights
                 inner.channel_order = checked_order(obj[ORDER_KEY], f"{path}: {ORDER_KEY}")

@@ -10,6 +10,12 @@ from timesformer.errors import ConfigError
 from .defaults import CHOICES
 
 
+def a_type(value: Any) -> str:
+    """'a float', 'an int': the type of ``value`` with its article."""
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def require(ok: bool, key: str, value: Any, allowed: str) -> None:
     """Raise ConfigError for ``key`` unless ``ok``."""
     if not ok:

@@ -9,10 +9,9 @@ from timesformer.data import check_data_config
 from timesformer.models import check_model_config
 from timesformer.solver import check_solver_config
 from timesformer.utils import distributed as du
+from timesformer.utils.amp import PRECISIONS
 
 from .evaluator import ENSEMBLE_METHODS
-
-PRECISIONS = ("none", "bf16", "fp16")  # TRAIN.MIXED_PRECISION
 
 
 def check_engine_config(cfg) -> None:
@@ -20,7 +19,7 @@ def check_engine_config(cfg) -> None:
     cannot work (run by ``Trainer``, with the solver's, and by ``check_config``)."""
     t = cfg.TRAIN
     require(t.MIXED_PRECISION in PRECISIONS, "TRAIN.MIXED_PRECISION", t.MIXED_PRECISION,
-            "one of " + ", ".join(PRECISIONS))
+            "one of " + ", ".join(PRECISIONS))  # autocast's names
     require(t.BATCH_SIZE > 0, "TRAIN.BATCH_SIZE", t.BATCH_SIZE, "a positive integer")
     require(t.GLOBAL_BATCH_SIZE == 0 or (t.GLOBAL_BATCH_SIZE >= t.BATCH_SIZE
                                          and t.GLOBAL_BATCH_SIZE % t.BATCH_SIZE == 0),

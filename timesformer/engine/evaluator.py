@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from timesformer.utils import distributed as du
+from timesformer.utils.amp import autocast
 from timesformer.utils.meters import gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
 
@@ -206,11 +207,6 @@ def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores:
     os.replace(tmp, path)
 
 
-def _autocast(device: torch.device, precision: str):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
 @torch.no_grad()
 def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, precision: str = "none",
               desc: str = "eval", log_period: int = 10, method: str = "softmax") -> RankScores:
@@ -226,7 +222,7 @@ def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, p
         for batch in loader:
             valid = batch.get("valid", torch.ones_like(batch["label"], dtype=torch.bool))
             x = normalize(batch["frames"].to(device, non_blocking=True), mean, std)  # (B, C, T, H, W)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 logits = model(x).float().cpu()  # (B, num_classes)
             labels = batch["label"]
             keep = valid.bool()

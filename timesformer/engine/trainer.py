@@ -16,9 +16,11 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
 from timesformer.utils import distributed as du
+from timesformer.utils.amp import autocast
 from timesformer.utils.compile import compile_model
 from timesformer.utils.meters import reported_topk, topk_correct
 
@@ -38,17 +40,6 @@ def seed_all(seed: int) -> None:
 def epoch_seed(cfg, epoch: int) -> int:
     """The seed of one epoch on this rank."""
     return cfg.RNG_SEED + 100_003 * (epoch + 1) + 1_009 * du.get_rank()
-
-
-def autocast(device: torch.device, precision: str):
-    """The autocast context of TRAIN.MIXED_PRECISION ("none" disables it)."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-def soft_target_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against soft targets (N, C) from mixup / label smoothing."""
-    return torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
 
 
 class Trainer:
@@ -75,6 +66,7 @@ class Trainer:
                 net, device_ids=[device.index] if device.type == "cuda" else None)
         self.net = net  # what the step calls: compiled and/or DDP-wrapped
         self.mixup = build_mixup(cfg)
+        self.soft_target_loss = SoftTargetCrossEntropy()
         self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
         self.global_batch = cfg.TRAIN.BATCH_SIZE
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
@@ -257,7 +249,7 @@ class Trainer:
         with sync:
             with autocast(self.device, self.cfg.TRAIN.MIXED_PRECISION):
                 logits = self.net(x)  # (B, num_classes)
-                loss = (soft_target_cross_entropy(logits.float(), target) if target.dim() == 2
+                loss = (self.soft_target_loss(logits.float(), target) if target.dim() == 2  # mixup's (B, C)
                         else F.cross_entropy(logits.float(), target))
             mean_loss = float(du.all_reduce_sum(loss.detach().float()) / du.get_world_size())
             done_in_group = self.epoch_iter - self.group_start()

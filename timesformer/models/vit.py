@@ -7,11 +7,11 @@ import logging
 from typing import Dict, List, Optional, Set, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from timesformer.checkpoint.convert import resample_time_embed
 from timesformer.config.defaults import ARCHS as PRESETS
 
 from .attention import Block, get_scheme
@@ -112,7 +112,7 @@ class VisionTransformer(nn.Module):
         """time_embed ``(1, t, D)`` for t frames."""
         if t == self.num_frames:
             return self.time_embed
-        return F.interpolate(self.time_embed.transpose(1, 2), size=t, mode="nearest").transpose(1, 2)
+        return resample_time_embed(self.time_embed, t)
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int, int]]:
         """Clip -> tokens: ``(B, 1 + N*T, D)`` patch-major time-minor, or ``(B*T, 1 + N, D)``
