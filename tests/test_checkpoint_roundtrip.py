@@ -8,8 +8,8 @@ import torch
 from tests.test_checkpoint_parity import _convert_main, _randomise, write_hf_timesformer
 from timesformer.checkpoint import Weights, read_source
 from timesformer.config import get_cfg
+from timesformer.inference import load_predictor
 from timesformer.models import SCHEMES, build_model, from_pretrained
-from timesformer.tools.inference import load_predictor
 
 NAMES = [f"class {i}" for i in range(5)]
 HF_SCHEMES = ("space_only", "joint_space_time", "divided_space_time")

@@ -25,10 +25,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from timesformer import benchmark as bench  # noqa: E402
 from timesformer.config import load_config  # noqa: E402
 from timesformer.engine import check_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
-from timesformer.utils import benchmark as bench  # noqa: E402
 from timesformer.utils.amp import PRECISIONS, autocast, autocast_dtype  # noqa: E402
 from timesformer.utils.compile import compile_model  # noqa: E402
 

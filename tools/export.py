@@ -19,8 +19,8 @@ from typing import List, Optional
 import torch
 
 from timesformer.errors import LOAD_ERRORS, ExportVerificationError, error_line
-from timesformer.tools.export import export_metadata, export_onnx, require_onnx, verify_onnx
-from timesformer.tools.inference import load_predictor
+from timesformer.export import export_metadata, export_onnx, require_onnx, verify_onnx
+from timesformer.inference import load_predictor
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

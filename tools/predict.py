@@ -24,7 +24,7 @@ import torch
 
 from timesformer.data import test_protocol
 from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
-from timesformer.tools.inference import load_predictor, predict_video
+from timesformer.inference import load_predictor, predict_video
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

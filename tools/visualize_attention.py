@@ -21,7 +21,7 @@ import torch
 
 from timesformer.data import test_protocol
 from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
-from timesformer.tools.inference import load_predictor, model_input, top_k, video_clips
+from timesformer.inference import load_predictor, model_input, top_k, video_clips
 from timesformer.visualize import HEAD_FUSIONS, attention_rollout, normalize_maps, write_attention
 
 

@@ -1,7 +1,7 @@
 """The evaluation protocol: which clips and crops of a video are scored (SPEC §3).
 
 One definition for the evaluation splits of the datasets (``datasets/base.py``) and for the tools
-that score video files (``timesformer/tools/inference.py``: predict, visualize), so a video gets
+that score video files (``timesformer/inference.py``: predict, visualize), so a video gets
 the same views, hence the same score, from ``tools/run_net.py`` testing and ``tools/predict.py``.
 The frame positions come from :mod:`sampling`; this layer reads the config and picks the function.
 

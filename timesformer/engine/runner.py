@@ -107,7 +107,7 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
     from timesformer.data import build_loader
 
     from .evaluator import evaluate, per_class_table, summary
-    from .hooks import describe_bad_files, gather_bad_files
+    from .writers import describe_bad_files, gather_bad_files
 
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
@@ -142,7 +142,7 @@ def run(cfg, device: torch.device, start: Optional[Start] = None) -> None:
 
 
 def _train_and_test(cfg, device: torch.device, start: Start) -> None:
-    from .hooks import TEST_RECORDS, StatsWriter
+    from .writers import TEST_RECORDS, StatsWriter
 
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)

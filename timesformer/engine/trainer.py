@@ -7,6 +7,7 @@ drops the indices of the batches already done from the epoch's order (nothing is
 restores the RNG state, so it ends with the same weights as a run that was never interrupted.
 """
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -26,6 +27,7 @@ from timesformer.utils.meters import reported_topk, topk_correct
 
 from . import hooks as H
 from .divergence import check_saveable, diverged
+from .writers import StatsWriter
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class Trainer:
     def __init__(self, cfg, device: torch.device, model: nn.Module):
         from timesformer.checkpoint.checkpointer import Checkpointer
         from timesformer.data import build_mixup
-        from timesformer.solver import build_optimizer, check_solver_config
+        from timesformer.solver import build_optimizer, check_solver_config, get_lr_at_epoch
 
         from .checks import check_engine_config
 
@@ -68,9 +70,8 @@ class Trainer:
         self.mixup = build_mixup(cfg)
         self.soft_target_loss = SoftTargetCrossEntropy()
         self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
-        self.global_batch = cfg.TRAIN.BATCH_SIZE
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
-        self.writer: Optional[H.StatsWriter] = None  # opened by train(), at the resume point
+        self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
         self._loaders: Dict[str, object] = {}
         self.max_epoch = cfg.SOLVER.MAX_EPOCH
         self.epoch, self.epoch_iter, self.iter = 0, 0, 0
@@ -78,13 +79,17 @@ class Trainer:
         self.group_losses: List[float] = []  # mean loss of each iteration of the current accumulation group
         self.rng_to_restore: Optional[dict] = None
         self.hooks: List[H.HookBase] = []
-        self.register_hooks([H.LRScheduler(), H.MetricsWriter(), H.PeriodicCheckpointer(), H.EvalHook()])
+        t = cfg.TRAIN
+        self.register_hooks([H.LRScheduler(functools.partial(get_lr_at_epoch, cfg)),
+                             H.MetricsWriter(cfg.LOG_PERIOD, clips_per_iter=t.BATCH_SIZE),
+                             H.PeriodicCheckpointer(t.CHECKPOINT_PERIOD, t.CHECKPOINT_PERIOD_ITERS),
+                             H.EvalHook(t.EVAL_PERIOD)])
 
     # ------------------------------------------------------------------ setup
     def register_hooks(self, hooks: List[H.HookBase]) -> None:
-        """Append hooks; they run in registration order."""
+        """Append hooks (each sees this trainer through a weak reference); they run in registration order."""
         for h in hooks:
-            h.trainer = self
+            h.attach(self)
         self.hooks.extend(hooks)
 
     def loader(self, split: str):
@@ -200,7 +205,7 @@ class Trainer:
         """Run epochs ``self.epoch .. MAX_EPOCH - 1``, resuming inside an epoch when needed."""
         self.net.train()
         # supersedes the records a killed run wrote after the checkpoint this one resumed from
-        self.writer = H.StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1)
+        self.writer = StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1)
         try:
             self._call("before_train")
             while self.epoch < self.max_epoch:
