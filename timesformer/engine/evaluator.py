@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from timesformer.data import normalize
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
 from timesformer.utils.meters import gpu_memory_mb, reported_topk, topk_correct
@@ -171,8 +172,6 @@ def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, p
               desc: str = "eval", log_period: int = 10, method: str = "softmax") -> RankScores:
     """This rank's views over ``loader``, each video's combined where this rank has them all, plus
     its loss sum, clips and skipped (``valid`` False) views."""
-    from timesformer.data import normalize
-
     was_training = model.training
     model.eval()
     collector = ViewCollector(loader.dataset.num_views, method)

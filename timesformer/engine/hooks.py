@@ -22,6 +22,7 @@ from timesformer.utils import distributed as du
 from timesformer.utils.meters import MeterGroup, gpu_memory_mb
 from timesformer.utils.progress import Progress
 
+from .evaluator import evaluate, summary
 from .writers import describe_bad_files, gather_bad_files
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,6 @@ class EvalHook(HookBase):
 
     def _validate(self, epoch: int) -> None:
         """Validate the weights after ``epoch`` epochs (1-based) and write the record."""
-        from .evaluator import evaluate, summary
-
         t = self.trainer
         metrics = evaluate(t.model_for_eval(), t.loader("val"), t.device, t.cfg, "val")
         t.writer.write({"type": "val_epoch", "epoch": epoch, "iter": t.iter, **summary(metrics)})

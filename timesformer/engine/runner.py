@@ -10,14 +10,18 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
+from timesformer.checkpoint.hub import looks_like_path
+from timesformer.data import build_loader
 from timesformer.errors import USER_ERRORS, ConfigError
 from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
 
 from .checks import check_config
+from .evaluator import evaluate, per_class_table, summary
 from .resume import Start, build_run_model, decide_start, trained_iterations
 from .trainer import Trainer, seed_all
+from .writers import TEST_RECORDS, StatsWriter, describe_bad_files, gather_bad_files
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +72,6 @@ def preflight(cfg) -> Start:
 
 def _check_weights_path(cfg, key: str) -> None:
     """A weights key naming a local file (by its suffix or a path prefix) that is not there: ConfigError."""
-    from timesformer.checkpoint.hub import looks_like_path
-
     section, name = key.split(".")
     value = cfg[section][name]
     if value and looks_like_path(value) and not os.path.exists(os.path.expanduser(value)):
@@ -104,11 +106,6 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
     """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix,
     test_results.json and ``test_final`` (at ``iteration``: the training iterations behind the
     weights); non-finite scores or loss are an error instead."""
-    from timesformer.data import build_loader
-
-    from .evaluator import evaluate, per_class_table, summary
-    from .writers import describe_bad_files, gather_bad_files
-
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
     check_finite_result(metrics, source, cfg.TRAIN.MIXED_PRECISION)
@@ -142,8 +139,6 @@ def run(cfg, device: torch.device, start: Optional[Start] = None) -> None:
 
 
 def _train_and_test(cfg, device: torch.device, start: Start) -> None:
-    from .writers import TEST_RECORDS, StatsWriter
-
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)
     seed_all(cfg.RNG_SEED)

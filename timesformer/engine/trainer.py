@@ -20,13 +20,18 @@ import torch.nn.functional as F
 from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
+from timesformer.checkpoint import Checkpointer, capture_rng_state, restore_rng_state
+from timesformer.data import build_loader, build_mixup, normalize, shuffle_dataset
+from timesformer.solver import build_optimizer, check_solver_config, get_lr_at_epoch
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
 from timesformer.utils.compile import compile_model
 from timesformer.utils.meters import reported_topk, topk_correct
 
 from . import hooks as H
+from .checks import check_engine_config
 from .divergence import check_saveable, diverged
+from .resume import resume_or_load
 from .writers import StatsWriter
 
 logger = logging.getLogger(__name__)
@@ -48,12 +53,6 @@ class Trainer:
     """Builds model, optimizer, loaders and hooks from a config and runs the epochs."""
 
     def __init__(self, cfg, device: torch.device, model: nn.Module):
-        from timesformer.checkpoint.checkpointer import Checkpointer
-        from timesformer.data import build_mixup
-        from timesformer.solver import build_optimizer, check_solver_config, get_lr_at_epoch
-
-        from .checks import check_engine_config
-
         check_solver_config(cfg)
         check_engine_config(cfg)
         self.cfg, self.device = cfg, device
@@ -96,8 +95,6 @@ class Trainer:
         """The DataLoader of ``split``, built once (train: when training starts, from the resume
         point's iteration of its epoch)."""
         if split not in self._loaders:
-            from timesformer.data import build_loader
-
             start = self.epoch_iter if split == "train" else 0
             self._loaders[split] = build_loader(self.cfg, split, start_iter=start)
         return self._loaders[split]
@@ -113,8 +110,6 @@ class Trainer:
 
     def resume(self, start=None) -> None:
         """Auto-resume / load weights as ``start`` (a ``resume.Start``; None: decided here) says."""
-        from .resume import resume_or_load
-
         state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler, start=start)
         if state:
             self.epoch = int(state.get("epoch", 0))
@@ -148,8 +143,6 @@ class Trainer:
     @staticmethod
     def _rank_rng(saved: dict) -> dict:
         """This rank's RNG state at the resume point (resume_or_load restored rank 0's)."""
-        from timesformer.checkpoint.checkpointer import capture_rng_state
-
         if du.get_world_size() == 1 or not saved:
             return capture_rng_state()
         per_rank = saved["rng"]
@@ -162,8 +155,6 @@ class Trainer:
 
     def save_checkpoint(self, epoch: int, epoch_iteration: int) -> None:
         """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
-        from timesformer.checkpoint.checkpointer import capture_rng_state
-
         iteration = self.iter + 1 if epoch_iteration else self.iter
         loss = sum(self.group_losses) / len(self.group_losses) if self.group_losses else None
         check_saveable(self, iteration, loss)  # no checkpoint of a blown-up state (engine/divergence.py)
@@ -187,16 +178,12 @@ class Trainer:
 
     def _epoch_batches(self):
         """This epoch's batches from ``epoch_iter`` on, in the order an uninterrupted run sees them."""
-        from timesformer.data import shuffle_dataset
-
         seed = epoch_seed(self.cfg, self.epoch)
         seed_all(seed)
         loader = self.loader("train")  # built at the resume point: its first pass skips the batches done
         shuffle_dataset(loader, self.epoch, seed)  # the order and the workers' seeds start afresh
         it = iter(loader)
         if self.rng_to_restore is not None:
-            from timesformer.checkpoint.checkpointer import restore_rng_state
-
             restore_rng_state(self.rng_to_restore)
             self.rng_to_restore = None
         return it
@@ -238,8 +225,6 @@ class Trainer:
 
     def run_step(self, batch: Dict[str, torch.Tensor]) -> None:
         """One iteration: forward, loss, backward; an optimizer step every ``accum`` iterations."""
-        from timesformer.data import normalize
-
         start = time.perf_counter()
         data_time = start - self._last_end
         x = normalize(batch["frames"].to(self.device, non_blocking=True), self.cfg.DATA.MEAN,
