@@ -1,4 +1,6 @@
-"""Training and testing: the trainer and its hooks, multi-view evaluation, process launching."""
+"""Training and testing: the config checks of every package and the preflight, the one decision of
+where a run's weights come from (``resume``), the trainer and its hooks, multi-view evaluation,
+process launching."""
 from timesformer.errors import USER_ERRORS, JobFailed, error_line
 
 from .checks import check_config
