@@ -83,12 +83,12 @@ def test_the_documented_names_are_the_ones_the_code_implements():
     from timesformer.solver import METHODS, POLICIES
     from timesformer.utils.amp import PRECISIONS
 
-    assert defaults.ATTENTION_TYPES == tuple(SCHEMES)
+    assert tuple(SCHEMES) == defaults.ATTENTION_TYPES
     assert tuple(defaults.ARCHS) == tuple(PRESETS)
-    assert defaults.DATASETS == tuple(sorted(DATASETS))
+    assert tuple(sorted(DATASETS)) == defaults.DATASETS
     assert defaults.DECODING_BACKENDS == decoding.BACKENDS
     assert defaults.DECODING_DEVICES == torchcodec_reader.DEVICES
-    assert defaults.PRECISIONS == tuple(PRECISIONS)
+    assert tuple(PRECISIONS) == defaults.PRECISIONS
     assert (defaults.OPTIMIZING_METHODS, defaults.LR_POLICIES) == (METHODS, POLICIES)
     assert defaults.ENSEMBLE_METHODS == ENSEMBLE_METHODS
     cfg = get_cfg()

@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 # Keys of a stored config (ours or the reference's) that describe how a video becomes model input,
 # and the training data folder (for its classnames.txt).
 PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
-                 "DATA.TRAIN_JITTER_SCALES", "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD", "DATA.FRAMES_FPS",
-                 "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
+                 "DATA.TRAIN_JITTER_SCALES", "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD",
+                 "DATA.FRAMES_FPS", "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
                  "TEST.DATASET")
 
 
