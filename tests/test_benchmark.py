@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
+from timesformer import benchmark as bench
 from timesformer.models import TimeSformer
 from timesformer.models.complexity import count_flops
-from timesformer.utils import benchmark as bench
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import benchmark  # noqa: E402  (tools/benchmark.py)

@@ -19,11 +19,11 @@ from PIL import Image
 
 from tests.test_engine_trainer import QUICKSTART, tiny_opts
 from tests.videos import write_video
-from timesformer.checkpoint import load_pretrained, read_source
+from timesformer.checkpoint import read_source
 from timesformer.config import ConfigError, get_cfg, load_config
 from timesformer.data import build_loader
 from timesformer.data.transforms import to_channel_order
-from timesformer.models import TimeSformer
+from timesformer.models import TimeSformer, load_pretrained
 from timesformer.models.vit import PatchEmbed
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
@@ -143,7 +143,7 @@ def test_reference_ssv2_pyth_is_bgr_and_the_load_report_says_so(tmp_path, caplog
     ssv2 = reference_pyth(tmp_path / "TimeSformer_divST_8_224_SSv2.pyth")
     assert read_source(str(ssv2)).channel_order == "bgr"
     model = TimeSformer(num_classes=174, **TINY)
-    with caplog.at_level("INFO", logger="timesformer.checkpoint.loader"):
+    with caplog.at_level("INFO", logger="timesformer.models.pretrained"):
         report = load_pretrained(model, str(ssv2))
     assert report.channel_order == "bgr"
     assert "input channel order: bgr (reference SSv2 checkpoint" in report.summary()
@@ -275,7 +275,7 @@ def test_run_net_tests_a_reference_ssv2_checkpoint_on_bgr_frames(tmp_path, red_v
 
 
 def test_fine_tuning_from_an_image_vit_stays_rgb(tmp_path):
-    from timesformer.engine.runner import settle_channel_order
+    from timesformer.engine.resume import settle_channel_order
 
     vit = TimeSformer(num_classes=5, attention_type="space_only", **TINY).model.state_dict()
     torch.save(vit, tmp_path / "vit.pth")

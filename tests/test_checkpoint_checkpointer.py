@@ -15,10 +15,10 @@ from timesformer.checkpoint import (
     capture_rng_state,
     checkpointer,
     restore_rng_state,
-    resume_or_load,
     write_weights,
 )
 from timesformer.config import get_cfg
+from timesformer.engine.resume import resume_or_load
 from timesformer.models import TimeSformer
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_frames=4)

@@ -4,10 +4,11 @@ import logging
 import pytest
 import torch
 
-from timesformer.checkpoint import from_pretrained, hf_to_vit, infer_architecture, load_pretrained, vit_to_hf
+from timesformer.checkpoint import hf_to_vit, infer_architecture, vit_to_hf
 from timesformer.checkpoint.convert import attention_type_of
 from timesformer.config import ConfigError, load_config
-from timesformer.models import SCHEMES, TimeSformer
+from timesformer.engine import check_config
+from timesformer.models import SCHEMES, TimeSformer, from_pretrained, load_pretrained
 
 TINY_VIT = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2)
 
@@ -173,8 +174,8 @@ def test_config_keys_are_checked(tmp_path):
     cfg = load_config(None, [])
     assert cfg.TRAIN.AUTO_RESUME is True and cfg.TRAIN.CHECKPOINT_KEEP_LAST == 3
     with pytest.raises(ConfigError, match="TRAIN.CHECKPOINT_KEEP_LAST"):
-        load_config(None, ["TRAIN.CHECKPOINT_KEEP_LAST", "-1"])
+        check_config(load_config(None, ["TRAIN.CHECKPOINT_KEEP_LAST", "-1"]))
     with pytest.raises(ConfigError, match="TRAIN.FINETUNE"):
-        load_config(None, ["TRAIN.FINETUNE", "True"])
+        check_config(load_config(None, ["TRAIN.FINETUNE", "True"]))
     with pytest.raises(ConfigError, match="TRAIN.CHECKPOINT_FILE_PATH"):
-        load_config(None, ["TRAIN.CHECKPOINT_FILE_PATH", str(tmp_path / "missing.pyth")])
+        check_config(load_config(None, ["TRAIN.CHECKPOINT_FILE_PATH", str(tmp_path / "missing.pyth")]))

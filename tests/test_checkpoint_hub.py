@@ -11,8 +11,9 @@ import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
 
 from tests.test_checkpoint_parity import _hf_logits, write_hf_timesformer
-from timesformer.checkpoint import FetchError, from_pretrained
+from timesformer.checkpoint import FetchError
 from timesformer.checkpoint.hub import looks_like_hub_id
+from timesformer.models import from_pretrained
 
 REPO_ID = "owner/tiny-timesformer"
 

@@ -14,13 +14,11 @@ from timesformer.checkpoint import (
     Checkpointer,
     Weights,
     capture_rng_state,
-    from_pretrained,
-    load_pretrained,
-    resume_or_load,
     write_weights,
 )
 from timesformer.config import ConfigError, load_config
-from timesformer.models import TimeSformer, model_kwargs_from_cfg
+from timesformer.engine.resume import resume_or_load
+from timesformer.models import TimeSformer, from_pretrained, load_pretrained, model_kwargs_from_cfg
 from timesformer.utils.logging import read_json_lines
 
 LOAD_PATHS = ["auto_resume", "train_checkpoint_file_path", "finetune", "from_pretrained", "hf_folder_bin",

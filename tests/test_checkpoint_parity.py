@@ -12,8 +12,8 @@ import timm
 import torch
 
 from tests.checkpoints import damage_data
-from timesformer.checkpoint import from_pretrained, load_pretrained, read_source
-from timesformer.models import TimeSformer
+from timesformer.checkpoint import read_source
+from timesformer.models import TimeSformer, from_pretrained, load_pretrained
 from timesformer.models import from_pretrained as models_from_pretrained
 
 REPO = Path(__file__).resolve().parents[1]

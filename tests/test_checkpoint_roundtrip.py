@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from tests.test_checkpoint_parity import _convert_main, _randomise, write_hf_timesformer
-from timesformer.checkpoint import Weights, from_pretrained, read_source
+from timesformer.checkpoint import Weights, read_source
 from timesformer.config import get_cfg
-from timesformer.models import SCHEMES, build_model
-from timesformer.tools.inference import load_predictor
+from timesformer.inference import load_predictor
+from timesformer.models import SCHEMES, build_model, from_pretrained
 
 NAMES = [f"class {i}" for i in range(5)]
 HF_SCHEMES = ("space_only", "joint_space_time", "divided_space_time")

@@ -10,6 +10,7 @@ from tests.videos import frame_index, write_jpeg_folder, write_truncated, write_
 from timesformer.config import ConfigError, load_config
 from timesformer.data import build_dataset, build_loader
 from timesformer.data.datasets import AnnotationError, BadVideosError
+from timesformer.engine import check_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
@@ -81,7 +82,7 @@ def test_ssv2_json_and_frame_folders(tmp_path, videos):
     second = [frame_index(f) for f in test.read_clip(0, 1, None)]
     assert first == [1, 6, 11, 16] and second == [3, 8, 13, 18]
     with pytest.raises(ConfigError, match="DATA.RANDOM_FLIP"):
-        _cfg(tmp_path, "ssv2")
+        check_config(_cfg(tmp_path, "ssv2"))
 
 
 def test_ssv2_64_frame_test_views_of_a_short_webm_are_distinct(tmp_path):
@@ -205,7 +206,7 @@ def test_stops_when_too_many_distinct_videos_are_bad(tmp_path, videos):
         ds[9]
     assert "missing.mp4: " in str(e.value) and "cut.mp4: " in str(e.value)
     with pytest.raises(ConfigError, match="DATA.MAX_BAD_VIDEO_FRACTION"):
-        _cfg(tmp_path, "kinetics", "DATA.MAX_BAD_VIDEO_FRACTION", "1.5")
+        check_config(_cfg(tmp_path, "kinetics", "DATA.MAX_BAD_VIDEO_FRACTION", "1.5"))
 
 
 def test_test_split_bad_video_errors_or_is_skipped(tmp_path, videos):
@@ -250,6 +251,28 @@ def test_loader_batches_and_workers(tmp_path, videos):
     assert order == again  # seeded
 
 
+def test_a_loader_built_at_an_iteration_starts_there(tmp_path, videos):
+    """build_loader(start_iter=k): epoch e's batches from the k-th on, then whole epochs, as a loader
+    that was never interrupted gives them (the order of an epoch depends on the epoch alone)."""
+    from timesformer.data import shuffle_dataset
+
+    _write(tmp_path / "train.csv", "".join(f"a.mp4 {i % 3}\n" for i in range(8)))
+    cfg = _cfg(tmp_path, "kinetics", "DATA.PATH_PREFIX", str(videos), "TRAIN.BATCH_SIZE", "2", "RNG_SEED", "5",
+               "DATA_LOADER.NUM_WORKERS", "0")
+
+    def epochs(loader, first: int, count: int) -> list:
+        out = []
+        for epoch in range(first, first + count):
+            shuffle_dataset(loader, epoch, seed=100 + epoch)
+            out.append([b["video_index"].tolist() for b in loader])
+        return out
+
+    whole = epochs(build_loader(cfg, "train"), 0, 3)
+    assert len(whole[1]) == 4 and whole[1] != whole[2]
+    resumed = epochs(build_loader(cfg, "train", start_iter=3), 1, 2)
+    assert resumed == [whole[1][3:], whole[2]]
+
+
 def test_synthetic_dataset(tmp_path):
     from timesformer.data.datasets.synthetic import render
 
@@ -288,10 +311,10 @@ def test_truncated_but_readable_video_is_reported_and_used(tmp_path):
 def test_mixup_needs_an_even_batch_per_process(opts, ok):
     opts = ["MIXUP.ENABLE", "True", *opts]
     if ok:
-        assert load_config(None, opts).MIXUP.ENABLE
+        assert check_config(load_config(None, opts)).MIXUP.ENABLE
     else:
         with pytest.raises(ConfigError, match="TRAIN.BATCH_SIZE.*even number of clips per process"):
-            load_config(None, opts)
+            check_config(load_config(None, opts))
     assert load_config(None, opts[2:]).TRAIN.BATCH_SIZE  # odd is fine without mixup
 
 

@@ -127,6 +127,17 @@ def test_timeline_windows_end_aligned():
         window_clips(100, 30, 4, 8, 30, stride=0)
 
 
+def test_cover_views_are_the_timeline_windows_with_the_last_on_the_end():
+    # One definition (sampling.window_at): the cover views are the default-stride windows, except that
+    # the last view always ends on the last frame (a window only when it would run past the end).
+    for fps in (24, 30, 29.97):
+        for n in range(5, 400, 7):
+            windows = window_clips(n, fps, 4, 8, 30)
+            views = [cover_clip_indices(n, fps, 4, 8, 30, v) for v in range(len(windows))]
+            assert views[:-1] == windows[:-1] and views[-1][-1] == n - 1, (n, fps)
+            assert windows[-1] == views[-1] or windows[-1][-1] < n - 1
+
+
 @pytest.mark.parametrize("world", [1, 2, 3])
 def test_shards_cover_every_item_once(world):
     for total in range(0, 12):

@@ -9,6 +9,7 @@ import torch
 from tests.videos import noisy_index_frames, write_video
 from timesformer.config import ConfigError, get_cfg, load_config
 from timesformer.data import build_dataset, decoding
+from timesformer.engine import check_config
 
 TORCHCODEC_PROBLEM = decoding.torchcodec_problem("cpu")
 SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32",
@@ -19,13 +20,13 @@ def test_decoding_device_must_be_known_and_needs_torchcodec():
     with pytest.raises(ConfigError, match=r"DATA.DECODING_DEVICE = 'gpu' .*\('cpu', 'cuda'\)"):
         load_config(None, ["DATA.DECODING_DEVICE", "gpu"])
     with pytest.raises(ConfigError, match="DATA.DECODING_DEVICE = 'cuda' .*set DATA.DECODING_BACKEND torchcodec"):
-        load_config(None, ["DATA.DECODING_DEVICE", "cuda"])
+        check_config(load_config(None, ["DATA.DECODING_DEVICE", "cuda"]))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_gpu_decoding_without_a_gpu_is_a_config_error():
     with pytest.raises(ConfigError, match=r"DATA.DECODING_DEVICE = 'cuda' .*no CUDA GPU here"):
-        load_config(None, ["DATA.DECODING_BACKEND", "torchcodec", "DATA.DECODING_DEVICE", "cuda"])
+        check_config(load_config(None, ["DATA.DECODING_BACKEND", "torchcodec", "DATA.DECODING_DEVICE", "cuda"]))
 
 
 @pytest.mark.skipif(not TORCHCODEC_PROBLEM, reason="torchcodec decodes here")
@@ -34,7 +35,7 @@ def test_unusable_torchcodec_stops_before_any_video_is_read(tmp_path):
     # dataset built from a config that was not checked; reading raises RuntimeError, not
     # DecodeError, so the file is not counted as a bad video.
     with pytest.raises(ConfigError, match=r"DATA.DECODING_BACKEND = 'torchcodec' .*(pip install torchcodec|FFmpeg)"):
-        load_config(None, ["DATA.DECODING_BACKEND", "torchcodec"])
+        check_config(load_config(None, ["DATA.DECODING_BACKEND", "torchcodec"]))
     path = str(write_video(tmp_path / "a.mp4", num_frames=20))
     (tmp_path / "test.csv").write_text("a.mp4 0\n")
     cfg = get_cfg()

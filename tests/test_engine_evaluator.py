@@ -10,11 +10,10 @@ from timesformer.engine.evaluator import (
     ViewCollector,
     classification_metrics,
     combine_views,
-    confusion_figure,
     merge_rank_scores,
-    save_confusion_png,
     write_predictions,
 )
+from timesformer.visualize.confusion import confusion_figure, save_confusion_png
 
 
 def test_combine_views_methods():

@@ -265,3 +265,24 @@ def test_precision_clipping_checkpointing_mixup_train_and_log(data_dir, tmp_path
             assert {"data_time", "step_time", "top1_err", "gpu_mem_mb"} <= set(r)
             assert "top5_err" not in r  # 2 classes: top-5 is 100% by construction
     assert 0 <= stats[-1]["top1"] <= 100 and stats[-1]["num_videos"] == 8
+
+
+def test_hooks_take_their_settings_and_do_not_keep_the_trainer_alive(data_dir, tmp_path):
+    """As detectron2's: the settings are the hooks' arguments, and the trainer is a weak reference,
+    so a trainer nobody holds is freed at once (no cycle through its hooks)."""
+    import weakref
+
+    from timesformer.engine import hooks
+    from timesformer.engine.trainer import Trainer
+    from timesformer.models import build_model
+
+    cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path), **{
+        "TRAIN.CHECKPOINT_PERIOD": 2, "TRAIN.CHECKPOINT_PERIOD_ITERS": 3, "TRAIN.EVAL_PERIOD": 4}))
+    trainer = Trainer(cfg, torch.device("cpu"), build_model(cfg))
+    saver = next(h for h in trainer.hooks if isinstance(h, hooks.PeriodicCheckpointer))
+    assert (saver.epoch_period, saver.iter_period) == (2, 3)
+    assert next(h for h in trainer.hooks if isinstance(h, hooks.EvalHook)).period == 4
+    assert saver.trainer.max_epoch == trainer.max_epoch
+    alive = weakref.ref(trainer)
+    del trainer
+    assert alive() is None

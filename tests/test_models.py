@@ -183,7 +183,8 @@ def test_still_clip_from_an_image_vit_only_space_only_and_divided_are_the_vit():
     """A model initialised from an image ViT (new steps from its attn, ``*_fc`` and time_embed zero)
     on a still clip: space_only and divided compute the ViT exactly, the other three do not (the
     numbers in attention.py's docstring and MODEL_ZOO.md are this test's: seed 0)."""
-    from timesformer.checkpoint import Weights, load_pretrained
+    from timesformer.checkpoint import Weights
+    from timesformer.models import load_pretrained
 
     vit = tiny("space_only").eval()  # the image ViT, run on every frame
     x = torch.randn(2, 3, 1, 32, 32).expand(-1, -1, 4, -1, -1).contiguous()

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-import timesformer.engine  # noqa: F401  registers the engine's config checks
 from timesformer.config import ConfigError, get_cfg, load_config
+from timesformer.engine import check_config
 from timesformer.models import TimeSformer
 from timesformer.solver import build_optimizer, get_lr_at_epoch, param_groups, set_lr
 
@@ -69,4 +69,4 @@ def test_build_optimizer(tiny_kwargs, method, cls):
                                        ("TRAIN.GLOBAL_BATCH_SIZE", "12"), ("TEST.ENSEMBLE_METHOD", "vote")])
 def test_bad_values_are_named(key, value):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        load_config(None, [key, value])
+        check_config(load_config(None, [key, value]))

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tests.test_tools_predict import _checkpoint
-from timesformer.checkpoint import from_pretrained
-from timesformer.models import SCHEMES
-from timesformer.tools.export import ExportVerificationError, export_onnx, verify_onnx
+from timesformer.errors import ExportVerificationError
+from timesformer.export import export_onnx, verify_onnx
+from timesformer.models import SCHEMES, from_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import export  # noqa: E402  (tools/export.py)

@@ -12,8 +12,8 @@ from tests.videos import frame_index, write_truncated, write_video
 from timesformer.classnames import class_names_for, load_class_names
 from timesformer.config import get_cfg
 from timesformer.data import decoding, sampling
+from timesformer.inference import load_predictor, run_clips, video_clips
 from timesformer.models import build_model
-from timesformer.tools.inference import load_predictor, run_clips, video_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import predict  # noqa: E402  (tools/predict.py)

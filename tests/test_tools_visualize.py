@@ -140,7 +140,7 @@ def test_visualize_attention_tool(tmp_path, capsys, scheme):
 
 def test_visualize_decodes_only_the_chosen_clip(tmp_path, monkeypatch, capsys):
     from timesformer.data import decoding
-    from timesformer.tools.inference import load_predictor, video_clips
+    from timesformer.inference import load_predictor, video_clips
 
     video = write_video(tmp_path / "clip.mp4", num_frames=90, fps=30)
     ckpt = _checkpoint(tmp_path / "m.pth")

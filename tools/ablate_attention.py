@@ -13,8 +13,9 @@ from typing import Dict, List, Optional
 
 import torch
 
-from timesformer.config import ConfigError, load_config
-from timesformer.engine import launch, preflight, run
+from timesformer.config import load_config
+from timesformer.engine import check_config, launch, preflight, run
+from timesformer.errors import ConfigError, error_line
 from timesformer.models import SCHEMES, build_model
 from timesformer.models.complexity import count_flops, count_params
 from timesformer.utils.logging import setup_logging
@@ -53,9 +54,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging()
     rows = []
     try:
-        base = load_config(args.cfg_file, args.opts)
+        base = check_config(load_config(args.cfg_file, args.opts))
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     for scheme in args.schemes:
         out = os.path.join(base.OUTPUT_DIR, "ablation", scheme)

@@ -25,9 +25,11 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from timesformer import benchmark as bench  # noqa: E402
 from timesformer.config import load_config  # noqa: E402
+from timesformer.engine import check_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
-from timesformer.utils import benchmark as bench  # noqa: E402
+from timesformer.utils.amp import PRECISIONS, autocast, autocast_dtype  # noqa: E402
 from timesformer.utils.compile import compile_model  # noqa: E402
 
 logger = logging.getLogger("benchmark")
@@ -46,7 +48,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--compare-hf", action="store_true", help="also time transformers' model as the baseline")
     p.add_argument("--activation-checkpointing", action="store_true", help="recompute blocks in backward")
     p.add_argument("--no-fused-adamw", action="store_true", help="torch's default AdamW for our model")
-    p.add_argument("--amp", choices=list(bench.AMP_DTYPES), default=None,
+    p.add_argument("--amp", choices=list(PRECISIONS), default=None,
                    help="autocast dtype (default bf16 on CUDA, none on CPU)")
     p.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     p.add_argument("--peak-tflops", type=float, default=None, help="peak for MFU (default: by GPU name)")
@@ -64,7 +66,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def model_kwargs(args: argparse.Namespace) -> Dict:
     """Our model's keyword arguments from the config (random initialisation: no pretrained weights)."""
-    cfg = load_config(args.cfg, args.opts)  # validated; no --cfg: the defaults
+    cfg = check_config(load_config(args.cfg, args.opts))  # validated; no --cfg: the defaults
     kwargs = model_kwargs_from_cfg(cfg)
     batch = args.batch or (cfg.TRAIN.BATCH_SIZE if args.mode == "train" else cfg.TEST.BATCH_SIZE)
     return dict(kwargs, batch=batch)
@@ -97,10 +99,10 @@ def run_one(name: str, model: torch.nn.Module, clip: torch.Tensor, args: argpars
 
 
 def parity(model: torch.nn.Module, eager: torch.nn.Module, clip: torch.Tensor,
-           amp: Optional[torch.dtype]) -> Dict[str, float]:
+           amp: str) -> Dict[str, float]:
     """Max |difference| of the timed model's logits from the eager SDPA and explicit-softmax paths."""
     model.eval(), eager.eval()
-    with torch.inference_mode(), torch.autocast(clip.device.type, dtype=amp, enabled=amp is not None):
+    with torch.inference_mode(), autocast(clip.device, amp):
         out = model(clip)[:2].float()  # the timed batch size: a compiled model does not recompile
         ref = eager(clip[:2]).float()
         explicit = eager(clip[:2], return_attention=True)[0].float()
@@ -112,7 +114,7 @@ def parity(model: torch.nn.Module, eager: torch.nn.Module, clip: torch.Tensor,
 def run(args: argparse.Namespace) -> List[Dict]:
     """Every measurement the arguments ask for, as dicts (also printed)."""
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    amp = bench.AMP_DTYPES[args.amp or ("bf16" if device.type == "cuda" else "none")]
+    amp = args.amp or ("bf16" if device.type == "cuda" else "none")
     kwargs = model_kwargs(args)
     batch = kwargs.pop("batch")
     peak = bench.peak_tflops(device, args.peak_tflops)
@@ -143,7 +145,7 @@ def run(args: argparse.Namespace) -> List[Dict]:
         row.update(parity(timed, model, clip, amp))
     rows.append(row)
     meta = dict(device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                torch=torch.__version__, amp=str(amp), cfg=args.cfg, opts=args.opts,
+                torch=torch.__version__, amp=str(autocast_dtype(amp)), cfg=args.cfg, opts=args.opts,
                 scheme=kwargs["attention_type"], frames=t, size=size, compile=args.compile,
                 activation_checkpointing=args.activation_checkpointing)
     base = rows[0] if args.compare_hf and len(rows) == 2 and "error" not in rows[0] else None

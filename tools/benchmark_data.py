@@ -38,6 +38,7 @@ from timesformer.data import (  # noqa: E402
     decoding,  # noqa: E402
 )
 from timesformer.data.sampling import clip_indices  # noqa: E402
+from timesformer.engine import check_config  # noqa: E402
 
 
 def warmup_batches(loader: DataLoader) -> int:
@@ -192,7 +193,7 @@ def main(argv=None) -> int:
         make_videos(args.make_videos, args.num_videos, args.seconds, bframes=args.bframes, gop=args.gop)
         print(f"wrote {args.num_videos} videos and train/val/test.csv to {args.make_videos}")
         return 0
-    cfg = load_config(args.cfg, args.opts)
+    cfg = check_config(load_config(args.cfg, args.opts))
     if args.decoders:
         r = compare_decoders(cfg)
         print(f"{cfg.DATA.DECODING_BACKEND} on {cfg.DATA.DECODING_DEVICE}: {r['configured_clips_per_s']:.1f} "

@@ -18,11 +18,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from timesformer.config import ConfigError, load_config  # noqa: E402
+from timesformer.config import load_config  # noqa: E402
 from timesformer.data import build_dataset  # noqa: E402
-from timesformer.data.datasets import AnnotationError  # noqa: E402
-from timesformer.data.decoding import DecodeError, is_truncated, map_videos, scan_video  # noqa: E402
+from timesformer.data.decoding import is_truncated, map_videos, scan_video  # noqa: E402
 from timesformer.data.sampling import clip_span  # noqa: E402
+from timesformer.engine import check_config  # noqa: E402
+from timesformer.errors import AnnotationError, ConfigError, DecodeError, error_line  # noqa: E402
 
 
 def check_split(cfg, split: str, workers: int = 1) -> dict:
@@ -68,9 +69,9 @@ def main(argv=None) -> int:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
     try:
-        report = check_split(load_config(args.cfg, args.opts), args.split, args.workers)
+        report = check_split(check_config(load_config(args.cfg, args.opts)), args.split, args.workers)
     except (ConfigError, AnnotationError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     for path, reason in report["unreadable"]:
         print(f"UNREADABLE {path}: {reason}")

@@ -12,8 +12,8 @@ import argparse
 import sys
 from typing import List, Optional
 
-from timesformer.checkpoint import FORMATS, LOAD_ERRORS, WriteError, read_source, write_weights
-from timesformer.engine import error_line
+from timesformer.checkpoint import FORMATS, read_source, write_weights
+from timesformer.errors import LOAD_ERRORS, WriteError, error_line
 from timesformer.utils.logging import setup_logging
 
 

@@ -18,8 +18,9 @@ from typing import List, Optional
 
 import torch
 
-from timesformer.tools.export import ExportVerificationError, export_metadata, export_onnx, require_onnx, verify_onnx
-from timesformer.tools.inference import LOAD_ERRORS, load_predictor
+from timesformer.errors import LOAD_ERRORS, ExportVerificationError, error_line
+from timesformer.export import export_metadata, export_onnx, require_onnx, verify_onnx
+from timesformer.inference import load_predictor
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -45,14 +46,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         require_onnx()  # before the weights: a missing package should not wait for a download
         p = load_predictor(args.weights, args.cfg, args.opts, args.class_names, device="cpu")
     except (*LOAD_ERRORS, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     frames = args.frames or p.cfg.DATA.NUM_FRAMES
     size = args.size or p.cfg.DATA.TEST_CROP_SIZE
     try:
         p.model.model.check_input(torch.empty(1, 3, frames, size, size, device="meta"))
     except ValueError as e:
-        print(f"error: --frames {frames} --size {size}: {e}", file=sys.stderr)
+        print(error_line(f"--frames {frames} --size {size}: {e}"), file=sys.stderr)
         return 2
     out = args.out or os.path.splitext(os.path.basename(os.path.normpath(args.weights)))[0] + ".onnx"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -63,7 +64,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         diff = verify_onnx(out, p.model, inputs, args.tolerance)
     except ExportVerificationError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 1
     print(f"wrote {out} ({os.path.getsize(out) / 2 ** 20:.1f} MiB, input video (B, 3, {frames}, {size}, {size}), "
           f"outputs logits and features)")

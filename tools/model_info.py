@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from timesformer.config import load_config, merge_opts  # noqa: E402
+from timesformer.engine import check_config  # noqa: E402
 from timesformer.models import SCHEMES, build_model  # noqa: E402
 from timesformer.models.complexity import count_flops, count_params  # noqa: E402
 
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    cfg = load_config(args.cfg, args.opts)
+    cfg = check_config(load_config(args.cfg, args.opts))
     schemes = list(SCHEMES) if args.all_schemes else [cfg.TIMESFORMER.ATTENTION_TYPE]
     print("| scheme | clip | classes | params (M) | GFLOPs / view | tokens / clip | keys / query |")
     print("|---|---|---|---|---|---|---|")

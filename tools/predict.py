@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from timesformer.data import test_protocol
-from timesformer.data.decoding import DecodeError
-from timesformer.tools.inference import LOAD_ERRORS, load_predictor, predict_video
+from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
+from timesformer.inference import load_predictor, predict_video
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -80,7 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         predictor = load_predictor(args.weights, args.cfg, args.opts, args.class_names, args.device)
     except LOAD_ERRORS as e:  # ConfigError is a ValueError
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     protocol = test_protocol(predictor.cfg).describe()
     results, failed = [], []
@@ -89,7 +89,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             r = predict_video(predictor, video, args.topk, args.batch_size, args.precision, args.timeline)
         except DecodeError as e:
             failed.append({"video": video, "error": str(e)})
-            print(f"error: {e}", file=sys.stderr)
+            print(error_line(e), file=sys.stderr)
             continue
         results.append(r)
         if not args.json:

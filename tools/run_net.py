@@ -11,12 +11,14 @@ or weights file that is refused, corrupt or does not fit the model, a non-finite
 annotation file, a full disk).
 """
 import argparse
+import functools
 import sys
 from typing import List, Optional
 
-from timesformer.config import ConfigError, load_config
+from timesformer.config import load_config
 from timesformer.config.stated import stated_keys
-from timesformer.engine import USER_ERRORS, JobFailed, error_line, launch, preflight, run, settle_channel_order
+from timesformer.engine import launch, preflight, run, settle_channel_order
+from timesformer.errors import USER_ERRORS, ConfigError, JobFailed, error_line
 from timesformer.utils.logging import setup_logging
 
 
@@ -35,14 +37,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging()
     try:
         cfg = load_config(args.cfg_file, args.opts)
-        preflight(cfg)
+        start = preflight(cfg)  # where the weights come from, decided once for every process
         # The weights the run starts from decide the input channel order, unless the user states it.
-        cfg = settle_channel_order(cfg, "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts))
+        stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts)
+        cfg = settle_channel_order(cfg, stated, start)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)
         return 2
     try:
-        launch(run, cfg)
+        launch(functools.partial(run, start=start), cfg)
     except (*USER_ERRORS, JobFailed) as e:
         print(error_line(e), file=sys.stderr)
         return 1

@@ -14,8 +14,9 @@ from typing import List, Optional
 
 import submitit
 
-from timesformer.config import ConfigError, load_config
+from timesformer.config import load_config
 from timesformer.engine import launch, preflight, run
+from timesformer.errors import ConfigError, error_line
 from timesformer.utils import distributed as du
 from timesformer.utils.logging import setup_logging
 
@@ -96,10 +97,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg = load_config(args.cfg_file, args.opts)
         preflight(cfg)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     if args.cluster != "slurm" and cfg.NUM_SHARDS > 1:
-        print("error: NUM_SHARDS > 1 needs --cluster slurm", file=sys.stderr)
+        print(error_line("NUM_SHARDS > 1 needs --cluster slurm"), file=sys.stderr)
         return 2
     executor = build_executor(args, cfg)
     job_fn = Job(os.path.abspath(args.cfg_file), list(args.opts))

@@ -20,8 +20,8 @@ from typing import List, Optional
 import torch
 
 from timesformer.data import test_protocol
-from timesformer.data.decoding import DecodeError
-from timesformer.tools.inference import LOAD_ERRORS, load_predictor, model_input, top_k, video_clips
+from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
+from timesformer.inference import load_predictor, model_input, top_k, video_clips
 from timesformer.visualize import HEAD_FUSIONS, attention_rollout, normalize_maps, write_attention
 
 
@@ -55,7 +55,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise ValueError(f"--clip {k}: the video has windows 0..{len(clips) - 1}")
         clip = clips[k]  # decodes this clip only
     except (*LOAD_ERRORS, DecodeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return 2
     crop = clip.crops[clip.crops.shape[0] // 2]  # the centre crop, (C, T, S, S) uint8 RGB
     x = model_input(p, crop[None])  # in the model's channel order; the frames drawn stay RGB

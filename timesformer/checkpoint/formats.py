@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import torch
-import yaml
+
+from timesformer.config import get_cfg
+from timesformer.config.defaults import arch_sizes
+from timesformer.config.stated import read_stored
+from timesformer.errors import UnsafeFileError, WriteError
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
 from .convert import (
@@ -55,6 +59,7 @@ class Weights:
     cfg: Optional[str] = None  # the stored config YAML, when there is one
     channel_order: Optional[str] = None  # rgb | bgr: the input the model was trained on; None = not stated
     channel_order_note: str = ""  # how the file states or implies it (see channels.py)
+    iteration: int = 0  # training iterations behind the weights (our training checkpoints), else 0
 
     def model_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of the TimeSformer these weights describe (shapes first, then metadata)."""
@@ -90,14 +95,6 @@ def check_crc(path: str) -> None:
         raise ValueError(f"{path}: damaged: the bytes of {member} fail the zip archive's check ({e}); "
                          "the file was cut short or corrupted (a partial copy or download, a disk error, "
                          "blocks lost in a crash). Copy or download it again, or use another checkpoint") from e
-
-
-class UnsafeFileError(ValueError):
-    """A weights file refused because it holds pickled objects other than tensors and plain containers."""
-
-
-class WriteError(OSError):
-    """A file could not be written (disk full, file-size limit); the message names it and what is intact."""
 
 
 def _refused_object(e: Exception) -> str:
@@ -140,35 +137,17 @@ def _load_safetensors(path: str) -> StateDict:
     return load_file(path, device="cpu")
 
 
-def _kwargs_from_cfg_yaml(text: str) -> Dict[str, Any]:
-    """Model kwargs stated in a stored config YAML (ours or the reference's; unknown keys ignored)."""
-    from timesformer.config import get_cfg
-    from timesformer.models.build import model_kwargs_from_cfg
-    from timesformer.models.presets import PRESETS
-
-    try:
-        tree = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        logger.warning("the stored config is not readable YAML (%s); sizes come from the tensors alone", e)
-        return {}
-    if not isinstance(tree, dict):
-        return {}
-    cfg = get_cfg()
-    stated = set()
-    for key in _CFG_KEYS:
-        section, name = key.split(".")
-        value = (tree.get(section) or {}).get(name)
-        if value is None or (key == "MODEL.ARCH" and value not in PRESETS):
-            continue
-        cfg[section][name] = type(cfg[section][name])(value)
-        stated.add(key)
-    kw = model_kwargs_from_cfg(cfg)
+def _kwargs_from_cfg_yaml(text: str, source: str) -> Dict[str, Any]:
+    """The model kwargs a stored config YAML states that the tensors cannot tell: the attention heads
+    (MODEL.NUM_HEADS, or MODEL.ARCH's preset) and the frames (DATA.NUM_FRAMES)."""
+    cfg, stated = read_stored(text, _CFG_KEYS, source)
+    kw = {"num_heads": arch_sizes(cfg)["num_heads"], "num_frames": cfg.DATA.NUM_FRAMES}
     keep = {"num_heads"} if {"MODEL.NUM_HEADS", "MODEL.ARCH"} & stated else set()
     keep |= {"num_frames"} if "DATA.NUM_FRAMES" in stated else set()  # space_only: no time_embed to count
     return {k: kw[k] for k in keep}
 
 
-def _unwrap(obj: Any, path: str) -> Weights:
+def weights_of(obj: Any, path: str) -> Weights:
     """A loaded object (dict) -> Weights, detecting the layout by its keys."""
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict of tensors, got {type(obj).__name__}")
@@ -177,19 +156,21 @@ def _unwrap(obj: Any, path: str) -> Weights:
     for container, layout in (("model_state", "pyth"), ("model", "timesformer"), ("state_dict", "image_vit"),
                               ("module", "image_vit")):
         if isinstance(obj.get(container), dict):
-            inner = _unwrap(obj[container], path)
+            inner = weights_of(obj[container], path)
             if layout == "pyth" or (layout == "timesformer" and all(k.startswith("model.") for k in obj[container])):
                 inner.layout = layout
             inner.cfg = cfg or inner.cfg
             inner.class_names = names or inner.class_names
             if cfg:
-                inner.meta.update(_kwargs_from_cfg_yaml(cfg))
+                inner.meta.update(_kwargs_from_cfg_yaml(cfg, path))
                 inner.channel_order, inner.channel_order_note = order_from_cfg_yaml(cfg, path)
             if obj.get(ORDER_KEY) is not None:  # written by write_weights
                 inner.channel_order = checked_order(obj[ORDER_KEY], f"{path}: {ORDER_KEY}")
                 inner.channel_order_note = "recorded in the file"
             if isinstance(obj.get("model_kwargs"), dict):
                 inner.meta.update(obj["model_kwargs"])
+            if isinstance(obj.get("iteration"), int):
+                inner.iteration = obj["iteration"]
             return inner
     bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
     if bad:
@@ -216,9 +197,10 @@ def _timm_heads(config: Dict[str, Any]) -> int:
     return model.blocks[0].attn.num_heads
 
 
-def read_hf_folder(folder: str) -> Weights:
+def read_hf_folder(folder: str, lazy: bool = False) -> Weights:
     """A Hugging Face folder: ``config.json`` plus ``model.safetensors`` or ``pytorch_model.bin``,
-    holding a TimeSformer (transformers), an image ViT (transformers) or a timm ViT."""
+    holding a TimeSformer (transformers), an image ViT (transformers) or a timm ViT (``lazy``: see
+    :func:`read_file`)."""
     cfg_path = os.path.join(folder, "config.json")
     files = [os.path.join(folder, f) for f in WEIGHT_FILES if os.path.isfile(os.path.join(folder, f))]
     if not os.path.isfile(cfg_path) or not files:
@@ -232,8 +214,9 @@ def read_hf_folder(folder: str) -> Weights:
                          "or a timm model's config (with 'architecture')")
     if config.get("hidden_act", "gelu") != "gelu":
         raise ValueError(f"{cfg_path}: hidden_act {config['hidden_act']!r}; TimeSformer uses 'gelu'")
-    raw = _load_safetensors(files[0]) if files[0].endswith(".safetensors") else _load_torch(files[0])
-    w = _unwrap(raw, files[0])
+    raw = _load_safetensors(files[0]) if files[0].endswith(".safetensors") else _load_torch(
+        files[0], check_data=not lazy, mmap=lazy)
+    w = weights_of(raw, files[0])
     w.source = folder
     if kind == "timm":
         w.meta.update(num_heads=_timm_heads(config))
@@ -278,20 +261,21 @@ def read_npz(path: str) -> Weights:
     return Weights(vit.state_dict(), "npz", path, meta=dict(num_heads=heads, norm_eps=vit.norm.eps))
 
 
-def read_file(path: str) -> Weights:
-    """Any weights file, its layout detected by its keys."""
+def read_file(path: str, lazy: bool = False) -> Weights:
+    """Any weights file, its layout detected by its keys. ``lazy``: a PyTorch archive's tensors are
+    mapped from disk, not read or checked, for what the file says about itself (its channel order,
+    its training iteration); a model load reads and checks them."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path} does not exist")
     if path.endswith(".npz"):
         return read_npz(path)
-    raw = _load_safetensors(path) if path.endswith(".safetensors") else _load_torch(path)
-    return _unwrap(raw, path)
+    raw = _load_safetensors(path) if path.endswith(".safetensors") else _load_torch(
+        path, check_data=not lazy, mmap=lazy)
+    return weights_of(raw, path)
 
 
 def _cfg_yaml(kw: Dict[str, Any], channel_order: str) -> str:
     """A config YAML (our keys) describing a model with keyword arguments ``kw`` and its input."""
-    from timesformer.config import get_cfg
-
     cfg = get_cfg()
     cfg.MODEL.NUM_CLASSES, cfg.MODEL.PATCH_SIZE = kw["num_classes"], kw["patch_size"]
     cfg.MODEL.EMBED_DIM, cfg.MODEL.DEPTH, cfg.MODEL.NUM_HEADS = kw["embed_dim"], kw["depth"], kw["num_heads"]

@@ -6,16 +6,14 @@ import logging
 import os
 from typing import Any
 
+from timesformer.errors import FetchError
+
 from .formats import WEIGHT_FILES, Weights
 
 logger = logging.getLogger(__name__)
 
 # Names ending so, or starting with ".", "/" or "~", are local files: never timm names or hub ids.
 WEIGHT_SUFFIXES = (".pyth", ".pth", ".pt", ".bin", ".safetensors", ".npz")
-
-
-class FetchError(RuntimeError):
-    """Weights could not be fetched from the Hugging Face hub or through timm (network, missing repo)."""
 
 
 def is_timm_name(name: str) -> bool:

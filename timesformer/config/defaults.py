@@ -2,13 +2,40 @@
 
 A key lives here only when some code reads it. Experiment files under ``configs/`` override the
 few keys that differ (``_BASE_`` files hold shared recipes). ``load_config`` merges a YAML file and
-command-line ``KEY VALUE`` pairs over these defaults and then validates the result
-(``timesformer/config/checks.py``).
+command-line ``KEY VALUE`` pairs over these defaults and checks what the config owns: known keys,
+the default's type, and for the keys of :data:`CHOICES` one of the names listed here (a test keeps
+each list equal to the code that reads the key). The package reading a key checks the rest when it
+builds (``build_model``, ``build_loader``, ``build_optimizer``, ``Trainer``);
+``timesformer.engine.check_config`` runs all those checks at once.
 """
+from typing import Any, Dict, Tuple
+
 from fvcore.common.config import CfgNode
 
-# Values of DATA.INPUT_CHANNEL_ORDER.
+# MODEL.ARCH: the backbone presets by name, the ViT sizes each stands for (the paper's model is
+# vit_base_patch16, ViT-B/16). timesformer.models.PRESETS is this table.
+ARCHS: Dict[str, Dict[str, Any]] = {
+    "vit_small_patch16": dict(patch_size=16, embed_dim=384, depth=12, num_heads=6, mlp_ratio=4.0),
+    "vit_base_patch16": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12, mlp_ratio=4.0),
+    "vit_large_patch16": dict(patch_size=16, embed_dim=1024, depth=24, num_heads=16, mlp_ratio=4.0),
+}
+# The names other keys take (each list is the one the code reading the key implements).
+# TIMESFORMER.ATTENTION_TYPE: the attention schemes (timesformer.models.SCHEMES).
+ATTENTION_TYPES = ("space_only", "joint_space_time", "divided_space_time", "sparse_local_global", "axial")
+# TRAIN.DATASET and TEST.DATASET (timesformer.data.DATASETS).
+DATASETS = ("diving48", "howto100m", "kinetics", "ssv2", "synthetic", "video_list")
+# DATA.INPUT_CHANNEL_ORDER.
 CHANNEL_ORDERS = ("rgb", "bgr")
+# DATA.DECODING_BACKEND and DATA.DECODING_DEVICE.
+DECODING_BACKENDS = ("pyav", "torchcodec")
+DECODING_DEVICES = ("cpu", "cuda")
+# TRAIN.MIXED_PRECISION: autocast to bfloat16 or float16, or not at all.
+PRECISIONS = ("none", "bf16", "fp16")
+# SOLVER.OPTIMIZING_METHOD and SOLVER.LR_POLICY.
+OPTIMIZING_METHODS = ("sgd", "adamw")
+LR_POLICIES = ("steps_with_relative_lrs", "cosine")
+# TEST.ENSEMBLE_METHOD.
+ENSEMBLE_METHODS = ("softmax", "sum", "max")
 
 _C = CfgNode()
 
@@ -254,6 +281,32 @@ _C.DIST_BACKEND = "nccl"
 _C.LOG_PERIOD = 10
 
 
+# Keys that take one of a few names, and those names (load_config checks them).
+CHOICES: Dict[str, Tuple[str, ...]] = {
+    "MODEL.ARCH": tuple(ARCHS),
+    "TIMESFORMER.ATTENTION_TYPE": ATTENTION_TYPES,
+    "TRAIN.DATASET": DATASETS,
+    "TEST.DATASET": DATASETS,
+    "DATA.INPUT_CHANNEL_ORDER": CHANNEL_ORDERS,
+    "DATA.DECODING_BACKEND": DECODING_BACKENDS,
+    "DATA.DECODING_DEVICE": DECODING_DEVICES,
+    "TRAIN.MIXED_PRECISION": PRECISIONS,
+    "SOLVER.OPTIMIZING_METHOD": OPTIMIZING_METHODS,
+    "SOLVER.LR_POLICY": LR_POLICIES,
+    "TEST.ENSEMBLE_METHOD": ENSEMBLE_METHODS,
+}
+
+
 def get_cfg() -> CfgNode:
     """Return a fresh copy of the default configuration."""
     return _C.clone()
+
+
+def arch_sizes(cfg: CfgNode) -> Dict[str, Any]:
+    """The ViT sizes (patch_size, embed_dim, depth, num_heads, mlp_ratio) the MODEL keys describe:
+    MODEL.ARCH's preset (vit_base_patch16 for an unknown name), each size key > 0 replacing its number."""
+    m = cfg.MODEL
+    preset = ARCHS.get(m.ARCH, ARCHS["vit_base_patch16"])
+    return dict(patch_size=m.PATCH_SIZE or preset["patch_size"], embed_dim=m.EMBED_DIM or preset["embed_dim"],
+                depth=m.DEPTH or preset["depth"], num_heads=m.NUM_HEADS or preset["num_heads"],
+                mlp_ratio=m.MLP_RATIO or preset["mlp_ratio"])

@@ -7,10 +7,10 @@ item; 0 when it reused its clip) int64 (B,) and "valid" bool (B,). ``normalize``
 the frames into float model input on whichever device they are. ``test_protocol(cfg)`` says
 which clips and crops of a video the test split scores (tools/predict.py scores the same).
 """
-from .build import build_dataset, build_loader, build_mixup, shuffle_dataset, test_protocol
+from .build import build_dataset, build_loader, build_mixup, check_data_config, shuffle_dataset, test_protocol
 from .datasets import DATASETS, VideoDataset
 from .protocol import EvalProtocol
 from .transforms import normalize
 
 __all__ = ["DATASETS", "EvalProtocol", "VideoDataset", "build_dataset", "build_loader", "build_mixup",
-           "normalize", "shuffle_dataset", "test_protocol"]
+           "check_data_config", "normalize", "shuffle_dataset", "test_protocol"]

@@ -1,4 +1,5 @@
 """Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``, ``test_protocol``."""
+import itertools
 import logging
 import random
 from typing import Iterator, List, Optional, Sequence
@@ -77,6 +78,30 @@ class EvalBatchSampler(Sampler):
         return len(self.batches)
 
 
+class TrainSampler(Sampler):
+    """The training order: ``sampler`` (RandomSampler, or DistributedSampler across ranks) seeded per
+    epoch by :meth:`set_epoch`, its first pass starting ``skip`` indices in (a run resumed inside an
+    epoch: nothing is read for the batches already done); later passes are whole. ``len`` stays the
+    whole epoch's, which the trainer counts iterations against."""
+
+    def __init__(self, sampler: Sampler, seed: int, skip: int = 0):
+        self.sampler, self.seed, self.skip = sampler, seed, skip
+
+    def set_epoch(self, epoch: int) -> None:
+        """The order of ``epoch``: from (RNG_SEED, epoch) alone, however many epochs came before."""
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        if getattr(self.sampler, "generator", None) is not None:
+            self.sampler.generator.manual_seed(self.seed + epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 def worker_init(worker_id: int) -> None:
     """Seed python and numpy in a loader worker from torch's per-worker seed."""
     seed = torch.initial_seed() % 2 ** 32
@@ -84,14 +109,18 @@ def worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = None) -> DataLoader:
+def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = None,
+                 start_iter: int = 0) -> DataLoader:
     """A DataLoader of dict batches for ``split`` (see the package docstring), distributed-aware.
 
-    Train: shuffled (DistributedSampler across ranks; call ``shuffle_dataset(loader, epoch)`` each
-    epoch), drop_last. Val/test: every (video, view) item exactly once over all ranks, in batches
+    Train: shuffled (:class:`TrainSampler`; call ``shuffle_dataset(loader, epoch, seed)`` each epoch),
+    drop_last, its first pass starting at batch ``start_iter`` of the epoch (a resumed run's
+    position). Val/test: every (video, view) item exactly once over all ranks, in batches
     of consecutive items, each worker reading one run of them (``EvalBatchSampler``). With
     DATA.DECODING_DEVICE cuda the workers start with "spawn": CUDA does not survive a fork.
+    The data keys are checked first (``check_data_config``).
     """
+    check_data_config(cfg)
     dataset = dataset or build_dataset(cfg, split)
     rank, world = du.get_rank(), du.get_world_size()
     train = split == "train"
@@ -105,16 +134,20 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     if not train:
         batches = EvalBatchSampler(ShardSampler(len(dataset), rank, world), batch, workers)
         return DataLoader(dataset, batch_sampler=batches, **common)
-    sampler = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
-               if world > 1 else RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)))
+    order = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
+             if world > 1 else RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)))
+    sampler = TrainSampler(order, seed, skip=start_iter * batch)
     return DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=len(dataset) >= batch, **common)
 
 
-def shuffle_dataset(loader: DataLoader, epoch: int) -> None:
+def shuffle_dataset(loader: DataLoader, epoch: int, seed: Optional[int] = None) -> None:
     """Give the training sampler and dataset the epoch: every epoch (and rank) sees a new order and
-    new random clips."""
+    new random clips; ``seed`` (the epoch's, on this rank) restarts the generator the workers'
+    seeds come from."""
     if hasattr(loader.sampler, "set_epoch"):
         loader.sampler.set_epoch(epoch)
+    if seed is not None and loader.generator is not None:
+        loader.generator.manual_seed(seed)
     loader.dataset.set_epoch(epoch)
 
 
@@ -131,7 +164,8 @@ def build_mixup(cfg: CfgNode):
 
 
 def check_data_config(cfg: CfgNode) -> None:
-    """Validate the data keys after the merge (run by load_config via timesformer/config/checks.py)."""
+    """Raise ConfigError for a DATA, DATA_LOADER, AUG, MIXUP or dataset key that cannot work (run by
+    ``build_loader``, and by ``timesformer.engine.check_config`` before a run starts)."""
     d = cfg.DATA
     for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET)):
         require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")

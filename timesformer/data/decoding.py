@@ -23,6 +23,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
 
 import numpy as np
 
+from timesformer.errors import DecodeError
+
 from . import torchcodec_reader
 
 logger = logging.getLogger(__name__)
@@ -37,14 +39,6 @@ _counter = {"frames": 0}  # frames decoded by this process (frames_decoded)
 # ~1.2x the CPU per clip (BENCHMARKS.md) and report the error of a file cut short late or not at
 # all, losing the frames decoded around it depending on timing.
 DECODER_THREADS = 1
-
-
-class DecodeError(RuntimeError):
-    """A video that cannot be read (missing, not a video, truncated, no frames); names the file."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"cannot read video {path}: {reason}")
-        self.path, self.reason = path, reason
 
 
 class ShortVideo(Exception):

@@ -1,7 +1,7 @@
 """The evaluation protocol: which clips and crops of a video are scored (SPEC §3).
 
 One definition for the evaluation splits of the datasets (``datasets/base.py``) and for the tools
-that score video files (``timesformer/tools/inference.py``: predict, visualize), so a video gets
+that score video files (``timesformer/inference.py``: predict, visualize), so a video gets
 the same views, hence the same score, from ``tools/run_net.py`` testing and ``tools/predict.py``.
 The frame positions come from :mod:`sampling`; this layer reads the config and picks the function.
 
@@ -40,6 +40,11 @@ class EvalProtocol:
     def crop_positions(self) -> Tuple[int, ...]:
         """The spatial_crop positions of the crops, in view order."""
         return (0, 1, 2) if self.spatial_crops == 3 else (1,)
+
+    def clip_length(self, video_fps: float) -> float:
+        """Video frames from one clip's start to the next one's on the same frame grid (the stride of
+        cover views and timeline windows), at ``video_fps``."""
+        return sampling.clip_length(self.num_frames, self.sampling_rate, self.target_fps, video_fps)
 
     def num_clips(self, video_frames: int, video_fps: float) -> int:
         """Temporal clips of a video of ``video_frames`` frames at ``video_fps``."""

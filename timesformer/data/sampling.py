@@ -80,11 +80,27 @@ def _segment_view(video_frames: int, num_frames: int, view: int, num_views: int)
     return [min(max(int(math.floor(part * (i + 0.5) + shift)), 0), video_frames - 1) for i in range(num_frames)]
 
 
+def clip_length(num_frames: int, sampling_rate: int, target_fps: float, video_fps: float) -> float:
+    """Video frames from one clip's start to where the next clip continuing its frame grid starts
+    (``num_frames * step``): the stride of cover clips and of timeline windows."""
+    return num_frames * frame_step(sampling_rate, target_fps, video_fps)
+
+
 def num_cover_clips(video_frames: int, num_frames: int, sampling_rate: int, target_fps: float,
                     video_fps: float) -> int:
-    """Clips (one every ``num_frames * step`` frames) needed to cover the video."""
-    length = num_frames * frame_step(sampling_rate, target_fps, video_fps)
+    """Clips (one every ``clip_length`` frames) needed to cover the video."""
+    length = clip_length(num_frames, sampling_rate, target_fps, video_fps)
     return max(1, int(math.ceil(video_frames / length)))
+
+
+def window_at(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int, target_fps: float,
+              start: float) -> List[int]:
+    """The clip starting at frame ``start``, moved back to end on the video's last frame when it would
+    run past it (from frame 0 in a video shorter than a clip): the windows of :func:`window_clips`
+    and the views of :func:`cover_clip_indices`."""
+    step = frame_step(sampling_rate, target_fps, video_fps)
+    span = clip_span(num_frames, sampling_rate, target_fps, video_fps)
+    return _clip_from(max(min(start, video_frames - span), 0.0), video_frames, num_frames, step)
 
 
 def cover_clip_indices(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
@@ -97,12 +113,11 @@ def cover_clip_indices(video_frames: int, video_fps: float, num_frames: int, sam
     turns out to be the last of a shorter, cut-off file moves only if it does not fit, so a reader
     that learns the real length late picks the same frames as one that knew it from the start.
     """
-    step = frame_step(sampling_rate, target_fps, video_fps)
-    span = clip_span(num_frames, sampling_rate, target_fps, video_fps)
     if num_views is None:
         num_views = num_cover_clips(video_frames, num_frames, sampling_rate, target_fps, video_fps)
-    start = view * num_frames * step if view < num_views - 1 else float("inf")
-    return _clip_from(max(min(start, video_frames - span), 0.0), video_frames, num_frames, step)
+    step = frame_step(sampling_rate, target_fps, video_fps)
+    start = view * num_frames * step if view < num_views - 1 else float("inf")  # the last ends on the last frame
+    return window_at(video_frames, video_fps, num_frames, sampling_rate, target_fps, start)
 
 
 def window_clips(video_frames: int, video_fps: float, num_frames: int, sampling_rate: int,
@@ -114,14 +129,13 @@ def window_clips(video_frames: int, video_fps: float, num_frames: int, sampling_
     last one would run past the end, it moves back to end at the video's last frame, so no window
     is mostly copies of the last frame (a video shorter than one clip has one window, from frame 0).
     """
-    step = frame_step(sampling_rate, target_fps, video_fps)
-    length = num_frames * step
+    length = clip_length(num_frames, sampling_rate, target_fps, video_fps)
     stride = length if stride is None else stride
     if stride <= 0:
         raise ValueError(f"stride {stride}: expected a positive number of frames")
-    last = max(video_frames - clip_span(num_frames, sampling_rate, target_fps, video_fps), 0.0)
-    count = max(1, int(math.ceil((video_frames - length) / stride)) + 1)
-    return [_clip_from(min(k * stride, last), video_frames, num_frames, step) for k in range(count)]
+    count = max(1, int(math.ceil((video_frames - length) / stride)) + 1)  # num_cover_clips at the default stride
+    return [window_at(video_frames, video_fps, num_frames, sampling_rate, target_fps, k * stride)
+            for k in range(count)]
 
 
 def shard_range(total: int, rank: int, world_size: int) -> range:

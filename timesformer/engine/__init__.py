@@ -1,5 +1,12 @@
-"""Training and testing: the trainer and its hooks, multi-view evaluation, process launching."""
-from .launch import USER_ERRORS, JobFailed, error_line, launch
-from .runner import preflight, run, settle_channel_order
+"""Training and testing: the config checks of every package and the preflight, the one decision of
+where a run's weights come from (``resume``), the trainer and its hooks, multi-view evaluation,
+process launching."""
+from timesformer.errors import USER_ERRORS, JobFailed, error_line
 
-__all__ = ["USER_ERRORS", "JobFailed", "error_line", "launch", "preflight", "run", "settle_channel_order"]
+from .checks import check_config
+from .launch import launch
+from .resume import Start, decide_start, settle_channel_order
+from .runner import preflight, run
+
+__all__ = ["USER_ERRORS", "JobFailed", "Start", "check_config", "decide_start", "error_line", "launch", "preflight",
+           "run", "settle_channel_order"]

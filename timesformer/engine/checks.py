@@ -1,35 +1,25 @@
-"""Validation of the engine's config keys (run, TRAIN, TEST, SOLVER), run by ``load_config``."""
+"""Validation of the engine's config keys (run, TRAIN, TEST), and ``check_config``: every package's
+checks at once, before anything is built (``preflight`` and the tools run it)."""
+import os
+
+from fvcore.common.config import CfgNode
+
 from timesformer.config import require
+from timesformer.data import check_data_config
+from timesformer.models import check_model_config
+from timesformer.solver import check_solver_config
 from timesformer.utils import distributed as du
+from timesformer.utils.amp import PRECISIONS
+
+from .evaluator import ENSEMBLE_METHODS
 
 
 def check_engine_config(cfg) -> None:
-    """Raise ConfigError for an engine key (solver, precision, batch, ...) that cannot work."""
-    from timesformer.solver import METHODS, POLICIES
-
-    from .evaluator import ENSEMBLE_METHODS
-
-    s, t = cfg.SOLVER, cfg.TRAIN
-    require(s.OPTIMIZING_METHOD in METHODS, "SOLVER.OPTIMIZING_METHOD", s.OPTIMIZING_METHOD,
-            f"one of {METHODS}")
-    require(s.LR_POLICY in POLICIES, "SOLVER.LR_POLICY", s.LR_POLICY, f"one of {POLICIES}")
-    require(s.BASE_LR > 0, "SOLVER.BASE_LR", s.BASE_LR, "a positive number")
-    require(s.MAX_EPOCH > 0, "SOLVER.MAX_EPOCH", s.MAX_EPOCH, "a positive integer")
-    require(len(s.STEPS) == len(s.LRS) and len(s.STEPS) > 0, "SOLVER.LRS", s.LRS,
-            f"one relative rate per entry of SOLVER.STEPS = {s.STEPS}")
-    require(len(s.STEPS) > 0 and s.STEPS[0] == 0 and list(s.STEPS) == sorted(s.STEPS), "SOLVER.STEPS",
-            s.STEPS, "increasing epochs starting with 0, e.g. [0, 11, 14]")
-    require(s.WARMUP_EPOCHS >= 0, "SOLVER.WARMUP_EPOCHS", s.WARMUP_EPOCHS, "a number >= 0")
-    require(0 <= s.MOMENTUM < 1, "SOLVER.MOMENTUM", s.MOMENTUM, "a number in [0, 1)")
-    require(not (s.OPTIMIZING_METHOD == "sgd" and s.NESTEROV and s.MOMENTUM == 0), "SOLVER.NESTEROV",
-            s.NESTEROV, f"False with SOLVER.MOMENTUM = {s.MOMENTUM} (Nesterov's method needs momentum): set "
-            "SOLVER.NESTEROV False for plain SGD, or a momentum such as SOLVER.MOMENTUM 0.9")
-    require(s.WEIGHT_DECAY >= 0, "SOLVER.WEIGHT_DECAY", s.WEIGHT_DECAY, "a number >= 0")
-    require(len(s.BETAS) == 2 and all(0 <= b < 1 for b in s.BETAS), "SOLVER.BETAS", s.BETAS,
-            "two numbers in [0, 1)")
-    require(s.CLIP_GRAD_NORM >= 0, "SOLVER.CLIP_GRAD_NORM", s.CLIP_GRAD_NORM, "0 (off) or a positive norm")
-    require(t.MIXED_PRECISION in ("none", "bf16", "fp16"), "TRAIN.MIXED_PRECISION", t.MIXED_PRECISION,
-            "one of none, bf16, fp16")
+    """Raise ConfigError for a run, TRAIN or TEST key (precision, batch, periods, processes, resume) that
+    cannot work (run by ``Trainer``, with the solver's, and by ``check_config``)."""
+    t = cfg.TRAIN
+    require(t.MIXED_PRECISION in PRECISIONS, "TRAIN.MIXED_PRECISION", t.MIXED_PRECISION,
+            "one of " + ", ".join(PRECISIONS))  # autocast's names
     require(t.BATCH_SIZE > 0, "TRAIN.BATCH_SIZE", t.BATCH_SIZE, "a positive integer")
     require(t.GLOBAL_BATCH_SIZE == 0 or (t.GLOBAL_BATCH_SIZE >= t.BATCH_SIZE
                                          and t.GLOBAL_BATCH_SIZE % t.BATCH_SIZE == 0),
@@ -50,3 +40,27 @@ def check_engine_config(cfg) -> None:
         require(bs % world == 0, f"{sec}.BATCH_SIZE", bs,
                 f"a multiple of the number of processes {world} (NUM_GPUS x NUM_SHARDS); it is the total "
                 "over all processes")
+    check_resume_config(cfg)
+
+
+def check_resume_config(cfg) -> None:
+    """KEEP_LAST >= 0; a resumed CHECKPOINT_FILE_PATH exists; FINETUNE needs CHECKPOINT_FILE_PATH."""
+    t = cfg.TRAIN
+    require(t.CHECKPOINT_KEEP_LAST >= 0, "TRAIN.CHECKPOINT_KEEP_LAST", t.CHECKPOINT_KEEP_LAST,
+            "a count >= 0 (0 keeps every checkpoint)")
+    require(not t.CHECKPOINT_FILE_PATH or t.FINETUNE or os.path.exists(t.CHECKPOINT_FILE_PATH),
+            "TRAIN.CHECKPOINT_FILE_PATH", t.CHECKPOINT_FILE_PATH,
+            "an existing training checkpoint, or '' for none (with TRAIN.FINETUNE True also a hub id)")
+    require(not t.FINETUNE or bool(t.CHECKPOINT_FILE_PATH), "TRAIN.FINETUNE", t.FINETUNE,
+            "False unless TRAIN.CHECKPOINT_FILE_PATH names the weights to fine-tune from "
+            "(for an ImageNet ViT use TIMESFORMER.PRETRAINED_MODEL)")
+
+
+def check_config(cfg: CfgNode) -> CfgNode:
+    """Every package's checks of a merged config (model, data, solver, engine and resume), as the
+    builders run them, all at once; returns ``cfg``. What ``load_config`` alone does not check."""
+    check_model_config(cfg)
+    check_data_config(cfg)
+    check_solver_config(cfg)
+    check_engine_config(cfg)
+    return cfg

@@ -20,9 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from timesformer.data import normalize
 from timesformer.utils import distributed as du
+from timesformer.utils.amp import autocast
 from timesformer.utils.meters import gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
+from timesformer.visualize.confusion import save_confusion_png
 
 logger = logging.getLogger(__name__)
 
@@ -149,48 +152,6 @@ def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_class
             "confusion": confusion, "num_videos": n}
 
 
-def confusion_figure(confusion: torch.Tensor, class_names: Optional[List[str]] = None, title: str = ""):
-    """The row-normalised confusion matrix (K, K) as a matplotlib Figure, titled (tick labels only
-    when there are few classes)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    c = confusion.double()
-    norm = (c / c.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
-    k = norm.shape[0]
-    size = min(4 + k * 0.4, 40)
-    fig, ax = plt.subplots(figsize=(size, size))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    ax.set_title(title or "confusion matrix (rows: true class, normalised)")
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    if k <= 50:
-        names = class_names or [str(i) for i in range(k)]
-        ax.set_xticks(range(k), names, rotation=90)
-        ax.set_yticks(range(k), names)
-        if k <= 20:
-            for i in range(k):
-                for j in range(k):
-                    if confusion[i, j]:
-                        ax.text(j, i, int(confusion[i, j]), ha="center", va="center", fontsize=8,
-                                color="white" if norm[i, j] > 0.5 else "black")
-    fig.tight_layout()
-    return fig
-
-
-def save_confusion_png(confusion: torch.Tensor, path: str, class_names: Optional[List[str]] = None,
-                       title: str = "") -> None:
-    """Draw :func:`confusion_figure` into a PNG."""
-    import matplotlib.pyplot as plt
-
-    fig = confusion_figure(confusion, class_names, title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores: torch.Tensor,
                       counts: torch.Tensor) -> None:
     """One JSON line per video: id, name, label, prediction, number of views and class scores."""
@@ -206,18 +167,11 @@ def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores:
     os.replace(tmp, path)
 
 
-def _autocast(device: torch.device, precision: str):
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
 @torch.no_grad()
 def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, precision: str = "none",
               desc: str = "eval", log_period: int = 10, method: str = "softmax") -> RankScores:
     """This rank's views over ``loader``, each video's combined where this rank has them all, plus
     its loss sum, clips and skipped (``valid`` False) views."""
-    from timesformer.data import normalize
-
     was_training = model.training
     model.eval()
     collector = ViewCollector(loader.dataset.num_views, method)
@@ -226,7 +180,7 @@ def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, p
         for batch in loader:
             valid = batch.get("valid", torch.ones_like(batch["label"], dtype=torch.bool))
             x = normalize(batch["frames"].to(device, non_blocking=True), mean, std)  # (B, C, T, H, W)
-            with _autocast(device, precision):
+            with autocast(device, precision):
                 logits = model(x).float().cpu()  # (B, num_classes)
             labels = batch["label"]
             keep = valid.bool()

@@ -20,30 +20,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from timesformer.checkpoint import WriteError
-from timesformer.config import ConfigError
-from timesformer.data.datasets import AnnotationError, BadVideosError
+from timesformer.errors import USER_ERRORS, ConfigError, JobFailed, error_line
 from timesformer.utils import distributed as du
 
 logger = logging.getLogger(__name__)
-
-# A bad config value or a file it names that cannot be used, a non-finite loss, an unusable annotation
-# file, too many bad videos, a full disk: messages that name the key, iteration or file and say how to
-# fix it, so tools print them without a traceback.
-USER_ERRORS = (ConfigError, FloatingPointError, AnnotationError, BadVideosError, WriteError)
-
-
-def error_line(e: object) -> str:
-    """``error: <message>`` of an exception or a message, on one line (a multi-line message's lines
-    joined by '; '), as tools print it."""
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
-    rest = "; ".join(lines[1:])
-    return f"error: {lines[0]}{' ' + rest if rest else ''}"
-
-
-class JobFailed(RuntimeError):
-    """A spawned process of the job stopped; what it printed says why."""
-
 
 def use_cuda(cfg) -> bool:
     """True when the run uses GPUs (NUM_GPUS > 0 and CUDA is available)."""

@@ -7,25 +7,32 @@ drops the indices of the batches already done from the epoch's order (nothing is
 restores the RNG state, so it ends with the same weights as a run that was never interrupted.
 """
 import contextlib
-import itertools
+import functools
 import logging
 import math
 import random
 import time
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.loss import SoftTargetCrossEntropy
 from torch import nn
-from torch.utils.data import Sampler
 
+from timesformer.checkpoint import Checkpointer, capture_rng_state, restore_rng_state
+from timesformer.data import build_loader, build_mixup, normalize, shuffle_dataset
+from timesformer.solver import build_optimizer, check_solver_config, get_lr_at_epoch
 from timesformer.utils import distributed as du
+from timesformer.utils.amp import autocast
 from timesformer.utils.compile import compile_model
 from timesformer.utils.meters import reported_topk, topk_correct
 
 from . import hooks as H
+from .checks import check_engine_config
 from .divergence import check_saveable, diverged
+from .resume import resume_or_load
+from .writers import StatsWriter
 
 logger = logging.getLogger(__name__)
 
@@ -42,41 +49,12 @@ def epoch_seed(cfg, epoch: int) -> int:
     return cfg.RNG_SEED + 100_003 * (epoch + 1) + 1_009 * du.get_rank()
 
 
-def autocast(device: torch.device, precision: str):
-    """The autocast context of TRAIN.MIXED_PRECISION ("none" disables it)."""
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-def soft_target_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy against soft targets (N, C) from mixup / label smoothing."""
-    return torch.sum(-target * F.log_softmax(logits, dim=-1), dim=-1).mean()
-
-
-class ResumeSampler(Sampler):
-    """Wraps the training sampler: its next pass starts ``skip`` indices in (a resumed epoch, nothing
-    read for the skipped ones); later passes are whole. ``len`` stays the wrapped sampler's, the
-    epoch's, which the trainer counts iterations against."""
-
-    def __init__(self, sampler: Sampler):
-        self.sampler, self.skip = sampler, 0
-
-    def __iter__(self) -> Iterator[int]:
-        skip, self.skip = self.skip, 0
-        return itertools.islice(iter(self.sampler), skip, None)
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-
 class Trainer:
     """Builds model, optimizer, loaders and hooks from a config and runs the epochs."""
 
     def __init__(self, cfg, device: torch.device, model: nn.Module):
-        from timesformer.checkpoint.checkpointer import Checkpointer
-        from timesformer.data import build_mixup
-        from timesformer.solver import build_optimizer
-
+        check_solver_config(cfg)
+        check_engine_config(cfg)
         self.cfg, self.device = cfg, device
         self.model = model.to(device)  # the plain module: checkpoints and evaluation use it
         if cfg.TRAIN.ACTIVATION_CHECKPOINTING:
@@ -89,10 +67,10 @@ class Trainer:
                 net, device_ids=[device.index] if device.type == "cuda" else None)
         self.net = net  # what the step calls: compiled and/or DDP-wrapped
         self.mixup = build_mixup(cfg)
+        self.soft_target_loss = SoftTargetCrossEntropy()
         self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
-        self.global_batch = cfg.TRAIN.BATCH_SIZE
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
-        self.writer: Optional[H.StatsWriter] = None  # opened by train(), at the resume point
+        self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
         self._loaders: Dict[str, object] = {}
         self.max_epoch = cfg.SOLVER.MAX_EPOCH
         self.epoch, self.epoch_iter, self.iter = 0, 0, 0
@@ -100,24 +78,25 @@ class Trainer:
         self.group_losses: List[float] = []  # mean loss of each iteration of the current accumulation group
         self.rng_to_restore: Optional[dict] = None
         self.hooks: List[H.HookBase] = []
-        self.register_hooks([H.LRScheduler(), H.MetricsWriter(), H.PeriodicCheckpointer(), H.EvalHook()])
+        t = cfg.TRAIN
+        self.register_hooks([H.LRScheduler(functools.partial(get_lr_at_epoch, cfg)),
+                             H.MetricsWriter(cfg.LOG_PERIOD, clips_per_iter=t.BATCH_SIZE),
+                             H.PeriodicCheckpointer(t.CHECKPOINT_PERIOD, t.CHECKPOINT_PERIOD_ITERS),
+                             H.EvalHook(t.EVAL_PERIOD)])
 
     # ------------------------------------------------------------------ setup
     def register_hooks(self, hooks: List[H.HookBase]) -> None:
-        """Append hooks; they run in registration order."""
+        """Append hooks (each sees this trainer through a weak reference); they run in registration order."""
         for h in hooks:
-            h.trainer = self
+            h.attach(self)
         self.hooks.extend(hooks)
 
     def loader(self, split: str):
-        """The DataLoader of ``split``, built once (train: its sampler can skip ahead, to resume)."""
+        """The DataLoader of ``split``, built once (train: when training starts, from the resume
+        point's iteration of its epoch)."""
         if split not in self._loaders:
-            from timesformer.data import build_loader
-
-            loader = build_loader(self.cfg, split)
-            if split == "train":
-                loader.batch_sampler.sampler = ResumeSampler(loader.batch_sampler.sampler)
-            self._loaders[split] = loader
+            start = self.epoch_iter if split == "train" else 0
+            self._loaders[split] = build_loader(self.cfg, split, start_iter=start)
         return self._loaders[split]
 
     @property
@@ -129,11 +108,9 @@ class Trainer:
         """The module evaluation runs (compiled when TRAIN.COMPILE, never DDP-wrapped)."""
         return self.net.module if isinstance(self.net, nn.parallel.DistributedDataParallel) else self.net
 
-    def resume(self) -> None:
-        """Auto-resume / load weights per TRAIN.AUTO_RESUME and TRAIN.CHECKPOINT_FILE_PATH."""
-        from timesformer.checkpoint.checkpointer import resume_or_load
-
-        state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler)
+    def resume(self, start=None) -> None:
+        """Auto-resume / load weights as ``start`` (a ``resume.Start``; None: decided here) says."""
+        state = resume_or_load(self.cfg, self.checkpointer, self.model, self.optimizer, self.scaler, start=start)
         if state:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
@@ -166,8 +143,6 @@ class Trainer:
     @staticmethod
     def _rank_rng(saved: dict) -> dict:
         """This rank's RNG state at the resume point (resume_or_load restored rank 0's)."""
-        from timesformer.checkpoint.checkpointer import capture_rng_state
-
         if du.get_world_size() == 1 or not saved:
             return capture_rng_state()
         per_rank = saved["rng"]
@@ -180,8 +155,6 @@ class Trainer:
 
     def save_checkpoint(self, epoch: int, epoch_iteration: int) -> None:
         """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
-        from timesformer.checkpoint.checkpointer import capture_rng_state
-
         iteration = self.iter + 1 if epoch_iteration else self.iter
         loss = sum(self.group_losses) / len(self.group_losses) if self.group_losses else None
         check_saveable(self, iteration, loss)  # no checkpoint of a blown-up state (engine/divergence.py)
@@ -205,22 +178,12 @@ class Trainer:
 
     def _epoch_batches(self):
         """This epoch's batches from ``epoch_iter`` on, in the order an uninterrupted run sees them."""
-        from timesformer.data import shuffle_dataset
-
         seed = epoch_seed(self.cfg, self.epoch)
         seed_all(seed)
-        loader = self.loader("train")
-        shuffle_dataset(loader, self.epoch)
-        # the order and the workers' seeds come from these generators: start them afresh each epoch
-        if getattr(loader.sampler, "generator", None) is not None:
-            loader.sampler.generator.manual_seed(self.cfg.RNG_SEED + self.epoch)
-        if loader.generator is not None:
-            loader.generator.manual_seed(seed)
-        loader.batch_sampler.sampler.skip = self.epoch_iter * loader.batch_sampler.batch_size
+        loader = self.loader("train")  # built at the resume point: its first pass skips the batches done
+        shuffle_dataset(loader, self.epoch, seed)  # the order and the workers' seeds start afresh
         it = iter(loader)
         if self.rng_to_restore is not None:
-            from timesformer.checkpoint.checkpointer import restore_rng_state
-
             restore_rng_state(self.rng_to_restore)
             self.rng_to_restore = None
         return it
@@ -229,7 +192,7 @@ class Trainer:
         """Run epochs ``self.epoch .. MAX_EPOCH - 1``, resuming inside an epoch when needed."""
         self.net.train()
         # supersedes the records a killed run wrote after the checkpoint this one resumed from
-        self.writer = H.StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1)
+        self.writer = StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1)
         try:
             self._call("before_train")
             while self.epoch < self.max_epoch:
@@ -262,8 +225,6 @@ class Trainer:
 
     def run_step(self, batch: Dict[str, torch.Tensor]) -> None:
         """One iteration: forward, loss, backward; an optimizer step every ``accum`` iterations."""
-        from timesformer.data import normalize
-
         start = time.perf_counter()
         data_time = start - self._last_end
         x = normalize(batch["frames"].to(self.device, non_blocking=True), self.cfg.DATA.MEAN,
@@ -278,7 +239,7 @@ class Trainer:
         with sync:
             with autocast(self.device, self.cfg.TRAIN.MIXED_PRECISION):
                 logits = self.net(x)  # (B, num_classes)
-                loss = (soft_target_cross_entropy(logits.float(), target) if target.dim() == 2
+                loss = (self.soft_target_loss(logits.float(), target) if target.dim() == 2  # mixup's (B, C)
                         else F.cross_entropy(logits.float(), target))
             mean_loss = float(du.all_reduce_sum(loss.detach().float()) / du.get_world_size())
             done_in_group = self.epoch_iter - self.group_start()

@@ -1,16 +1,12 @@
-"""Models: the space-time attention schemes, the video ViT, and building one from a config."""
+"""Models: the space-time attention schemes, the video ViT, building one from a config or a checkpoint,
+and loading weights into one (``load_pretrained``; reading and converting files is ``timesformer.checkpoint``)."""
+from timesformer.config.defaults import ARCHS as PRESETS
+
 from .attention import SCHEMES, Attention, Block, Scheme, get_scheme
-from .build import build_model, model_kwargs_from_cfg
-from .presets import PRESETS
+from .build import build_model, check_model_config, from_pretrained, model_kwargs_from_cfg
+from .pretrained import backbone, load_pretrained
 from .vit import TimeSformer, VisionTransformer
 
-
-def from_pretrained(path_or_hub_id: str, **overrides) -> TimeSformer:
-    """The TimeSformer a checkpoint (file, Hugging Face folder or hub id) describes, with its weights."""
-    from timesformer.checkpoint import from_pretrained as _from_pretrained  # loading is a separate layer
-
-    return _from_pretrained(path_or_hub_id, **overrides)
-
-
-__all__ = ["SCHEMES", "PRESETS", "Attention", "Block", "Scheme", "TimeSformer", "VisionTransformer",
-           "build_model", "from_pretrained", "get_scheme", "model_kwargs_from_cfg"]
+__all__ = ["SCHEMES", "PRESETS", "Attention", "Block", "Scheme", "TimeSformer", "VisionTransformer", "backbone",
+           "build_model", "check_model_config", "from_pretrained", "get_scheme", "load_pretrained",
+           "model_kwargs_from_cfg"]

@@ -7,13 +7,15 @@ import logging
 from typing import Dict, List, Optional, Set, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed, trunc_normal_
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from timesformer.checkpoint.convert import resample_time_embed
+from timesformer.config.defaults import ARCHS as PRESETS
+
 from .attention import Block, get_scheme
-from .presets import PRESETS
+from .pretrained import load_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class VisionTransformer(nn.Module):
         """time_embed ``(1, t, D)`` for t frames."""
         if t == self.num_frames:
             return self.time_embed
-        return F.interpolate(self.time_embed.transpose(1, 2), size=t, mode="nearest").transpose(1, 2)
+        return resample_time_embed(self.time_embed, t)
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int, int]]:
         """Clip -> tokens: ``(B, 1 + N*T, D)`` patch-major time-minor, or ``(B*T, 1 + N, D)``
@@ -179,8 +181,9 @@ class TimeSformer(nn.Module):
 
     ``arch`` picks a preset (``vit_base_patch16`` by default); other keyword arguments override it
     (``embed_dim=64, depth=2, num_heads=2`` for a tiny model). ``pretrained_model`` names weights to
-    load after building (see ``timesformer.checkpoint``); '' builds a randomly initialised model and
-    nothing is ever downloaded by the constructor itself for an empty name.
+    load after building (``timesformer.models.load_pretrained``; the formats: ``timesformer.checkpoint``);
+    '' builds a randomly initialised model and nothing is ever downloaded by the constructor itself for
+    an empty name.
     """
 
     def __init__(self, img_size: int = 224, patch_size: Optional[int] = None, num_classes: int = 400,
@@ -198,8 +201,6 @@ class TimeSformer(nn.Module):
         self.attention_type = attention_type
         self.pretrained_model = pretrained_model
         if pretrained_model:
-            from timesformer.checkpoint import load_pretrained  # loading is a separate layer
-
             load_pretrained(self, pretrained_model)
 
     def no_weight_decay(self) -> Set[str]:

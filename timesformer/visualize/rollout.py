@@ -19,6 +19,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from timesformer.models import backbone
 from timesformer.models.attention import Grid, Grouping, Scheme
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -87,7 +88,7 @@ def rollout(maps: Sequence[Dict[str, Tensor]], scheme: Scheme, num_frames: int, 
 def attention_rollout(model, clip: Tensor, head_fusion: str = "mean") -> Dict[str, Tensor]:
     """Run ``model`` (a TimeSformer) on ``clip`` (B, C, T, H, W) and return its logits ``(B, K)``,
     the rollout map ``(B, T, H', W')`` and the per-frame relevance ``(B, T)``."""
-    vit = getattr(model, "model", model)
+    vit = backbone(model)
     b, t, h, w = vit.check_input(clip)
     with torch.no_grad():
         logits, maps = model(clip, return_attention=True)

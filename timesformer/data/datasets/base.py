@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from fvcore.common.config import CfgNode
 
+from timesformer.errors import AnnotationError, BadVideosError
+
 from .. import decoding, sampling, transforms
 from ..protocol import EvalProtocol, eval_protocol
 from . import cover
@@ -73,15 +75,6 @@ def _remove_log(path: str, owner_pid: int) -> None:
         os.remove(path)
 
 
-class AnnotationError(ValueError):
-    """An annotation file that cannot be used; names the file, the line (``file:line``) or JSON
-    entry (``file: entry k``, counted from 0) and the fix."""
-
-
-class BadVideosError(RuntimeError):
-    """Too many unusable videos (or one at test time): the run stops, listing the files and the fix."""
-
-
 class VideoDataset(torch.utils.data.Dataset):
     """Base dataset; subclasses implement ``load_annotations`` and may set the class attributes."""
 
@@ -109,7 +102,7 @@ class VideoDataset(torch.utils.data.Dataset):
         self._lengths: Dict[int, Tuple[int, float]] = {}  # probed (frames, fps), corrected by decoding
         self._cover_views: List[int] = []
         if self.protocol.method == "cover":  # fixed now, the same on every rank (see cover.py)
-            self._lengths = cover.plan_lengths(self.records, cfg, f"the {self.name} {split} annotation")
+            self._lengths = cover.plan_lengths(self.records, cfg, self.protocol, f"the {self.name} {split} annotation")
             self._cover_views = [self._num_cover_clips(i) for i in range(self.num_videos)]
         self._items = self._build_items()
         self._read_options = decoding.read_options(cfg.DATA)

@@ -14,7 +14,8 @@ from typing import Dict, List, Tuple
 
 from fvcore.common.config import CfgNode
 
-from .. import decoding, sampling
+from .. import decoding
+from ..protocol import EvalProtocol
 
 logger = logging.getLogger(__name__)
 
@@ -23,20 +24,8 @@ class ViewPastEnd(Exception):
     """A cover view planned on the header starts past what the video really decodes: not scored."""
 
 
-def clip_frames(cfg: CfgNode, fps: float) -> float:
-    """Video frames between the starts of two cover clips (``DATA.NUM_FRAMES`` frames' worth)."""
-    d = cfg.DATA
-    return d.NUM_FRAMES * sampling.frame_step(d.SAMPLING_RATE, d.TARGET_FPS, fps)
-
-
-def num_clips(cfg: CfgNode, frames: int, fps: float) -> int:
-    """Cover clips of ``frames`` frames at ``fps``."""
-    d = cfg.DATA
-    return sampling.num_cover_clips(frames, d.NUM_FRAMES, d.SAMPLING_RATE, d.TARGET_FPS, fps)
-
-
-def plan_lengths(records: List, cfg: CfgNode, source: str) -> Dict[int, Tuple[int, float]]:
-    """{video: (frames, fps)} to plan the cover views on; unreadable videos are left out.
+def plan_lengths(records: List, cfg: CfgNode, protocol: EvalProtocol, source: str) -> Dict[int, Tuple[int, float]]:
+    """{video: (frames, fps)} to plan ``protocol``'s cover views on; unreadable videos are left out.
 
     ``records`` are VideoRecords (``duration`` in seconds, or None); ``source`` names the
     annotation file in the warnings.
@@ -49,7 +38,7 @@ def plan_lengths(records: List, cfg: CfgNode, source: str) -> Dict[int, Tuple[in
                if not h.error}
     off = [i for i, (frames, fps) in lengths.items()
            if records[i].duration is not None and records[i].start_frame == 0 and records[i].end_frame is None
-           and abs(records[i].duration * fps - frames) > clip_frames(cfg, fps)]
+           and abs(records[i].duration * fps - frames) > protocol.clip_length(fps)]
     for i, counted in zip(off, decoding.map_videos(scan, [paths[i] for i in off], workers)):
         if counted.error:
             del lengths[i]  # reading it fails later, with the reason
@@ -59,5 +48,5 @@ def plan_lengths(records: List, cfg: CfgNode, source: str) -> Dict[int, Tuple[in
         logger.warning("%s: %s says %g s, but %d frames (%.4g s at %g fps) decode; its %d test views "
                        "cover what decodes. Fix or remove its duration there.", paths[i], source,
                        records[i].duration, counted.frames, counted.frames / fps, fps,
-                       num_clips(cfg, counted.frames, fps))
+                       protocol.num_clips(counted.frames, fps))
     return lengths

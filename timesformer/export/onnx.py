@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from timesformer.errors import ExportVerificationError
+from timesformer.models import backbone
+
 logger = logging.getLogger(__name__)
-
-
-class ExportVerificationError(RuntimeError):
-    """ONNX Runtime's outputs differ from PyTorch's by more than the tolerance."""
 
 
 class LogitsAndFeatures(nn.Module):
@@ -27,7 +26,7 @@ class LogitsAndFeatures(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        self.vit = getattr(model, "model", model)
+        self.vit = backbone(model)
 
     def forward(self, video: Tensor):
         feat = self.vit.forward_features(video)  # (B, D)

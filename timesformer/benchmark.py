@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from timesformer.utils.amp import autocast
+
 logger = logging.getLogger(__name__)
 
 # Dense bf16 tensor-core peak (TFLOP/s, a multiply-add = 2 FLOPs) by device-name substring.
@@ -20,7 +22,6 @@ PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, 
 # transformers' Timesformer implements these of our schemes; the others have no baseline there (its
 # space_only never averages over frames: it returns one prediction per frame, so it is no baseline).
 HF_SCHEMES = ("divided_space_time", "joint_space_time")
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
 
 
 @dataclass
@@ -91,10 +92,11 @@ def make_optimizer(model: nn.Module, fused: bool) -> torch.optim.Optimizer:
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, clip: Tensor, labels: Tensor,
-               amp: Optional[torch.dtype]) -> Callable[[], None]:
-    """A closure running one forward, cross-entropy, backward and optimizer step."""
+               amp: str = "none") -> Callable[[], None]:
+    """A closure running one forward (autocast to precision ``amp``), cross-entropy, backward and
+    optimizer step."""
     def step() -> None:
-        with torch.autocast(clip.device.type, dtype=amp, enabled=amp is not None):
+        with autocast(clip.device, amp):
             loss = F.cross_entropy(model(clip).float(), labels)
         loss.backward()
         optimizer.step()
@@ -102,10 +104,10 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, clip: Tensor,
     return step
 
 
-def infer_step(model: nn.Module, clip: Tensor, amp: Optional[torch.dtype]) -> Callable[[], None]:
-    """A closure running one forward pass without autograd."""
+def infer_step(model: nn.Module, clip: Tensor, amp: str = "none") -> Callable[[], None]:
+    """A closure running one forward pass without autograd (autocast to precision ``amp``)."""
     def step() -> None:
-        with torch.inference_mode(), torch.autocast(clip.device.type, dtype=amp, enabled=amp is not None):
+        with torch.inference_mode(), autocast(clip.device, amp):
             model(clip)
     return step
 
@@ -128,7 +130,7 @@ def time_steps(step: Callable[[], None], device: torch.device, steps: int, warmu
 
 
 def measure(name: str, model: nn.Module, clip: Tensor, mode: str, *, steps: int = 10, warmup: int = 3,
-            amp: Optional[torch.dtype] = None, fused_optimizer: bool = False,
+            amp: str = "none", fused_optimizer: bool = False,
             flops_per_clip: Optional[float] = None, peak: Optional[float] = None,
             num_classes: int = 400) -> Result:
     """Time ``mode`` ('train' or 'infer') of ``model`` on ``clip`` and summarise it as a Result."""

@@ -11,26 +11,27 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
-import yaml
 from torch import nn
 
-from timesformer.checkpoint import LOAD_ERRORS, from_pretrained, read_source  # noqa: F401 (the tools': exit 2)
+from timesformer.checkpoint import read_source
 from timesformer.checkpoint.channels import apply_channel_order
 from timesformer.classnames import class_names_for, load_class_names
-from timesformer.config import CfgNode, get_cfg, load_config, merge_opts
-from timesformer.config.stated import stated_keys
+from timesformer.config import CfgNode, load_config, merge_opts
+from timesformer.config.stated import read_stored, stated_keys
 from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
-from timesformer.data.datasets import DATASETS
 from timesformer.data.datasets.video_list import CLASS_NAMES
+from timesformer.engine import check_config
 from timesformer.engine.evaluator import combine_views
+from timesformer.models import backbone, from_pretrained
+from timesformer.utils.amp import autocast, autocast_dtype
 
 logger = logging.getLogger(__name__)
 
 # Keys of a stored config (ours or the reference's) that describe how a video becomes model input,
 # and the training data folder (for its classnames.txt).
-PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS", "DATA.TRAIN_JITTER_SCALES",
-                 "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD", "DATA.FRAMES_FPS",
-                 "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
+PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
+                 "DATA.TRAIN_JITTER_SCALES", "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD",
+                 "DATA.FRAMES_FPS", "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
                  "TEST.DATASET")
 
 
@@ -44,40 +45,14 @@ class Predictor:
     device: torch.device
 
 
-def _copy_stated(cfg: CfgNode, text: str, source: str) -> None:
-    """Copy the protocol keys a stored YAML states into ``cfg`` (unknown or odd values are skipped)."""
-    try:
-        tree = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        logger.warning("%s: the stored config is not valid YAML (%s); using defaults", source, e)
-        return
-    for key in PROTOCOL_KEYS:
-        section, name = key.split(".")
-        value = (tree.get(section) or {}).get(name) if isinstance(tree, dict) else None
-        if value is None:
-            continue
-        default = cfg[section][name]
-        try:
-            value = [type(default[0])(v) for v in value] if isinstance(default, list) else type(default)(value)
-        except (TypeError, ValueError, IndexError):
-            continue
-        if key == "TEST.DATASET":
-            value = str(value).lower()
-            if value not in DATASETS:
-                continue
-        cfg[section][name] = value
-
-
 def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
                     cfg_path: Optional[str] = None, opts: Sequence[str] = ()) -> CfgNode:
     """The config that decides sampling and transforms: ``cfg_path`` when given, else the
     checkpoint's stored config, else defaults; the model's frames, size and classes win."""
-    vit = getattr(model, "model", model)
+    vit = backbone(model)
     if cfg_path:
-        return load_config(cfg_path, opts)
-    cfg = get_cfg()
-    if stored_cfg:
-        _copy_stated(cfg, stored_cfg, source)
+        return check_config(load_config(cfg_path, opts))
+    cfg, _ = read_stored(stored_cfg, PROTOCOL_KEYS, source)
     if not stored_cfg and vit.num_classes == 174:  # a checkpoint without config: SSv2 heads are 174 wide
         cfg.TEST.DATASET = "ssv2"
     size = vit.patch_grid[0] * vit.patch_size
@@ -114,7 +89,7 @@ def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[
     w = read_source(weights)
     kwargs: Dict[str, Any] = {}
     if cfg_path:  # an explicit config may change the frames / size the model runs at
-        c = load_config(cfg_path, opts)
+        c = check_config(load_config(cfg_path, opts))
         kwargs = dict(num_frames=c.DATA.NUM_FRAMES, img_size=c.DATA.TRAIN_CROP_SIZE)
     model = from_pretrained(w, **kwargs).eval()
     cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
@@ -199,9 +174,6 @@ def video_clips(path: str, cfg: CfgNode, timeline: bool = False) -> Tuple[VideoC
     return VideoClips(path, cfg, plan, fps, num), fps, num / fps
 
 
-PRECISIONS = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def model_input(p: Predictor, views: torch.Tensor) -> torch.Tensor:
     """uint8 RGB views (b, C, T, S, S) -> normalised float input on ``p.device``, channels in the
     order the model was trained on (DATA.INPUT_CHANNEL_ORDER; BGR for the released SSv2 models)."""
@@ -217,14 +189,13 @@ def run_clips(p: Predictor, clips: Iterable[Clip], batch_size: int = 8,
     Clips are taken one at a time, so memory holds one batch of views plus a clip (pass a
     :class:`VideoClips` or a generator); ``precision`` "bf16" / "fp16" runs the model under autocast.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: expected one of {list(PRECISIONS)}")
-    vit, dtype = p.model.model, PRECISIONS[precision]
+    autocast_dtype(precision)  # an unknown name fails before any clip is decoded
+    vit = backbone(p.model)
     logits, feats, pending = [], [], []
 
     def forward(views: torch.Tensor) -> None:  # (b, C, T, S, S) uint8
         x = model_input(p, views)
-        with torch.autocast(p.device.type, dtype=dtype, enabled=dtype is not None):
+        with autocast(p.device, precision):
             feat = vit.forward_features(x)  # (b, D)
             logits.append(vit.forward_head(feat).float().cpu())
         feats.append(feat.float().cpu())

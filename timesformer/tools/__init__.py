@@ -1,1 +1,0 @@
-"""Library code behind the command-line tools in tools/ (prediction, attention maps, export)."""
