@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 import numpy as np
-from test_engine_trainer import QUICKSTART, ROOT
+
+from tests.conftest import QUICKSTART, ROOT
 
 
 def test_quickstart_learns_a_task_that_needs_time(tmp_path):
