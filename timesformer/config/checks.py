@@ -61,7 +61,7 @@ def _check_model(cfg: CfgNode) -> None:
 
 @register_check
 def _check_checkpoint(cfg: CfgNode) -> None:
-    from timesformer.checkpoint.checks import check_checkpoint_config  # the checkpoint issue's keys
+    from timesformer.checkpoint.checks import check_checkpoint_config  # the TRAIN checkpoint keys
 
     check_checkpoint_config(cfg)
 

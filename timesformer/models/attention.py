@@ -30,7 +30,7 @@ or math kernel, whatever the device offers); ``need_weights=True`` computes the 
 explicit softmax and returns the weights (for attention maps, and as the reference in tests).
 """
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -121,7 +121,6 @@ class Scheme:
     last: Step
     frame_batched: bool = False  # space_only: frames batched, one CLS per frame, no time_embed
     even_grid: bool = False  # local-global needs T, H', W' even
-    notes: str = field(default="", compare=False)
 
     @property
     def has_time_embed(self) -> bool:
