@@ -175,6 +175,7 @@ _C.TRAIN.FINETUNE = False
 # saved is always kept, unreadable ones are renamed *.corrupt and not counted.
 _C.TRAIN.CHECKPOINT_KEEP_LAST = 3
 
+# ----------------------------------------------------------------------------- solver
 _C.SOLVER = CfgNode()
 # "sgd" (momentum, optional Nesterov) or "adamw".
 _C.SOLVER.OPTIMIZING_METHOD = "sgd"
