@@ -125,6 +125,7 @@ def _evaluate_and_record(cfg, device):
                os.path.join(cfg.OUTPUT_DIR, f"rank{du.get_rank()}.pt"))
 
 
+@pytest.mark.slow
 def test_two_processes_send_compact_scores_to_rank_0_only_and_score_as_one(tmp_path):
     from timesformer.config import load_config
     from timesformer.data.datasets.synthetic import generate

@@ -52,6 +52,7 @@ def _scalars(out_dir) -> dict:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+@pytest.mark.slow
 def test_killed_twice_run_logs_what_an_uninterrupted_run_logs(data_dir, tmp_path):
     ref_dir, killed_dir = str(tmp_path / "ref"), str(tmp_path / "killed")
     ref = start_run_net(tiny_opts(data_dir, ref_dir, **COMMON))

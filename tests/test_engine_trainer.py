@@ -18,6 +18,7 @@ from timesformer.engine import run
 from timesformer.utils.logging import read_json_lines
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     common = dict(**{"DATA.SYNTHETIC_NUM_VIDEOS": 16, "TRAIN.BATCH_SIZE": 2, "SOLVER.MAX_EPOCH": 2,
                      "TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False,

@@ -43,6 +43,7 @@ def two_process_run(data_dir, tmp_path_factory):
     return out, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_write_once_and_test_every_view_once(two_process_run):
     out, log = two_process_run
     assert "starting 2 processes on the CPU (gloo)" in log and "rank 1/2" not in log  # rank 1 logs warnings only
@@ -66,6 +67,7 @@ def test_two_processes_write_once_and_test_every_view_once(two_process_run):
     assert "test: top1" in Path(out, "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_torchrun_starts_two_processes_that_train_test_and_report_bad_videos(data_dir, kinetics_dir, tmp_path):
     out = str(tmp_path)
     opts = tiny_opts(data_dir, out, **{
@@ -90,6 +92,7 @@ def test_torchrun_starts_two_processes_that_train_test_and_report_bad_videos(dat
                                                        "skipped")]
 
 
+@pytest.mark.slow
 def test_test_only_from_a_checkpoint(two_process_run, data_dir, tmp_path):
     from timesformer.checkpoint.checkpointer import Checkpointer
 
