@@ -1,5 +1,16 @@
-"""Shared test fixtures: tiny model sizes, CPU only, nothing downloaded."""
+"""Shared test helpers: tiny model sizes, the quick start made tiny, its synthetic videos, the tools/
+scripts as modules. CPU only, nothing downloaded.
+
+Test modules import these (``from tests.conftest import ...``) and never import one another; the
+helper modules beside this one (tests/videos.py: encoded videos, tests/checkpoints.py: damaged
+files) are imported the same way.
+"""
+import importlib.util
 import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -7,8 +18,55 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the network fails loudly
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+QUICKSTART = str(ROOT / "configs" / "Synthetic" / "quickstart.yaml")
+
 # Keyword arguments of a model small enough to run forward and backward in milliseconds.
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_frames=4, num_classes=5)
+
+
+def tiny_opts(data_dir, out_dir, **extra) -> list:
+    """Overrides of the quick start for a model and data set that train in about a second."""
+    opts = {"MODEL.EMBED_DIM": 32, "MODEL.DEPTH": 2, "MODEL.NUM_HEADS": 2, "MODEL.PATCH_SIZE": 8,
+            "DATA.NUM_FRAMES": 4, "DATA.TRAIN_CROP_SIZE": 32, "DATA.TEST_CROP_SIZE": 32,
+            "DATA.TRAIN_JITTER_SCALES": "[32, 40]", "DATA.SYNTHETIC_NUM_VIDEOS": 16,
+            "DATA.PATH_TO_DATA_DIR": data_dir, "DATA_LOADER.NUM_WORKERS": 0, "TRAIN.BATCH_SIZE": 4,
+            "TEST.BATCH_SIZE": 4, "SOLVER.MAX_EPOCH": 1, "SOLVER.WARMUP_EPOCHS": 0.5, "LOG_PERIOD": 1,
+            "OUTPUT_DIR": out_dir, **extra}
+    return [str(x) for kv in opts.items() for x in kv]
+
+
+def final_state(out_dir) -> dict:
+    """The newest checkpoint of a run."""
+    from timesformer.checkpoint.checkpointer import Checkpointer
+
+    ck = Checkpointer(out_dir, 0)
+    path = ck.find_latest()
+    assert path, f"no checkpoint in {out_dir}"
+    return ck.load(path)
+
+
+def start_run_net(opts, **popen) -> subprocess.Popen:
+    """tools/run_net.py on the quick start with ``opts``, started as a real process (stdout and stderr piped)."""
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "run_net.py"), "--cfg", QUICKSTART, *opts]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+
+
+def load_tool(name: str) -> ModuleType:
+    """tools/<name>.py as a module (the tools are scripts, not a package), as ``import <name>`` would
+    give it with tools/ on the path: loaded once, then the same module."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    module = sys.modules[name]
+    assert Path(module.__file__).resolve() == ROOT / "tools" / f"{name}.py", f"{name}: another module of that name"
+    return module
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +78,13 @@ def _seed():
 @pytest.fixture
 def tiny_kwargs():
     return dict(TINY)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    """The quick start's synthetic videos (16 of them), generated once for the test module."""
+    from timesformer.data.datasets.synthetic import generate
+
+    path = str(tmp_path_factory.mktemp("synthetic"))
+    generate(path, 16)
+    return path

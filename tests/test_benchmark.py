@@ -1,18 +1,15 @@
 """tools/benchmark.py and tools/benchmark_table.py on the CPU with a tiny model."""
 import json
-import os
-import sys
 
 import pytest
 import torch
 
+from tests.conftest import load_tool
 from timesformer import benchmark as bench
 from timesformer.models import TimeSformer
 from timesformer.models.complexity import count_flops
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-import benchmark  # noqa: E402  (tools/benchmark.py)
-import benchmark_table  # noqa: E402
+benchmark, benchmark_table = load_tool("benchmark"), load_tool("benchmark_table")
 
 TINY_OPTS = ["MODEL.EMBED_DIM", "32", "MODEL.DEPTH", "1", "MODEL.NUM_HEADS", "2", "MODEL.PATCH_SIZE", "8",
              "DATA.NUM_FRAMES", "2", "DATA.TRAIN_CROP_SIZE", "32", "MODEL.NUM_CLASSES", "5"]

@@ -7,7 +7,6 @@ reference's ``.pyth`` layout, ours, and Hugging Face folders written by transfor
 """
 import json
 import os
-import sys
 from pathlib import Path
 from typing import List
 
@@ -17,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.test_engine_trainer import QUICKSTART, tiny_opts
+from tests.conftest import QUICKSTART, load_tool, tiny_opts
 from tests.videos import write_video
 from timesformer.checkpoint import read_source
 from timesformer.config import ConfigError, get_cfg, load_config
@@ -26,13 +25,8 @@ from timesformer.data.transforms import to_channel_order
 from timesformer.models import TimeSformer, load_pretrained
 from timesformer.models.vit import PatchEmbed
 
-TOOLS = Path(__file__).resolve().parents[1] / "tools"
-sys.path.insert(0, str(TOOLS))
-import convert_checkpoint  # noqa: E402
-import export  # noqa: E402
-import predict  # noqa: E402
-import run_net  # noqa: E402
-import visualize_attention  # noqa: E402
+convert_checkpoint, export, predict, run_net, visualize_attention = (
+    load_tool(name) for name in ("convert_checkpoint", "export", "predict", "run_net", "visualize_attention"))
 
 RED = (220, 40, 90)  # R, G, B of every pixel of the test video
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_frames=4)

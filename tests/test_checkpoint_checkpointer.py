@@ -3,6 +3,7 @@ import logging
 import os
 import random
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,7 +102,7 @@ def test_half_written_newest_is_skipped_with_a_warning(tmp_path, caplog):
     model, opt, scaler = _setup()
     good = ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
     newest = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
-    data = open(newest, "rb").read()
+    data = Path(newest).read_bytes()
     with open(newest, "wb") as f:  # what a copy cut off half-way leaves behind
         f.write(data[: len(data) // 2])
     with caplog.at_level(logging.WARNING):
@@ -116,7 +117,7 @@ def test_a_save_that_fails_partway_leaves_the_previous_newest_and_no_temp_file(t
     model, opt, scaler = _setup()
     ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
     newest = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
-    before = open(newest, "rb").read()
+    before = Path(newest).read_bytes()
 
     def save_until_the_disk_is_full(obj, f, *args, **kwargs):
         f.write(before[:1000])  # the start of a valid archive, then the write fails
@@ -134,7 +135,7 @@ def test_a_save_that_fails_partway_leaves_the_previous_newest_and_no_temp_file(t
     assert os.listdir(tmp_path / "w") == []
     assert sorted(os.listdir(ck.dir)) == ["checkpoint_epoch_00001_iter_000000008.pyth",
                                           "checkpoint_epoch_00002_iter_000000016.pyth"]  # no temp file
-    assert open(newest, "rb").read() == before
+    assert Path(newest).read_bytes() == before
     assert ck.find_latest() == newest
     start = resume_or_load(_cfg(), ck, _setup()[0])
     assert (start["path"], start["epoch"], start["iteration"]) == (newest, 2, 16)
@@ -146,7 +147,7 @@ def test_a_stale_temp_file_is_ignored_then_pruned(tmp_path):
     good = ck.save(_state(model, opt, scaler, 1, 8), 1, 8)
     stale = ck.path_for(5, 40) + f".tmp{os.getpid()}"  # a killed save of a later epoch (a PID reused)
     with open(stale, "wb") as f:
-        f.write(open(good, "rb").read())  # even a complete one: it was never renamed into place
+        f.write(Path(good).read_bytes())  # even a complete one: it was never renamed into place
     assert ck.list() == [good] and ck.find_latest() == good and ck.load_latest()[0] == good
     newer = ck.save(_state(model, opt, scaler, 2, 16), 2, 16)
     assert sorted(os.listdir(ck.dir)) == [os.path.basename(good), os.path.basename(newer)]

@@ -2,46 +2,26 @@
 the one network function, replaced here by one that returns a folder the test wrote with
 transformers' ``save_pretrained`` (nothing is downloaded); a name that looks like a file is never
 taken for a hub id or a timm name."""
-from pathlib import Path
-from typing import List, Tuple
 
-import huggingface_hub
 import pytest
 import torch
-from huggingface_hub.errors import LocalEntryNotFoundError
 
-from tests.test_checkpoint_parity import _hf_logits, write_hf_timesformer
+from tests.checkpoints import HUB_REPO_ID, hf_logits, install_fake_hub, write_hf_timesformer
 from timesformer.checkpoint import FetchError
 from timesformer.checkpoint.hub import looks_like_hub_id
 from timesformer.models import from_pretrained
-
-REPO_ID = "owner/tiny-timesformer"
-
-
-def install_fake_hub(monkeypatch, snapshot: Path) -> List[Tuple[str, dict]]:
-    """Serve ``snapshot`` as hub repo REPO_ID; other repos are missing as offline. Returns the calls."""
-    calls: List[Tuple[str, dict]] = []
-
-    def snapshot_download(repo_id: str, **kwargs) -> str:
-        calls.append((repo_id, kwargs))
-        if repo_id != REPO_ID:
-            raise LocalEntryNotFoundError(f"{repo_id}: not in the local cache and outgoing traffic is disabled")
-        return str(snapshot)
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    return calls
 
 
 def test_from_pretrained_with_a_hub_id(tmp_path, monkeypatch):
     hf = write_hf_timesformer(tmp_path / "snapshot")
     calls = install_fake_hub(monkeypatch, tmp_path / "snapshot")
-    model = from_pretrained(REPO_ID).eval()
-    assert [c[0] for c in calls] == [REPO_ID]
+    model = from_pretrained(HUB_REPO_ID).eval()
+    assert [c[0] for c in calls] == [HUB_REPO_ID]
     assert set(calls[0][1]["allow_patterns"]) == {"config.json", "model.safetensors", "pytorch_model.bin"}
     assert model.class_names == [f"class{i}" for i in range(5)] and model.attention_type == "divided_space_time"
     x = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
-        assert (model(x) - _hf_logits(hf, x)).abs().max() <= 1e-4
+        assert (model(x) - hf_logits(hf, x)).abs().max() <= 1e-4
 
 
 def test_an_unreachable_hub_id_is_a_fetch_error(tmp_path, monkeypatch):

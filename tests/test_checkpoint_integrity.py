@@ -3,13 +3,13 @@ verified), and a test whose scores or loss are not finite fails naming the check
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
-from test_engine_trainer import QUICKSTART, tiny_opts
-from test_tools_run_net import _tool
 
 from tests.checkpoints import damage_data
+from tests.conftest import QUICKSTART, load_tool, tiny_opts
 from timesformer.checkpoint import (
     Checkpointer,
     Weights,
@@ -23,15 +23,6 @@ from timesformer.utils.logging import read_json_lines
 
 LOAD_PATHS = ["auto_resume", "train_checkpoint_file_path", "finetune", "from_pretrained", "hf_folder_bin",
               "convert", "predict", "export", "test_only"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from timesformer.data.datasets.synthetic import generate
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    generate(path, 16)
-    return path
 
 
 def _cfg(data_dir, out, **extra):
@@ -93,17 +84,17 @@ def test_every_load_path_refuses_data_that_fail_their_crc(data_dir, tmp_path, ca
         with pytest.raises(ValueError, match=named):
             load_pretrained(TimeSformer(**model_kwargs_from_cfg(cfg)), damaged)
     elif path == "convert":
-        rc, err = _error_of(_tool("convert_checkpoint").main, [damaged, str(out), "--to", "pyth"], capsys)
+        rc, err = _error_of(load_tool("convert_checkpoint").main, [damaged, str(out), "--to", "pyth"], capsys)
         assert rc != 0 and named.search(err) and not out.exists()
     elif path in ("predict", "export"):
         argv = (["video.mp4", "--weights", damaged] if path == "predict"
                 else ["--weights", damaged, "--out", str(tmp_path / "m.onnx")])
-        rc, err = _error_of(_tool(path).main, argv, capsys)
+        rc, err = _error_of(load_tool(path).main, argv, capsys)
         assert rc == 2 and named.search(err)
     else:
         opts = tiny_opts(data_dir, str(tmp_path / "test"), **{"TRAIN.ENABLE": False,
                                                               "TEST.CHECKPOINT_FILE_PATH": damaged})
-        assert _tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 1
+        assert load_tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 1
         assert named.search(capsys.readouterr().err)
         assert not os.path.exists(tmp_path / "test" / "test_results.json")
 
@@ -130,10 +121,10 @@ def test_a_test_with_non_finite_scores_fails_naming_the_checkpoint(data_dir, tmp
     torch.save({"model": model.state_dict(), "cfg": cfg.dump()}, ckpt)
     out = tmp_path / "test"
     opts = tiny_opts(data_dir, str(out), **{"TRAIN.ENABLE": False, "TEST.CHECKPOINT_FILE_PATH": ckpt})
-    assert _tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 1
+    assert load_tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 1
     err = capsys.readouterr().err
     assert f"error: testing {ckpt}: non-finite" in err and "Traceback" not in err
     assert not os.path.exists(out / "test_results.json")
     records = read_json_lines(str(out / "stats.jsonl")) if os.path.exists(out / "stats.jsonl") else []
     assert "test_final" not in [r["type"] for r in records]
-    assert f"testing {ckpt}: non-finite" in open(out / "log.txt").read()
+    assert f"testing {ckpt}: non-finite" in Path(out / "log.txt").read_text()

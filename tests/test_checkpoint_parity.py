@@ -1,6 +1,5 @@
 """Same weights, same logits: transformers' TimeSformer, the .pyth layout, timm ViTs (.pth, .npz,
 timm names), all from files the tests write themselves."""
-import importlib.util
 import re
 import subprocess
 import sys
@@ -11,39 +10,14 @@ import pytest
 import timm
 import torch
 
-from tests.checkpoints import damage_data
+from tests.checkpoints import damage_data, hf_logits, randomise, write_hf_timesformer
+from tests.conftest import ROOT, load_tool
 from timesformer.checkpoint import read_source
 from timesformer.models import TimeSformer, from_pretrained, load_pretrained
 from timesformer.models import from_pretrained as models_from_pretrained
 
-REPO = Path(__file__).resolve().parents[1]
 HF_SCHEMES = ("divided_space_time", "joint_space_time")
 VIT = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2)
-
-
-def _randomise(module: torch.nn.Module, names=("time_embed", "temporal_dense", "temporal_fc")) -> None:
-    """Give zero-initialised tensors random values so that the comparison covers them."""
-    with torch.no_grad():
-        for n, p in module.named_parameters():
-            if any(s in n for s in names):
-                p.normal_(0, 0.05)
-
-
-def write_hf_timesformer(folder: Path, scheme: str = "divided_space_time", num_frames: int = 4):
-    """A randomly initialised tiny transformers TimeSformer (5 classes "class0".."class4"), saved
-    into ``folder`` with save_pretrained; returns the model."""
-    from transformers import TimesformerConfig, TimesformerForVideoClassification
-
-    cfg = TimesformerConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                            num_attention_heads=2, intermediate_size=128, num_frames=num_frames,
-                            attention_type=scheme, num_labels=5,
-                            id2label={i: f"class{i}" for i in range(5)},
-                            label2id={f"class{i}": i for i in range(5)})
-    torch.manual_seed(1)
-    hf = TimesformerForVideoClassification(cfg).eval()
-    _randomise(hf)
-    hf.save_pretrained(folder)
-    return hf
 
 
 @pytest.fixture(scope="module")
@@ -56,25 +30,12 @@ def hf_folders(tmp_path_factory):
     return out
 
 
-def _convert_main():
-    """``main`` of tools/convert_checkpoint.py, imported from its file."""
-    spec = importlib.util.spec_from_file_location("convert_checkpoint", REPO / "tools" / "convert_checkpoint.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-def _hf_logits(hf, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return hf(pixel_values=x.transpose(1, 2)).logits  # transformers wants (B, T, C, H, W)
-
-
 @pytest.mark.parametrize("scheme", HF_SCHEMES)
 def test_hf_parity_and_pyth_round_trip(hf_folders, scheme, tmp_path):
-    convert = _convert_main()
+    convert = load_tool("convert_checkpoint").main
     hf, folder = hf_folders[scheme]
     x = torch.randn(2, 3, 4, 32, 32)
-    expected = _hf_logits(hf, x)
+    expected = hf_logits(hf, x)
     model = models_from_pretrained(str(folder)).eval()
     assert model.attention_type == scheme and model.class_names == [f"class{i}" for i in range(5)]
     with torch.no_grad():
@@ -102,21 +63,21 @@ def test_hf_folder_written_by_us_loads_in_transformers(tmp_path):
 
     torch.manual_seed(2)
     ours = TimeSformer(num_frames=4, num_classes=3, attention_type="divided_space_time", **VIT).eval()
-    _randomise(ours)
+    randomise(ours)
     write_weights(Weights(ours.model.state_dict(), "timesformer", "memory", meta=dict(num_heads=2)),
                   str(tmp_path / "hf"), "hf")
     hf = TimesformerForVideoClassification.from_pretrained(tmp_path / "hf").eval()
     x = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
-        assert (ours(x) - _hf_logits(hf, x)).abs().max() <= 1e-4
+        assert (ours(x) - hf_logits(hf, x)).abs().max() <= 1e-4
 
 
 def test_convert_tool_command_line(hf_folders, tmp_path):
     """The script itself, as a user runs it; our format round trip is bit-exact."""
     _, folder = hf_folders["divided_space_time"]
     out = tmp_path / "ours.pth"
-    cmd = [sys.executable, str(REPO / "tools" / "convert_checkpoint.py"), str(folder), str(out), "--to", "timesformer"]
-    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, str(ROOT / "tools" / "convert_checkpoint.py"), str(folder), str(out), "--to", "timesformer"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "wrote" in run.stdout
     a, b = read_source(str(folder)).state_dict, read_source(str(out)).state_dict

@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from tests.test_checkpoint_parity import _convert_main, _randomise, write_hf_timesformer
+from tests.checkpoints import randomise, write_hf_timesformer
+from tests.conftest import load_tool
 from timesformer.checkpoint import Weights, read_source
 from timesformer.config import get_cfg
 from timesformer.inference import load_predictor
@@ -23,7 +24,7 @@ def _training_checkpoint(path, scheme: str, num_frames: int = 4) -> str:
                          "DATA.NUM_FRAMES", num_frames, "DATA.SAMPLING_RATE", 4,
                          "TIMESFORMER.ATTENTION_TYPE", scheme])
     model = build_model(cfg)
-    _randomise(model, ("time_embed", "_fc."))
+    randomise(model, ("time_embed", "_fc."))
     torch.save({"model": model.state_dict(), "cfg": cfg.dump(), "epoch": 3, "class_names": NAMES}, path)
     return str(path)
 
@@ -41,7 +42,7 @@ def _assert_same(a: Weights, b: Weights) -> None:
 
 @pytest.mark.parametrize("scheme", HF_SCHEMES)
 def test_timesformer_to_hf_and_back(tmp_path, scheme):
-    convert = _convert_main()
+    convert = load_tool("convert_checkpoint").main
     src = _training_checkpoint(tmp_path / "run.pyth", scheme)
     assert convert([src, str(tmp_path / "hf"), "--to", "hf"]) == 0
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
@@ -58,7 +59,7 @@ def test_timesformer_to_hf_and_back(tmp_path, scheme):
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_pyth_to_timesformer_and_back(tmp_path, scheme):
-    convert = _convert_main()
+    convert = load_tool("convert_checkpoint").main
     ours = torch.load(_training_checkpoint(tmp_path / "run.pth", scheme), weights_only=True)
     reference_yaml = (f"TRAIN:\n  DATASET: kinetics\n  BATCH_SIZE: 8\nMODEL:\n  NUM_HEADS: 2\n  MODEL_NAME: vit\n"
                       f"TIMESFORMER:\n  ATTENTION_TYPE: {scheme}\nDATA:\n  NUM_FRAMES: 4\n  TEST_CROP_SIZE: 32\n")
@@ -79,7 +80,7 @@ def test_space_only_frame_count_comes_from_the_config_not_a_default(tmp_path):
     config.json, through every layout, from_pretrained and predict's protocol."""
     src = _training_checkpoint(tmp_path / "run.pyth", "space_only", num_frames=16)
     assert from_pretrained(src).model.num_frames == 16
-    assert _convert_main()([src, str(tmp_path / "hf"), "--to", "hf"]) == 0
+    assert load_tool("convert_checkpoint").main([src, str(tmp_path / "hf"), "--to", "hf"]) == 0
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["num_frames"] == 16
     assert from_pretrained(str(tmp_path / "hf")).model.num_frames == 16
     assert load_predictor(src, device="cpu").cfg.DATA.NUM_FRAMES == 16

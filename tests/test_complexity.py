@@ -1,15 +1,13 @@
-"""FLOPs per view and the model_info tool agree with the paper (SPEC §1)."""
+"""FLOPs per view and the model_info tool agree with the paper."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import ROOT
 from timesformer.models import TimeSformer
 from timesformer.models.complexity import count_flops
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def vit_b_flops(frames: int, size: int, depth: int = 12) -> int:

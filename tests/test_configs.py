@@ -14,7 +14,7 @@ EXPERIMENTS = sorted(p for d in OURS for p in (CONFIGS / d).glob("*.yaml"))
 NUM_CLASSES = {"Kinetics": 400, "Kinetics600": 600, "SSv2": 174, "Diving48": 48, "HowTo100M": 1059}
 SCHEMES = {"divST": "divided_space_time", "spaceOnly": "space_only", "jointST": "joint_space_time",
            "localGlobal": "sparse_local_global", "axial": "axial"}
-# SPEC §1, Table 1: parameters with a 174-class head; each further class adds 768 + 1.
+# The paper's Table 1: parameters with a 174-class head; each further class adds 768 + 1.
 PARAMS_174 = {"space_only": 85.932e6, "joint_space_time": 85.939e6, "divided_space_time": 121.393e6,
               "sparse_local_global": 121.393e6, "axial": 156.847e6}
 # The file names MODEL_ZOO.md and REPRODUCE.md refer to.
@@ -57,7 +57,7 @@ def test_config_describes_its_experiment(path):
     assert NUM_CLASSES[dataset] == cfg.MODEL.NUM_CLASSES
     assert cfg.TRAIN.DATASET == cfg.TEST.DATASET == dataset.lower().replace("600", "")
     assert (dataset != "SSv2") == cfg.DATA.RANDOM_FLIP  # left/right is the SSv2 label
-    # The paper's recipe (SPEC §3).
+    # The paper's recipe.
     assert (cfg.SOLVER.OPTIMIZING_METHOD, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH) == ("sgd", 0.005, 15)
     assert (list(cfg.SOLVER.STEPS), list(cfg.SOLVER.LRS)) == ([0, 11, 14], [1, 0.1, 0.01])
     assert cfg.SOLVER.NESTEROV and cfg.SOLVER.MOMENTUM == 0.9 and cfg.SOLVER.WEIGHT_DECAY == 1e-4

@@ -1,16 +1,15 @@
 """Annotation errors name the file and the line (CSV, JSON syntax) or the entry (JSON, counted
 from 0); the tools that read annotations print them as one ``error:`` line."""
-import importlib.util
 import json
 import os
 
 import pytest
 
+from tests.conftest import load_tool
 from timesformer.config import load_config
 from timesformer.data import build_dataset
 from timesformer.data.datasets import AnnotationError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SSV2_LABELS = "something-something-v2-labels.json"
 SSV2_TRAIN = "something-something-v2-train.json"
 DIVING = "Diving48_V2_train.json"
@@ -58,12 +57,18 @@ def _ssv2(root, labels=None, entries=None, labels_text=None, entries_text=None):
 @pytest.mark.parametrize("labels_text, expected", [
     ('{\n "Pushing something": "0",\n "Pulling something": \n}', f"{SSV2_LABELS}:4:"),  # line 4, column 1
     ('["Pushing something"]', f"{SSV2_LABELS}: expected an object"),
-    ('{"Pushing something": "0", "Pulling something": "one"}', f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 'one'"),
-    ('{"Pushing something": "0", "Pulling something": 1.5}', f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 1.5"),
-    ('{"Pushing something": "0", "Pulling something": true}', f"{SSV2_LABELS}: entry 1 ('Pulling something'): index True"),
-    ('{"Pushing something": "0", "Pulling something": "0"}', f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 0 is also"),
-    ('{"Pushing something": "0", "Pulling something": "2"}', f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 2 is outside 0..1"),
-    ('{"Pushing something": "0", "Pushing something": "1"}', f"{SSV2_LABELS}: entry 1: template 'Pushing something' is also entry 0"),
+    ('{"Pushing something": "0", "Pulling something": "one"}',
+     f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 'one'"),
+    ('{"Pushing something": "0", "Pulling something": 1.5}',
+     f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 1.5"),
+    ('{"Pushing something": "0", "Pulling something": true}',
+     f"{SSV2_LABELS}: entry 1 ('Pulling something'): index True"),
+    ('{"Pushing something": "0", "Pulling something": "0"}',
+     f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 0 is also"),
+    ('{"Pushing something": "0", "Pulling something": "2"}',
+     f"{SSV2_LABELS}: entry 1 ('Pulling something'): index 2 is outside 0..1"),
+    ('{"Pushing something": "0", "Pushing something": "1"}',
+     f"{SSV2_LABELS}: entry 1: template 'Pushing something' is also entry 0"),
 ])
 def test_ssv2_labels_json_is_validated(tmp_path, labels_text, expected):
     _ssv2(tmp_path, labels_text=labels_text)
@@ -120,22 +125,15 @@ def test_video_list_class_names_are_unique(tmp_path):
 
 
 # ----------------------------------------------------------------------------- tools
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_tools_print_an_annotation_error_as_one_line(tmp_path, capsys):
     _ssv2(tmp_path, entries=[{"id": "1", "template": "Pulling [something]"}, {"id": "2"}])
     opts = ["TRAIN.DATASET", "ssv2", "TEST.DATASET", "ssv2", "DATA.RANDOM_FLIP", "False", "MODEL.NUM_CLASSES", "3",
             "DATA.PATH_TO_DATA_DIR", str(tmp_path)]
     expected = f"error: {os.path.join(str(tmp_path), SSV2_TRAIN)}: entry 1 (video 2) lacks 'template'"
-    assert _tool("check_videos").main(opts) == 2
+    assert load_tool("check_videos").main(opts) == 2
     err = capsys.readouterr().err
     assert err.startswith(expected) and len(err.strip().splitlines()) == 1
-    run_net = _tool("run_net")
+    run_net = load_tool("run_net")
     tiny = ["MODEL.EMBED_DIM", "32", "MODEL.DEPTH", "1", "MODEL.NUM_HEADS", "2", "MODEL.PATCH_SIZE", "8",
             "DATA.NUM_FRAMES", "4", "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32",
             "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "OUTPUT_DIR", str(tmp_path / "out")]

@@ -79,7 +79,8 @@ def _views(cfg):
     """{(video, view): (valid, frames)} of every item the test loader yields."""
     out = {}
     for batch in build_loader(cfg, "test"):
-        for j, (video, view) in enumerate(zip(batch["video_index"].tolist(), batch["view_index"].tolist())):
+        views = zip(batch["video_index"].tolist(), batch["view_index"].tolist(), strict=True)
+        for j, (video, view) in enumerate(views):
             assert (video, view) not in out
             out[(video, view)] = (bool(batch["valid"][j]), batch["frames"][j])
     return out

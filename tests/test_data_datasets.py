@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import ROOT
 from tests.videos import frame_index, write_jpeg_folder, write_truncated, write_video
 from timesformer.config import ConfigError, load_config
 from timesformer.data import build_dataset, build_loader
 from timesformer.data.datasets import AnnotationError, BadVideosError
 from timesformer.engine import check_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4", "DATA.TRAIN_CROP_SIZE", "32",
          "DATA.TEST_CROP_SIZE", "32", "DATA.TRAIN_JITTER_SCALES", "[36, 40]", "MODEL.PATCH_SIZE", "8",
          "DATA_LOADER.NUM_WORKERS", "0", "TRAIN.BATCH_SIZE", "2", "TEST.BATCH_SIZE", "4",

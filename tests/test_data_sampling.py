@@ -1,4 +1,6 @@
 """Clip sampling against hand-worked indices, and the evaluation sharding."""
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -120,7 +122,7 @@ def test_timeline_windows_end_aligned():
         windows = window_clips(n, 30, 4, 8, 30)
         assert len(windows) == num_cover_clips(n, 4, 8, 30, 30) and n - 8 <= windows[-1][-1] < n
         assert all(len(set(w)) == 4 for w in windows) or n < 25
-        assert all(0 < b[0] - a[0] <= 32 for a, b in zip(windows, windows[1:]))
+        assert all(0 < b[0] - a[0] <= 32 for a, b in pairwise(windows))
     # A stride of half a length: overlapping windows, the last still ends at the end.
     assert [w[0] for w in window_clips(100, 30, 4, 8, 30, stride=16)] == [0, 16, 32, 48, 64, 75]
     with pytest.raises(ValueError, match="stride"):

@@ -1,21 +1,11 @@
 """Smoke tests of tools/check_videos.py and tools/benchmark_data.py on tiny real videos."""
-import importlib.util
 import json
-import os
 
 import pytest
 
+from tests.conftest import load_tool
 from tests.videos import write_truncated, write_video
 from timesformer.config import load_config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -34,7 +24,7 @@ def data(tmp_path):
 
 
 def test_check_videos_lists_bad_and_short(data, capsys):
-    assert _tool("check_videos").main(data) == 1
+    assert load_tool("check_videos").main(data) == 1
     out = capsys.readouterr().out
     assert "UNREADABLE" in out and "cut.mp4" in out
     assert "SHORT" in out and "short.mp4: 10 frames, a clip spans 13" in out
@@ -43,7 +33,7 @@ def test_check_videos_lists_bad_and_short(data, capsys):
 
 def test_check_videos_flags_truncated_files_in_parallel(data, tmp_path, capsys):
     (tmp_path / "val.csv").write_text("ok.mp4 0\ncut_fast.mp4 1\nfast.mp4 1\n")
-    assert _tool("check_videos").main(["--split", "val", "--workers", "2"] + data) == 0  # all readable
+    assert load_tool("check_videos").main(["--split", "val", "--workers", "2"] + data) == 0  # all readable
     out = capsys.readouterr().out
     [line] = [line for line in out.splitlines() if line.startswith("TRUNCATED")]
     assert "cut_fast.mp4: " in line and "of the ~60 frames its duration promises decode" in line
@@ -54,7 +44,7 @@ def test_check_videos_measures_the_frame_window(data, tmp_path, capsys):
     entries = [{"vid_name": "ok", "label": 0, "start_frame": 50, "end_frame": 70},  # 10 frames left
                {"vid_name": "ok", "label": 1, "start_frame": 60, "end_frame": 70}]  # none left
     (tmp_path / "Diving48_V2_train.json").write_text(json.dumps(entries))
-    assert _tool("check_videos").main(data + ["TRAIN.DATASET", "diving48"]) == 1
+    assert load_tool("check_videos").main(data + ["TRAIN.DATASET", "diving48"]) == 1
     out = capsys.readouterr().out
     assert "SHORT " in out and "ok.mp4: 10 frames, a clip spans 13" in out
     assert "UNREADABLE " in out and "window starts at frame 60 but the video has 60 frames" in out
@@ -64,7 +54,7 @@ def test_check_videos_measures_the_frame_window(data, tmp_path, capsys):
 def test_benchmark_data_reports_clips_per_second(data, tmp_path, capsys, workers, warmup):
     (tmp_path / "test.csv").write_text("ok.mp4 0\nfast.mp4 1\n")
     opts = data + ["DATA_LOADER.NUM_WORKERS", str(workers), "TEST.BATCH_SIZE", "2"]
-    assert _tool("benchmark_data").main(["--batches", "3"] + opts) == 0
+    assert load_tool("benchmark_data").main(["--batches", "3"] + opts) == 0
     train, test = capsys.readouterr().out.splitlines()
     assert train.startswith("train: 6 clips in") and test.startswith("test: 6 views in")
     for line in (train, test):
@@ -75,7 +65,7 @@ def test_benchmark_data_reports_clips_per_second(data, tmp_path, capsys, workers
 def test_benchmark_data_compares_with_the_old_path(tmp_path, capsys):
     # Its own videos (--make-videos: H.264 with B-frames), then old and new side by side: skipping
     # decodes fewer frames per training clip, and a test clip is decoded once, not once per crop.
-    tool = _tool("benchmark_data")
+    tool = load_tool("benchmark_data")
     assert tool.main(["--make-videos", str(tmp_path), "--num-videos", "2", "--seconds", "2"]) == 0
     opts = ["TRAIN.DATASET", "kinetics", "TEST.DATASET", "kinetics", "DATA.PATH_TO_DATA_DIR", str(tmp_path),
             "DATA.PATH_PREFIX", str(tmp_path), "DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "8",

@@ -1,16 +1,15 @@
 """Downloads cut short (faststart mp4s truncated at 10/30/99 %): reading frames, the training and
 test datasets and loaders, and tools/check_videos.py all agree on what each file holds."""
-import importlib.util
 import os
 
 import pytest
 
+from tests.conftest import load_tool
 from tests.videos import frame_index, noisy_index_frames, write_cut_in_keyframe, write_truncated, write_video
 from timesformer.config import load_config
 from timesformer.data import build_loader, shuffle_dataset
 from timesformer.data.decoding import DecodeError, ShortVideo, read_frames, scan_video
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A cut at a share of the bytes, and a cut inside the keyframe packet nearest that share (a seek to
 # that keyframe then meets invalid data; before the fix that made the file "unreadable" there only).
 # At 3 % not even the first frame is whole: the file is unreadable for everyone.
@@ -70,10 +69,7 @@ def _cfg(root, *opts):
 
 
 def _check_videos(cfg, split):
-    spec = importlib.util.spec_from_file_location("check_videos", os.path.join(ROOT, "tools", "check_videos.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.check_split(cfg, split)
+    return load_tool("check_videos").check_split(cfg, split)
 
 
 def test_training_testing_and_check_videos_agree(cut_files):
@@ -99,7 +95,7 @@ def test_training_testing_and_check_videos_agree(cut_files):
     # Testing (3 views each, through the loader): every view of a usable file is scored.
     test = build_loader(cfg, "test")
     for batch in test:
-        for video, valid in zip(batch["video_index"].tolist(), batch["valid"].tolist()):
+        for video, valid in zip(batch["video_index"].tolist(), batch["valid"].tolist(), strict=True):
             assert valid == (f"{names[video]}.mp4" in usable), names[video]
     log = test.dataset.bad_file_log()
     assert {os.path.basename(b.path) for b in log if b.kind == "skipped"} == unreadable

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import QUICKSTART, tiny_opts
 from timesformer.engine.evaluator import (
     ViewCollector,
     classification_metrics,
@@ -118,14 +119,13 @@ def _evaluate_and_record(cfg, device):
     model = TimeSformer(**model_kwargs_from_cfg(cfg))
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test")
-    torch.save({"sent": sent, "views": sum(len(b) for b in loader.batch_sampler), "top1": metrics["top1"], "loss": metrics["loss"],
-                "num_views": metrics["num_views"], "scores": metrics.get("scores")},
+    torch.save({"sent": sent, "views": sum(len(b) for b in loader.batch_sampler), "top1": metrics["top1"],
+                "loss": metrics["loss"], "num_views": metrics["num_views"], "scores": metrics.get("scores")},
                os.path.join(cfg.OUTPUT_DIR, f"rank{du.get_rank()}.pt"))
 
 
+@pytest.mark.slow
 def test_two_processes_send_compact_scores_to_rank_0_only_and_score_as_one(tmp_path):
-    from test_engine_trainer import QUICKSTART, tiny_opts
-
     from timesformer.config import load_config
     from timesformer.data.datasets.synthetic import generate
     from timesformer.engine import launch

@@ -31,6 +31,7 @@ def _cfg(tmp_path, num_gpus):
     return cfg
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_with_gloo(tmp_path, monkeypatch):
     for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(k, raising=False)
@@ -65,6 +66,7 @@ def _diverge(cfg, device) -> None:
     raise FloatingPointError(f"non-finite loss nan at iteration 3 on rank {du.get_rank()}")
 
 
+@pytest.mark.slow
 def test_an_explained_error_in_a_spawned_process_is_one_line(tmp_path, monkeypatch, capfd):
     for k in ENV_KEYS:
         monkeypatch.delenv(k, raising=False)

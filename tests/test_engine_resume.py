@@ -5,9 +5,8 @@ from collections import Counter
 
 import pytest
 import torch
-from test_engine_trainer import QUICKSTART, data_dir, tiny_opts  # noqa: F401 (data_dir: a fixture)
-from test_tools_run_net import _tool
 
+from tests.conftest import QUICKSTART, load_tool, tiny_opts
 from timesformer.config import load_config
 from timesformer.engine.resume import decide_start
 
@@ -28,7 +27,7 @@ def torch_loads(monkeypatch):
 
 def _run(data_dir, out, **extra):  # noqa: F811 (data_dir: the fixture's value)
     opts = tiny_opts(data_dir, str(out), **{"TRAIN.EVAL_PERIOD": 0, **extra})
-    return _tool("run_net").main(["--cfg", QUICKSTART, *opts])
+    return load_tool("run_net").main(["--cfg", QUICKSTART, *opts])
 
 
 @pytest.fixture(scope="module")

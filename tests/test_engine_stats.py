@@ -7,8 +7,8 @@ import time
 
 import pytest
 import torch
-from test_engine_trainer import _run_net, final_state, tiny_opts
 
+from tests.conftest import QUICKSTART, final_state, start_run_net, tiny_opts
 from timesformer.utils.logging import read_json_lines
 
 # 16 videos in batches of 2: 8 iterations per epoch; checkpoints every 2 iterations and at the end;
@@ -18,15 +18,6 @@ COMMON = {"DATA.SYNTHETIC_NUM_VIDEOS": 16, "TRAIN.BATCH_SIZE": 2, "SOLVER.MAX_EP
           "TEST.ENABLE": False, "TEST.BATCH_SIZE": 1, "MODEL.DROP_PATH_RATE": 0.1,
           "TRAIN.CHECKPOINT_KEEP_LAST": 0}
 COMPARED = ("type", "epoch", "iter", "epoch_iter", "loss", "top1_err", "lr", "top1", "num_views")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from timesformer.data.datasets.synthetic import generate
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    generate(path, 16)
-    return path
 
 
 def _stats(out_dir) -> list:
@@ -61,21 +52,22 @@ def _scalars(out_dir) -> dict:
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+@pytest.mark.slow
 def test_killed_twice_run_logs_what_an_uninterrupted_run_logs(data_dir, tmp_path):
     ref_dir, killed_dir = str(tmp_path / "ref"), str(tmp_path / "killed")
-    ref = _run_net(tiny_opts(data_dir, ref_dir, **COMMON))
+    ref = start_run_net(tiny_opts(data_dir, ref_dir, **COMMON))
     # kill 1: inside epoch 1's validation, after its end-of-epoch checkpoint
-    proc = _run_net(tiny_opts(data_dir, killed_dir, **COMMON))
+    proc = start_run_net(tiny_opts(data_dir, killed_dir, **COMMON))
     _kill_in_validation(proc)
     kinds = [(r["type"], r["epoch"]) for r in _stats(killed_dir)]
     assert ("train_epoch", 1) in kinds and ("val_epoch", 1) not in kinds  # killed inside validation
     # kill 2: in epoch 2 once iteration 13 is logged; the newest checkpoint is at iteration 12 (a
     # little later if the kill lags), so the resumed run redoes iterations it has already logged
-    proc = _run_net(tiny_opts(data_dir, killed_dir, **COMMON))
+    proc = start_run_net(tiny_opts(data_dir, killed_dir, **COMMON))
     _kill_when(proc, lambda: any(r.get("iter", 0) >= 13 for r in _stats(killed_dir)))
     newest = sorted(glob.glob(os.path.join(killed_dir, "checkpoints", "*.pyth")))[-1]
     assert int(newest[-14:-5]) < max(r["iter"] for r in _stats(killed_dir))
-    resumed = _run_net(tiny_opts(data_dir, killed_dir, **COMMON))
+    resumed = start_run_net(tiny_opts(data_dir, killed_dir, **COMMON))
     out = resumed.communicate()[0].decode()
     assert resumed.returncode == 0, out[-3000:]
     assert ref.wait() == 0, ref.stdout.read().decode()[-3000:]
@@ -110,8 +102,6 @@ def _tb_scalars(path) -> dict:
 
 
 def test_test_result_at_the_last_iteration_once_no_top5_of_two_classes_run_eta(data_dir, tmp_path):
-    from test_engine_trainer import QUICKSTART
-
     from timesformer.config import load_config
     from timesformer.engine import run
 

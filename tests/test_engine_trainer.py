@@ -4,59 +4,21 @@ import math
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.conftest import QUICKSTART, final_state, start_run_net, tiny_opts
 from timesformer.config import load_config
 from timesformer.data import VideoDataset
 from timesformer.engine import run
 from timesformer.utils.logging import read_json_lines
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUICKSTART = os.path.join(ROOT, "configs", "Synthetic", "quickstart.yaml")
 
-
-def tiny_opts(data_dir, out_dir, **extra) -> list:
-    """Overrides of the quick start for a model and data set that train in about a second."""
-    opts = {"MODEL.EMBED_DIM": 32, "MODEL.DEPTH": 2, "MODEL.NUM_HEADS": 2, "MODEL.PATCH_SIZE": 8,
-            "DATA.NUM_FRAMES": 4, "DATA.TRAIN_CROP_SIZE": 32, "DATA.TEST_CROP_SIZE": 32,
-            "DATA.TRAIN_JITTER_SCALES": "[32, 40]", "DATA.SYNTHETIC_NUM_VIDEOS": 16,
-            "DATA.PATH_TO_DATA_DIR": data_dir, "DATA_LOADER.NUM_WORKERS": 0, "TRAIN.BATCH_SIZE": 4,
-            "TEST.BATCH_SIZE": 4, "SOLVER.MAX_EPOCH": 1, "SOLVER.WARMUP_EPOCHS": 0.5, "LOG_PERIOD": 1,
-            "OUTPUT_DIR": out_dir, **extra}
-    return [str(x) for kv in opts.items() for x in kv]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """The synthetic videos, generated once for this module."""
-    from timesformer.data.datasets.synthetic import generate
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    generate(path, 16)
-    return path
-
-
-def final_state(out_dir):
-    """The newest checkpoint of a run."""
-    from timesformer.checkpoint.checkpointer import Checkpointer
-
-    ck = Checkpointer(out_dir, 0)
-    path = ck.find_latest()
-    assert path, f"no checkpoint in {out_dir}"
-    return ck.load(path)
-
-
-def _run_net(opts, **popen):
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "run_net.py"), "--cfg", QUICKSTART, *opts]
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
-
-
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     common = dict(**{"DATA.SYNTHETIC_NUM_VIDEOS": 16, "TRAIN.BATCH_SIZE": 2, "SOLVER.MAX_EPOCH": 2,
                      "TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False,
@@ -65,10 +27,10 @@ def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     # clip's crops come from (seed, epoch, index) alone, so both see the same clips
     workers = {"DATA_LOADER.NUM_WORKERS": 2, "DATA_LOADER.PERSISTENT_WORKERS": True}
     ref_dir, killed_dir = str(tmp_path / "ref"), str(tmp_path / "killed")
-    ref = _run_net(tiny_opts(data_dir, ref_dir, **common))
+    ref = start_run_net(tiny_opts(data_dir, ref_dir, **common))
     # the second epoch's first mid-epoch checkpoint (8 iterations per epoch): kill right after it
     trigger = os.path.join(killed_dir, "checkpoints", "checkpoint_epoch_00001_iter_000000009.pyth")
-    proc = _run_net(tiny_opts(data_dir, killed_dir, **common, **workers))
+    proc = start_run_net(tiny_opts(data_dir, killed_dir, **common, **workers))
     while not os.path.exists(trigger) and proc.poll() is None:
         time.sleep(0.002)
     proc.send_signal(signal.SIGKILL)
@@ -76,7 +38,7 @@ def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stdout.read().decode()[-2000:]
     resume_point = final_state(killed_dir)
     assert resume_point["epoch"] == 1 and 0 < resume_point["epoch_iteration"] < 8  # inside epoch 2
-    resumed = _run_net(tiny_opts(data_dir, killed_dir, **common, **workers))
+    resumed = start_run_net(tiny_opts(data_dir, killed_dir, **common, **workers))
     out = resumed.communicate()[0].decode()
     assert resumed.returncode == 0, out[-3000:]
     assert "resuming at epoch 2" in out
@@ -85,7 +47,7 @@ def test_killed_run_resumes_to_the_same_weights(data_dir, tmp_path):
     assert a["epoch"] == b["epoch"] == 2 and a["iteration"] == b["iteration"] == 16
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
-    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+    for sa, sb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -183,7 +145,7 @@ def test_non_finite_loss_stops_naming_the_iteration(data_dir, tmp_path):
     with pytest.raises(FloatingPointError, match=r"non-finite loss .* at iteration \d+ \(epoch \d+") as e:
         run(cfg, torch.device("cpu"))
     assert "no checkpoint to restart from" in str(e.value) and "from scratch" in str(e.value)
-    assert str(e.value) in open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
+    assert str(e.value) in Path(cfg.OUTPUT_DIR, "log.txt").read_text()
 
 
 def _diverging(data_dir, out_dir, **extra):
@@ -221,7 +183,7 @@ def test_a_blown_up_step_is_not_saved_and_the_error_names_the_last_finite_checkp
     assert msg.startswith(f"not saving the checkpoint of iteration {len(files) + 1}: non-finite values in the ")
     assert f"TRAIN.CHECKPOINT_FILE_PATH {files[-1]} OUTPUT_DIR <a new folder>" in msg
     assert "would resume from" not in msg  # the newest checkpoint is the one to restart from
-    assert msg in open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
+    assert msg in Path(cfg.OUTPUT_DIR, "log.txt").read_text()
 
 
 def test_a_non_finite_loss_names_the_last_checkpoint_whose_weights_gave_finite_losses(data_dir, tmp_path):
@@ -244,7 +206,7 @@ def test_a_non_finite_loss_names_the_last_checkpoint_whose_weights_gave_finite_l
     assert f"rerunning with OUTPUT_DIR {cfg.OUTPUT_DIR} would resume from {files[-1]}" in msg
     shown = ", ".join(f"{i + 1}: {loss:.2g}" for i, loss in enumerate(losses))
     assert f"recorded losses: iteration {shown};" in msg
-    assert msg in open(os.path.join(cfg.OUTPUT_DIR, "log.txt")).read()
+    assert msg in Path(cfg.OUTPUT_DIR, "log.txt").read_text()
 
 
 @pytest.mark.parametrize("extra", [

@@ -1,14 +1,15 @@
 """The fast path: SDPA by default, equal to a straightforward implementation, memory linear in tokens."""
+from functools import partial
 from typing import List
 
 import pytest
 import torch
 import torch._dynamo
-from conftest import TINY
 from torch import Tensor, nn
 from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from tests.conftest import TINY
 from timesformer.config import get_cfg
 from timesformer.models import SCHEMES, VisionTransformer, build_model
 from timesformer.models.attention import Attention, Block
@@ -62,7 +63,7 @@ def naive_attention(attn: Attention, x: Tensor) -> Tensor:
 
 
 def naive_divided_block(blk: Block, x: Tensor, t: int) -> Tensor:
-    """SPEC §1's divided dataflow step by step, one patch position / one frame at a time."""
+    """The divided dataflow (timesformer/models/attention.py) step by step, one patch position / one frame at a time."""
     b, _, d = x.shape
     cls, p = x[:, :1], x[:, 1:].reshape(b, -1, t, d)  # (B, 1, D), (B, N, T, D)
     xt = torch.stack([p[:, n] + blk.temporal_fc(naive_attention(blk.temporal_attn, blk.temporal_norm1(p[:, n])))
@@ -95,8 +96,8 @@ def test_fast_path_equals_straightforward_implementation(scheme, naive_block):
     params = [p for _, p in model.named_parameters()]
     g_fast = torch.autograd.grad(fast.square().sum(), params)
     g_ref = torch.autograd.grad(ref.square().sum(), params)
-    for (name, _), a, b in zip(model.named_parameters(), g_fast, g_ref):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
+    for (name, _), a, b in zip(model.named_parameters(), g_fast, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def peak_cpu_bytes(fn) -> int:
@@ -116,8 +117,8 @@ def test_joint_attention_memory_stays_linear_in_tokens():
     for frames in (64, 128):  # 1 + 16*T tokens: 1025 and 2049
         x = torch.randn(1, 3, frames, 32, 32)
         with torch.no_grad():
-            peaks[frames] = (peak_cpu_bytes(lambda: model(x)),
-                             peak_cpu_bytes(lambda: model(x, return_attention=True)))
+            peaks[frames] = (peak_cpu_bytes(partial(model, x)),
+                             peak_cpu_bytes(partial(model, x, return_attention=True)))
     length = 1 + 16 * 128
     one_matrix = length * length * 4  # a single head's fp32 attention matrix
     (fast_short, explicit_short), (fast_long, explicit_long) = peaks[64], peaks[128]

@@ -1,10 +1,9 @@
 """The license, the citation file and the README's BibTeX agree and parse."""
 import re
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 def test_license_is_apache_and_names_the_weights_terms():

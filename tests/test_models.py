@@ -3,10 +3,10 @@ import re
 
 import pytest
 import torch
-from conftest import TINY
 from einops import rearrange
 from torch import nn
 
+from tests.conftest import TINY
 from timesformer.models import SCHEMES, TimeSformer, VisionTransformer
 from timesformer.models.attention import ALL, COLUMN, FRAME, ROW, STRIDED, TIME, WINDOW, Grouping
 
@@ -56,7 +56,7 @@ def test_sdpa_equals_explicit_softmax(scheme):
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
 
 
-# ViT-B/16 at 8x224 (SPEC §1, the paper's Table 1): parameters with 174 and with 400 classes.
+# ViT-B/16 at 8x224 (the paper's Table 1): parameters with 174 and with 400 classes.
 PAPER_PARAMS = {
     "space_only": (85.932, 86.106),
     "joint_space_time": (85.939, 86.112),
@@ -68,7 +68,7 @@ PAPER_PARAMS = {
 
 @pytest.mark.parametrize("scheme", SCHEME_NAMES)
 def test_vit_base_parameter_counts(scheme):
-    for classes, expected in zip((174, 400), PAPER_PARAMS[scheme]):
+    for classes, expected in zip((174, 400), PAPER_PARAMS[scheme], strict=True):
         with torch.device("meta"):
             model = TimeSformer(img_size=224, num_classes=classes, num_frames=8, attention_type=scheme)
         assert round(sum(p.numel() for p in model.parameters()) / 1e6, 3) == expected
@@ -128,7 +128,7 @@ def changed_tokens(block, grid, batch_tokens: int, poke: int) -> set:
 
 
 def token(h: int, w: int, t: int, grid) -> int:
-    """Index of patch (h, w) in frame t: 1 + n*T + t, n = h*W' + w (SPEC §1)."""
+    """Index of patch (h, w) in frame t: 1 + n*T + t, n = h*W' + w (timesformer/models/attention.py)."""
     T, H, W = grid
     return 1 + (h * W + w) * T + t
 
@@ -247,7 +247,7 @@ def test_activation_checkpointing_gives_the_same_gradients():
         model.set_grad_checkpointing(enable)
         model(x).sum().backward()
         grads.append([p.grad.clone() for p in model.parameters()])
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
 
 
@@ -256,7 +256,7 @@ def test_groupings_match_einops_and_invert():
     p = torch.randn(2, 6 * 8 * 4, 3)
     sizes = dict(h=6, w=8, t=4)
     halves = dict(h=3, w=4, t=2, h2=2, w2=2, t2=2)
-    cases = [  # grouping, the einops pattern that says the same (SPEC §1), its axis sizes
+    cases = [  # grouping, the einops pattern that says the same, its axis sizes
         (ALL, "b (h w t) d -> b (h w t) d", sizes),
         (TIME, "b (h w t) d -> (b h w) t d", sizes),
         (FRAME, "b (h w t) d -> (b t) (h w) d", sizes),

@@ -11,9 +11,12 @@ import subprocess
 import sys
 
 import numpy as np
-from test_engine_trainer import QUICKSTART, ROOT
+import pytest
+
+from tests.conftest import QUICKSTART, ROOT
 
 
+@pytest.mark.slow
 def test_quickstart_learns_a_task_that_needs_time(tmp_path):
     out, data = tmp_path / "out", tmp_path / "data"
     proc = subprocess.run(

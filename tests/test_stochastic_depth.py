@@ -9,9 +9,9 @@ from typing import Callable, Dict, Tuple
 
 import pytest
 import torch
-from conftest import TINY
 from torch import Tensor, nn
 
+from tests.conftest import TINY
 from timesformer.models import SCHEMES
 from timesformer.models.attention import Block
 

@@ -8,12 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from test_engine_trainer import QUICKSTART, ROOT, data_dir, tiny_opts  # noqa: F401 (data_dir: a fixture)
-from test_tools_run_net import _tool
 
+from tests.conftest import QUICKSTART, ROOT, load_tool, tiny_opts
 from timesformer.models import TimeSformer
 
 TORCH_ADVICE = ("weights_only=False", "weights_only` set to `False", "add_safe_globals", "safe_globals")
@@ -33,7 +33,7 @@ def _opts(data_dir, out, **extra):
 
 def run_net(capsys, data_dir, out, **extra):
     """tools/run_net.py's main() in this process: (exit status, stdout, stderr)."""
-    status = _tool("run_net").main(["--cfg", QUICKSTART, *_opts(data_dir, out, **extra)])
+    status = load_tool("run_net").main(["--cfg", QUICKSTART, *_opts(data_dir, out, **extra)])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -42,7 +42,7 @@ def run_net(capsys, data_dir, out, **extra):
 def trained(data_dir, tmp_path_factory):
     """A finished one-epoch run (2 classes, ZERO_WD_1D_PARAM True): its folder and checkpoint."""
     out = str(tmp_path_factory.mktemp("trained"))
-    assert _tool("run_net").main(["--cfg", QUICKSTART, *_opts(data_dir, out)]) == 0
+    assert load_tool("run_net").main(["--cfg", QUICKSTART, *_opts(data_dir, out)]) == 0
     ckpts = os.listdir(os.path.join(out, "checkpoints"))
     assert ckpts == ["checkpoint_epoch_00001_iter_000000004.pyth"]
     return out, os.path.join(out, "checkpoints", ckpts[0])
@@ -82,7 +82,7 @@ def test_a_broken_config_file_is_one_error_line(name, tmp_path, capsys):
     files, expected = CONFIG_FILES[name]
     for fname, text in files.items():
         (tmp_path / fname).write_text(text)
-    assert _tool("run_net").main(["--cfg", str(tmp_path / "exp.yaml")]) == 2
+    assert load_tool("run_net").main(["--cfg", str(tmp_path / "exp.yaml")]) == 2
     line = error_line(capsys.readouterr().err)
     for part in expected:
         assert part in line, line
@@ -101,7 +101,7 @@ def test_circular_base_in_a_real_process(tmp_path):
 
 
 def test_sgd_nesterov_without_momentum_is_a_config_error(capsys):
-    assert _tool("run_net").main(["--cfg", QUICKSTART, "SOLVER.OPTIMIZING_METHOD", "sgd",
+    assert load_tool("run_net").main(["--cfg", QUICKSTART, "SOLVER.OPTIMIZING_METHOD", "sgd",
                                   "SOLVER.MOMENTUM", "0.0"]) == 2
     line = error_line(capsys.readouterr().err)
     assert "SOLVER.NESTEROV" in line and "SOLVER.MOMENTUM = 0.0" in line
@@ -179,7 +179,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(trained, d
     """Writes past 100 kB fail (RLIMIT_FSIZE), as on a full disk: torch reports "unexpected pos"."""
     out = copy_run(trained, tmp_path)
     previous = os.path.join(out, "checkpoints", os.path.basename(trained[1]))
-    before = open(previous, "rb").read()
+    before = Path(previous).read_bytes()
     proc = subprocess.run([sys.executable, "tools/run_net.py", "--cfg", QUICKSTART,
                            *_opts(data_dir, out, **{"SOLVER.MAX_EPOCH": 2})], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, preexec_fn=_limit_file_size)
@@ -188,7 +188,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_previous_checkpoint(trained, d
     assert "could not write" in line and "checkpoint_epoch_00002_iter_000000008.pyth" in line
     assert f"{previous} is intact" in line and "disk" in line
     assert os.listdir(os.path.join(out, "checkpoints")) == [os.path.basename(previous)]
-    assert open(previous, "rb").read() == before
+    assert Path(previous).read_bytes() == before
 
 
 # ---------------------------------------------------------------- messages around resuming
@@ -206,7 +206,7 @@ def test_a_damaged_checkpoint_is_warned_about_once_and_the_start_is_named(traine
     out = tmp_path / "out"
     (out / "checkpoints").mkdir(parents=True)
     damaged = out / "checkpoints" / os.path.basename(trained[1])
-    damaged.write_bytes(open(trained[1], "rb").read()[:3000])  # a copy cut off
+    damaged.write_bytes(Path(trained[1]).read_bytes()[:3000])  # a copy cut off
     status, log, err = run_net(capsys, data_dir, out)
     # the run's only checkpoint is damaged: no silent fresh start that would drop its progress
     assert status == 1 and log.count(f"skipping unreadable checkpoint {damaged}") == 1
@@ -223,7 +223,7 @@ def test_a_finished_run_started_again_says_so(trained, data_dir, tmp_path, capsy
 
 # ---------------------------------------------------------------- tools/convert_checkpoint.py
 def _convert(capsys, *argv):
-    status = _tool("convert_checkpoint").main([str(a) for a in argv])
+    status = load_tool("convert_checkpoint").main([str(a) for a in argv])
     return status, error_line(capsys.readouterr().err)
 
 

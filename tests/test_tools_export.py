@@ -9,18 +9,18 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from tests.test_tools_predict import _checkpoint
+from tests.checkpoints import install_fake_hub, tiny_checkpoint
+from tests.conftest import load_tool
 from timesformer.errors import ExportVerificationError
 from timesformer.export import export_onnx, verify_onnx
 from timesformer.models import SCHEMES, from_pretrained
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import export  # noqa: E402  (tools/export.py)
+export = load_tool("export")
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_export_onnx_matches_pytorch(tmp_path, capsys, scheme):
-    ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
     out = tmp_path / "onnx" / "m.onnx"
     rc = export.main(["--weights", str(ckpt), "--format", "onnx", "--out", str(out), "--class-names",
                       str(_names(tmp_path))])
@@ -45,7 +45,7 @@ def _names(tmp_path: Path) -> Path:
 
 
 def test_verification_fails_loudly_on_a_different_model(tmp_path):
-    model = from_pretrained(str(_checkpoint(tmp_path / "m.pth"))).eval()
+    model = from_pretrained(str(tiny_checkpoint(tmp_path / "m.pth"))).eval()
     path = export_onnx(model, str(tmp_path / "m.onnx"), num_frames=4, size=32)
     x = [torch.randn(1, 3, 4, 32, 32)]
     assert verify_onnx(path, model, x) < 1e-4
@@ -56,19 +56,18 @@ def test_verification_fails_loudly_on_a_different_model(tmp_path):
 
 
 def test_export_rejects_a_clip_shape_the_scheme_cannot_take(tmp_path, capsys):
-    ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", "sparse_local_global"])
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", "sparse_local_global"])
     assert export.main(["--weights", str(ckpt), "--frames", "3", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "even" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
 
 
 def test_export_without_onnx_or_unreachable_weights_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    from tests.test_checkpoint_hub import install_fake_hub
 
     install_fake_hub(monkeypatch, tmp_path)
     assert export.main(["--weights", "owner/missing", "--out", str(tmp_path / "x.onnx")]) == 2
     assert capsys.readouterr().err.startswith("error: could not fetch 'owner/missing'")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
-    ckpt = _checkpoint(tmp_path / "m.pth")
+    ckpt = tiny_checkpoint(tmp_path / "m.pth")
     assert export.main(["--weights", str(ckpt), "--out", str(tmp_path / "x.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ONNX export needs the onnx and onnxruntime packages: pip install onnx onnxruntime")

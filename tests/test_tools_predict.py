@@ -1,38 +1,21 @@
 """Class-name lists, and tools/predict.py on small generated videos with tiny checkpoints."""
 import json
 import logging
-import sys
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.checkpoints import HUB_REPO_ID, install_fake_hub, kinetics_test_set, tiny_checkpoint, write_hf_timesformer
+from tests.conftest import load_tool
 from tests.videos import frame_index, write_truncated, write_video
 from timesformer.classnames import class_names_for, load_class_names
-from timesformer.config import get_cfg
 from timesformer.data import decoding, sampling
 from timesformer.inference import load_predictor, run_clips, video_clips
-from timesformer.models import build_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import predict  # noqa: E402  (tools/predict.py)
-
-TINY = ["MODEL.EMBED_DIM", 32, "MODEL.DEPTH", 1, "MODEL.NUM_HEADS", 2, "MODEL.PATCH_SIZE", 8,
-        "DATA.TRAIN_CROP_SIZE", 32, "DATA.TEST_CROP_SIZE", 32, "DATA.NUM_FRAMES", 4,
-        "DATA.SAMPLING_RATE", 2, "DATA.TRAIN_JITTER_SCALES", [32, 40], "MODEL.NUM_CLASSES", 5]
-
-
-def _checkpoint(path: Path, extra=(), class_names=None) -> Path:
-    """A training checkpoint as the engine writes it: model state (``model.`` keys) and the cfg."""
-    cfg = get_cfg()
-    cfg.merge_from_list(TINY + list(extra))
-    state = {"model": build_model(cfg).state_dict(), "cfg": cfg.dump(), "epoch": 3}
-    if class_names:
-        state["class_names"] = class_names
-    torch.save(state, path)
-    return path
-
+predict = load_tool("predict")
 
 # ----------------------------------------------------------------------------- class names
 def test_builtin_class_lists_are_complete_and_in_label_order():
@@ -65,7 +48,7 @@ def test_class_names_from_files(tmp_path):
 # ----------------------------------------------------------------------------- clips
 def test_windows_cover_a_long_video_and_hold_the_requested_frames(tmp_path):
     video = write_video(tmp_path / "long.mp4", num_frames=90, fps=30)
-    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
+    p = load_predictor(str(tiny_checkpoint(tmp_path / "m.pth")), device="cpu")
     test_clips, _, _ = video_clips(str(video), p.cfg)  # the Kinetics protocol: the middle clip
     assert test_clips.plan == [sampling.clip_indices(90, 30, 4, 2, 30, 0, 1)] == [[41, 43, 45, 47]]
     clips, fps, duration = video_clips(str(video), p.cfg, timeline=True)
@@ -87,7 +70,7 @@ def test_clips_are_decoded_one_at_a_time_as_the_batches_need_them(tmp_path, monk
     """video_clips decodes one frame (the furthest planned); run_clips decodes a clip only when its
     views are needed, so memory holds one batch, not the video."""
     video = write_video(tmp_path / "long.mp4", num_frames=90, fps=30)
-    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
+    p = load_predictor(str(tiny_checkpoint(tmp_path / "m.pth")), device="cpu")
     reads, read_frames = [], decoding.read_frames
     monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a, **kw: reads.append(list(idx)) or
                         read_frames(path, idx, *a, **kw))
@@ -107,7 +90,7 @@ def test_a_video_shorter_than_its_header_is_planned_on_the_frames_that_decode(tm
     cut = write_truncated(write_video(tmp_path / "v.webm", num_frames=90, fps=30), tmp_path / "cut.webm", keep=0.5)
     real = decoding.count_frames(str(cut))
     assert decoding.probe(str(cut)).num_frames == 90 and real < 60  # the header promises 90
-    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), device="cpu")
+    p = load_predictor(str(tiny_checkpoint(tmp_path / "m.pth")), device="cpu")
     clips, fps, duration = video_clips(str(cut), p.cfg, timeline=True)
     assert duration == real / fps and len(clips) == sampling.num_cover_clips(real, 4, 2, 30, 30)
     assert clips.plan[-1][-1] == real - 1  # the last window ends at the last frame that decodes
@@ -116,14 +99,14 @@ def test_a_video_shorter_than_its_header_is_planned_on_the_frames_that_decode(tm
 
 def test_short_video_gets_the_config_views(tmp_path):
     video = write_video(tmp_path / "short.mp4", num_frames=8, fps=30)
-    p = load_predictor(str(_checkpoint(tmp_path / "m.pth", ["TEST.NUM_ENSEMBLE_VIEWS", 2])), device="cpu")
+    p = load_predictor(str(tiny_checkpoint(tmp_path / "m.pth", ["TEST.NUM_ENSEMBLE_VIEWS", 2])), device="cpu")
     clips, _, _ = video_clips(str(video), p.cfg)
     assert p.cfg.TEST.NUM_ENSEMBLE_VIEWS == 2 and len(clips) == 2  # from the checkpoint's config
 
 
 def test_ssv2_clip_spans_the_whole_video(tmp_path):
     video = write_video(tmp_path / "v.webm", num_frames=60, fps=30)
-    ckpt = _checkpoint(tmp_path / "m.pth", ["TEST.DATASET", "ssv2", "TRAIN.DATASET", "ssv2",
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", ["TEST.DATASET", "ssv2", "TRAIN.DATASET", "ssv2",
                                             "DATA.RANDOM_FLIP", False])
     p = load_predictor(str(ckpt), device="cpu")
     clips, _, _ = video_clips(str(video), p.cfg)
@@ -137,7 +120,7 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
     short = write_video(tmp_path / "short.mp4", num_frames=8, fps=30)
     long = write_video(tmp_path / "long.mp4", num_frames=60, fps=30)
     names = [f"class {i}" for i in range(5)]
-    ckpt = _checkpoint(tmp_path / "m.pth", class_names=names)
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", class_names=names)
     feats = tmp_path / "out" / "f.npz"
     rc = predict.main([str(short), str(long), str(tmp_path / "missing.mp4"), "--weights", str(ckpt),
                        "--json", "--topk", "5", "--features", str(feats), "--device", "cpu", "--timeline"])
@@ -151,8 +134,8 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
         assert {t["name"] for t in r["top"]} == set(names)
         spans = [(w["start_s"], w["end_s"]) for w in r["timeline"]]
         # in order, not overlapping but for the last, which ends at the video's end
-        assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans[:-1], spans[1:-1]))
-        assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(spans, spans[1:]))
+        assert all(a[1] <= b[0] + 1e-6 for a, b in pairwise(spans[:-1]))
+        assert all(a[0] < b[0] and a[1] < b[1] for a, b in pairwise(spans))
         assert len(spans) == 1 or spans[-1][1] == r["duration_s"]
     assert [r["num_clips"] for r in out["results"]] == [1, 1]  # the protocol's middle clip
     assert [len(r["timeline"]) for r in out["results"]] == [1, 8]
@@ -170,7 +153,7 @@ def test_predict_json_timeline_and_features(tmp_path, capsys):
 
 def test_predict_text_with_builtin_names_and_pt_features(tmp_path, capsys):
     video = write_video(tmp_path / "a.mp4", num_frames=20, fps=30)
-    ckpt = _checkpoint(tmp_path / "m.pth", ["MODEL.NUM_CLASSES", 174])  # no names stored: SSv2 list
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", ["MODEL.NUM_CLASSES", 174])  # no names stored: SSv2 list
     rc = predict.main([str(video), "--weights", str(ckpt), "--topk", "3", "--timeline", "--device", "cpu",
                        "--features", str(tmp_path / "f.pt"), "--opts", "TEST.NUM_SPATIAL_CROPS", "1"])
     text = capsys.readouterr().out
@@ -183,7 +166,7 @@ def test_predict_text_with_builtin_names_and_pt_features(tmp_path, capsys):
 
 def test_predict_rejects_bad_arguments(tmp_path, capsys):
     video = write_video(tmp_path / "a.mp4", num_frames=8, fps=30)
-    ckpt = _checkpoint(tmp_path / "m.pth")
+    ckpt = tiny_checkpoint(tmp_path / "m.pth")
     assert predict.main([str(video), "--weights", str(ckpt), "--class-names", "k400"]) == 2
     assert "400 class names for a model with 5 classes" in capsys.readouterr().err
     assert predict.main([str(video), "--weights", str(tmp_path / "nope.pth")]) == 2
@@ -198,7 +181,7 @@ def test_predict_from_hf_folder_and_reference_pyth(tmp_path, capsys):
     from timesformer.checkpoint import read_source, write_weights
 
     video = write_video(tmp_path / "a.mp4", num_frames=40, fps=30)
-    w = read_source(str(_checkpoint(tmp_path / "m.pth", class_names=list("abcde"))))
+    w = read_source(str(tiny_checkpoint(tmp_path / "m.pth", class_names=list("abcde"))))
     write_weights(w, str(tmp_path / "hf"), "hf")
     assert load_predictor(str(tmp_path / "hf"), device="cpu").cfg.DATA.SAMPLING_RATE == 2  # ours, in config.json
     w.cfg = None  # as transformers writes it: no config of ours
@@ -223,7 +206,7 @@ def test_explicit_cfg_decides_the_protocol_and_frames(tmp_path, capsys):
     cfg.write_text("MODEL: {EMBED_DIM: 32, DEPTH: 1, NUM_HEADS: 2, PATCH_SIZE: 8, NUM_CLASSES: 5}\n"
                    "DATA: {NUM_FRAMES: 8, SAMPLING_RATE: 8, TRAIN_CROP_SIZE: 32, TEST_CROP_SIZE: 32}\n"
                    "TEST: {NUM_SPATIAL_CROPS: 1}\n")
-    p = load_predictor(str(_checkpoint(tmp_path / "m.pth")), str(cfg), device="cpu")
+    p = load_predictor(str(tiny_checkpoint(tmp_path / "m.pth")), str(cfg), device="cpu")
     assert p.model.model.time_embed.shape[1] == 8  # 4 frames in the checkpoint, resampled to the config's 8
     clips, _, _ = video_clips(str(video), p.cfg)
     assert len(clips) == 1 and clips[0].crops.shape == (1, 3, 8, 32, 32)
@@ -235,15 +218,13 @@ def test_explicit_cfg_decides_the_protocol_and_frames(tmp_path, capsys):
 def test_predict_with_a_hub_id_and_the_errors_of_weights_it_cannot_get(tmp_path, monkeypatch, capsys):
     """A hub id is fetched by huggingface_hub.snapshot_download (serving a save_pretrained folder
     here); an unreachable id and a missing local file are one-line errors with exit status 2."""
-    from tests.test_checkpoint_hub import REPO_ID, install_fake_hub
-    from tests.test_checkpoint_parity import write_hf_timesformer
 
     video = write_video(tmp_path / "a.mp4", num_frames=40, fps=30)
     write_hf_timesformer(tmp_path / "snapshot")
     calls = install_fake_hub(monkeypatch, tmp_path / "snapshot")
-    assert predict.main([str(video), "--weights", REPO_ID, "--json", "--device", "cpu"]) == 0
+    assert predict.main([str(video), "--weights", HUB_REPO_ID, "--json", "--device", "cpu"]) == 0
     r = json.loads(capsys.readouterr().out)["results"][0]
-    assert {t["name"] for t in r["top"]} == {f"class{i}" for i in range(5)} and calls[0][0] == REPO_ID
+    assert {t["name"] for t in r["top"]} == {f"class{i}" for i in range(5)} and calls[0][0] == HUB_REPO_ID
 
     assert predict.main([str(video), "--weights", "owner/missing"]) == 2
     err = capsys.readouterr().err
@@ -262,11 +243,11 @@ def test_class_names_from_the_training_data_folder(tmp_path, capsys, caplog):
     data = tmp_path / "data"
     data.mkdir()
     (data / "classnames.txt").write_text("".join(f"action {i}\n" for i in range(5)))
-    ckpt = _checkpoint(tmp_path / "m.pth", ["DATA.PATH_TO_DATA_DIR", str(data)])
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", ["DATA.PATH_TO_DATA_DIR", str(data)])
     assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
     top = json.loads(capsys.readouterr().out)["results"][0]["top"]
     assert {t["name"] for t in top} == {f"action {i}" for i in range(5)}
-    stored = _checkpoint(tmp_path / "named.pth", ["DATA.PATH_TO_DATA_DIR", str(data)], class_names=list("abcde"))
+    stored = tiny_checkpoint(tmp_path / "named.pth", ["DATA.PATH_TO_DATA_DIR", str(data)], class_names=list("abcde"))
     assert load_predictor(str(stored), device="cpu").class_names == list("abcde")  # the checkpoint's win
     (data / "classnames.txt").write_text("just one\n")
     with caplog.at_level("WARNING"):
@@ -275,27 +256,9 @@ def test_class_names_from_the_training_data_folder(tmp_path, capsys, caplog):
 
 
 # ----------------------------------------------------------------------------- the test protocol
-def _kinetics_test_set(tmp_path: Path, num_frames: int = 40, dataset: str = "kinetics"):
-    """One real video listed as a Kinetics-format test set, and a checkpoint whose config is that
-    set's: 4 frames every 8th at 30 fps (a clip spans 25 frames and is 32 long), 3 crops. 40 frames
-    are the analogue of a 10 s Kinetics video under an 8x32 clip (8.5 s)."""
-    video = write_video(tmp_path / "videos" / "v.mp4", num_frames=num_frames, fps=30)
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "test.csv").write_text("v.mp4 2\n")
-    ckpt = _checkpoint(tmp_path / "m.pth", ["DATA.SAMPLING_RATE", 8, "TRAIN.DATASET", dataset,
-                                            "TEST.DATASET", dataset, "DATA.PATH_TO_DATA_DIR", str(data),
-                                            "DATA.PATH_PREFIX", str(tmp_path / "videos")])
-    return video, ckpt
-
-
 def _run_net_test_scores(tmp_path: Path, ckpt: Path) -> dict:
     """tools/run_net.py testing ``ckpt`` on its own config's test set -> its test_predictions row."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_net", Path(__file__).resolve().parents[1] / "tools" / "run_net.py")
-    run_net = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_net)
+    run_net = load_tool("run_net")
     cfg_file = tmp_path / "config.yaml"
     cfg_file.write_text(torch.load(ckpt, weights_only=True)["cfg"])
     out, logger = tmp_path / "run", logging.getLogger("timesformer")
@@ -315,7 +278,7 @@ def test_predict_scores_a_video_as_run_net_testing_does(tmp_path, capsys):
     """The video score is the config's test protocol (Kinetics: the middle clip x 3 crops), not
     clips covering the video: a 40-frame video gets the one clip 7, 15, 23, 31 (not 0..24 and a
     second clip of copies of the last frame), and its score equals run_net testing's."""
-    video, ckpt = _kinetics_test_set(tmp_path)
+    video, ckpt = kinetics_test_set(tmp_path)
     row = _run_net_test_scores(tmp_path, ckpt)
     assert row["num_views"] == 3
     capsys.readouterr()
@@ -336,7 +299,7 @@ def test_predict_scores_a_video_as_run_net_testing_does(tmp_path, capsys):
 def test_predict_scores_a_howto100m_video_as_run_net_testing_does(tmp_path, capsys):
     """HowTo100M's test protocol is the clips covering the video (data/sampling.py): predict takes
     the same views as the test split, so the same score."""
-    video, ckpt = _kinetics_test_set(tmp_path, num_frames=70, dataset="howto100m")
+    video, ckpt = kinetics_test_set(tmp_path, num_frames=70, dataset="howto100m")
     row = _run_net_test_scores(tmp_path, ckpt)
     capsys.readouterr()
     assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
@@ -352,7 +315,7 @@ def test_timeline_windows_are_whole_clips_the_last_ending_at_the_video_end(tmp_p
     """--timeline adds a score per window: every clip length along the video, the last aligned to
     its end (100 frames: windows from 0, 32, 64 and 75, not 96, which would be mostly copies of the
     last frame); the video score is still the protocol's middle clip."""
-    video, ckpt = _kinetics_test_set(tmp_path, num_frames=100)
+    video, ckpt = kinetics_test_set(tmp_path, num_frames=100)
     assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu"]) == 0
     plain = json.loads(capsys.readouterr().out)["results"][0]
     assert predict.main([str(video), "--weights", str(ckpt), "--json", "--device", "cpu", "--timeline"]) == 0

@@ -1,35 +1,19 @@
 """tools/run_net.py: two real CPU processes (spawned, and started by torchrun) train, validate and
 test, bad videos reported from every rank; test-only runs; errors before and after the start."""
-import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
-from test_engine_trainer import QUICKSTART, ROOT, tiny_opts
 
+from tests.conftest import QUICKSTART, ROOT, load_tool, tiny_opts
 from timesformer.utils.distributed import find_free_port
 from timesformer.utils.logging import read_json_lines
 
 RECIPE_WEIGHTS = "vit_base_patch16_224.orig_in21k_ft_in1k"  # the recipe's ImageNet ViT: not fetched offline
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from timesformer.data.datasets.synthetic import generate
-
-    path = str(tmp_path_factory.mktemp("synthetic"))
-    generate(path, 16)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +21,7 @@ def kinetics_dir(data_dir, tmp_path_factory):
     """The synthetic videos listed Kinetics-style, the last train and test entries missing files."""
     root = tmp_path_factory.mktemp("kinetics")
     for split in ("train", "val", "test"):
-        lines = open(os.path.join(data_dir, f"{split}.csv")).read().splitlines()
+        lines = Path(data_dir, f"{split}.csv").read_text().splitlines()
         if split != "val":
             lines[-1] = f"videos/missing_{split}.mp4 {lines[-1].split()[1]}"
         (root / f"{split}.csv").write_text("\n".join(lines) + "\n")
@@ -59,6 +43,7 @@ def two_process_run(data_dir, tmp_path_factory):
     return out, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_two_processes_write_once_and_test_every_view_once(two_process_run):
     out, log = two_process_run
     assert "starting 2 processes on the CPU (gloo)" in log and "rank 1/2" not in log  # rank 1 logs warnings only
@@ -69,19 +54,20 @@ def test_two_processes_write_once_and_test_every_view_once(two_process_run):
     assert stats[-2]["num_videos"] == 8 and stats[-2]["num_views"] == 8
     final = stats[-1]
     assert final["num_videos"] == 8 and final["num_views"] == 24 and final["skipped_views"] == 0
-    rows = [json.loads(line) for line in open(os.path.join(out, "test_predictions.jsonl"))]
+    rows = [json.loads(line) for line in Path(out, "test_predictions.jsonl").read_text().splitlines()]
     assert sorted(r["video_index"] for r in rows) == list(range(8))
     assert all(r["num_views"] == 3 and len(r["scores"]) == 2 for r in rows)
     top1 = 100.0 * sum(r["pred"] == r["label"] for r in rows) / 8
     assert final["top1"] == pytest.approx(top1)
-    results = json.load(open(os.path.join(out, "test_results.json")))
+    results = json.loads(Path(out, "test_results.json").read_text())
     assert [c["class"] for c in results["per_class"]] == ["brightening", "darkening"]
-    assert open(os.path.join(out, "test_confusion.png"), "rb").read(4) == b"\x89PNG"
-    assert "TRAIN:" in open(os.path.join(out, "config.yaml")).read()
+    assert Path(out, "test_confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert "TRAIN:" in Path(out, "config.yaml").read_text()
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(out, "tensorboard")))
-    assert "test: top1" in open(os.path.join(out, "log.txt")).read()
+    assert "test: top1" in Path(out, "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_torchrun_starts_two_processes_that_train_test_and_report_bad_videos(data_dir, kinetics_dir, tmp_path):
     out = str(tmp_path)
     opts = tiny_opts(data_dir, out, **{
@@ -97,15 +83,16 @@ def test_torchrun_starts_two_processes_that_train_test_and_report_bad_videos(dat
     stats = read_json_lines(os.path.join(out, "stats.jsonl"))
     assert [r["type"] for r in stats] == ["train_iter"] * 4 + ["train_epoch", "test_final"]
     assert stats[4]["bad_videos_replaced"] >= 1  # the missing train video, whichever rank read it
-    assert "missing_train.mp4 (replaced: " in open(os.path.join(out, "log.txt")).read()
+    assert "missing_train.mp4 (replaced: " in Path(out, "log.txt").read_text()
     final = stats[-1]
     assert final["num_videos"] == 7 and final["skipped_views"] == 1 and final["clips_per_s"] > 0
-    bad = json.load(open(os.path.join(out, "test_results.json")))["bad_files"]
+    bad = json.loads(Path(out, "test_results.json").read_text())["bad_files"]
     # the last test video is in rank 1's share of the views: reported through the gather
     assert [(b["path"], b["kind"]) for b in bad] == [(os.path.join(data_dir, "videos/missing_test.mp4"),
                                                        "skipped")]
 
 
+@pytest.mark.slow
 def test_test_only_from_a_checkpoint(two_process_run, data_dir, tmp_path):
     from timesformer.checkpoint.checkpointer import Checkpointer
 
@@ -115,14 +102,15 @@ def test_test_only_from_a_checkpoint(two_process_run, data_dir, tmp_path):
     opts = tiny_opts(data_dir, str(tmp_path), **{"TRAIN.ENABLE": False, "TEST.CHECKPOINT_FILE_PATH": ckpt,
                                                  "TEST.NUM_SPATIAL_CROPS": 3,
                                                  "TIMESFORMER.PRETRAINED_MODEL": RECIPE_WEIGHTS})
-    assert _tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 0
+    assert load_tool("run_net").main(["--cfg", QUICKSTART, *opts]) == 0
     again = read_json_lines(os.path.join(str(tmp_path), "stats.jsonl"))
     assert [r["type"] for r in again] == ["test_final"]
-    assert again[0]["top1"] == pytest.approx(first["top1"]) and again[0]["loss"] == pytest.approx(first["loss"], rel=1e-4)
+    assert again[0]["top1"] == pytest.approx(first["top1"])
+    assert again[0]["loss"] == pytest.approx(first["loss"], rel=1e-4)
 
 
 def test_unwritable_output_dir_and_missing_data_fail_fast(tmp_path, capsys):
-    run_net = _tool("run_net")
+    run_net = load_tool("run_net")
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     assert run_net.main(["--cfg", QUICKSTART, "OUTPUT_DIR", str(blocker / "out")]) == 2
@@ -147,7 +135,7 @@ def test_errors_after_the_start_are_one_line(data_dir, tmp_path, capsys):
     from timesformer.config import load_config
     from timesformer.models import TimeSformer, model_kwargs_from_cfg
 
-    run_net = _tool("run_net")
+    run_net = load_tool("run_net")
     opts = tiny_opts(data_dir, str(tmp_path / "diverge"), **{
         "SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 1e30, "SOLVER.WARMUP_EPOCHS": 0.0,
         "SOLVER.MAX_EPOCH": 3, "TEST.ENABLE": False, "TRAIN.EVAL_PERIOD": 0})

@@ -1,22 +1,14 @@
 """tools/submit.py: the SLURM job it would submit (dry run), and the same job run by submitit's debug executor."""
-import importlib.util
 import os
 
-from test_engine_trainer import QUICKSTART, ROOT, final_state, tiny_opts
-
-
-def _submit():
-    spec = importlib.util.spec_from_file_location("submit", os.path.join(ROOT, "tools", "submit.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import QUICKSTART, final_state, load_tool, tiny_opts
 
 
 def test_dry_run_prints_one_task_per_gpu_on_every_node(tmp_path, capsys):
     argv = ["--cfg", QUICKSTART, "--dry-run", "--partition", "learnfair", "--timeout-min", "600",
             "NUM_GPUS", "8", "NUM_SHARDS", "2", "TRAIN.BATCH_SIZE", "16", "TEST.BATCH_SIZE", "32",
             "OUTPUT_DIR", str(tmp_path)]
-    assert _submit().main(argv) == 0
+    assert load_tool("submit").main(argv) == 0
     script = capsys.readouterr().out
     for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8",
                  "#SBATCH --partition=learnfair", "#SBATCH --time=600", "submitit.core._submit"):
@@ -33,7 +25,7 @@ def test_debug_executor_runs_the_job(tmp_path):
     argv = ["--cfg", QUICKSTART, "--cluster", "debug",
             *tiny_opts(data, out, **{"DATA.SYNTHETIC_NUM_VIDEOS": 4, "TEST.ENABLE": False,
                                      "TRAIN.EVAL_PERIOD": 0})]
-    assert _submit().main(argv) == 0
+    assert load_tool("submit").main(argv) == 0
     assert final_state(out)["epoch"] == 1
-    job = _submit().Job(QUICKSTART, [])
+    job = load_tool("submit").Job(QUICKSTART, [])
     assert job.checkpoint().function.cfg_file == QUICKSTART  # preemption requeues the same job

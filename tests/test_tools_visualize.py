@@ -1,13 +1,12 @@
 """Attention rollout (all five schemes) against a dense reference, overlays, and the visualize tool."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from tests.test_tools_predict import _checkpoint
+from tests.checkpoints import install_fake_hub, kinetics_test_set, tiny_checkpoint
+from tests.conftest import TINY, load_tool
 from tests.videos import write_video
 from timesformer.models import SCHEMES, TimeSformer
 from timesformer.visualize import attention_rollout, make_grid, normalize_maps, overlay, save_animation
@@ -15,10 +14,7 @@ from timesformer.visualize.rollout import fuse_heads
 
 
 def _tiny(scheme: str, **kw) -> TimeSformer:
-    args = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_frames=4,
-                num_classes=5, attention_type=scheme)
-    args.update(kw)
-    model = TimeSformer(**args).eval()
+    model = TimeSformer(**{**TINY, "attention_type": scheme, **kw}).eval()
     with torch.no_grad():  # non-zero *_fc so that every step changes the tokens
         for name, p in model.named_parameters():
             if "_fc" in name or "time_embed" in name:
@@ -112,16 +108,13 @@ def test_overlay_grid_and_animations(tmp_path):
 
 def _visualize(argv) -> int:
     """tools/visualize_attention.py's main."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    import visualize_attention
-
-    return visualize_attention.main(argv)
+    return load_tool("visualize_attention").main(argv)
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_visualize_attention_tool(tmp_path, capsys, scheme):
     video = write_video(tmp_path / "clip.mp4", num_frames=40, fps=30)
-    ckpt = _checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
+    ckpt = tiny_checkpoint(tmp_path / "m.pth", ["TIMESFORMER.ATTENTION_TYPE", scheme])
     fmt = "mp4" if scheme == "axial" else "gif"
     rc = _visualize([str(video), "--weights", str(ckpt), "--out", str(tmp_path / "vis"), "--device", "cpu",
                      "--format", fmt])
@@ -143,7 +136,7 @@ def test_visualize_decodes_only_the_chosen_clip(tmp_path, monkeypatch, capsys):
     from timesformer.inference import load_predictor, video_clips
 
     video = write_video(tmp_path / "clip.mp4", num_frames=90, fps=30)
-    ckpt = _checkpoint(tmp_path / "m.pth")
+    ckpt = tiny_checkpoint(tmp_path / "m.pth")
     plan = video_clips(str(video), load_predictor(str(ckpt), device="cpu").cfg, timeline=True)[0].plan
     reads, read_frames = [], decoding.read_frames
     monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a, **kw: reads.append(list(idx)) or
@@ -155,7 +148,6 @@ def test_visualize_decodes_only_the_chosen_clip(tmp_path, monkeypatch, capsys):
 
 
 def test_visualize_weights_it_cannot_fetch_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    from tests.test_checkpoint_hub import install_fake_hub
 
     video = write_video(tmp_path / "clip.mp4", num_frames=8, fps=30)
     install_fake_hub(monkeypatch, tmp_path)
@@ -167,10 +159,9 @@ def test_visualize_defaults_to_the_test_protocols_clip(tmp_path, monkeypatch, ca
     """Without --clip the map is of the clip the test protocol scores (Kinetics: the middle one,
     frames 7, 15, 23, 31 of 40), not a clip of mostly repeated last frames; --clip K is window K of
     predict.py --timeline."""
-    from tests.test_tools_predict import _kinetics_test_set
     from timesformer.data import decoding
 
-    video, ckpt = _kinetics_test_set(tmp_path)
+    video, ckpt = kinetics_test_set(tmp_path)
     reads, read_frames = [], decoding.read_frames
     monkeypatch.setattr(decoding, "read_frames", lambda path, idx, *a, **kw: reads.append(list(idx)) or
                         read_frames(path, idx, *a, **kw))

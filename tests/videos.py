@@ -130,7 +130,7 @@ def write_trimmed_mp4(src: PathLike, dst: PathLike, drop_frames: int, omit: Sequ
     """Stream-copy ``src`` (H.264 mp4) so its first ``drop_frames`` frames get negative timestamps.
 
     The mp4 muxer then writes an edit list: the header still counts every frame while only the
-    later ones decode, as in downloaded, stream-copied Kinetics trims (SPEC §3). The packets of
+    later ones decode, as in downloaded, stream-copied Kinetics trims. The packets of
     source frames ``omit`` are left out, a hole in time; only frames that no later frame refers to
     may go (the end of a GOP of ``write_video(..., gop=g)``), so every other frame still decodes.
     """

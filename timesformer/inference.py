@@ -214,13 +214,14 @@ def top_k(scores: torch.Tensor, k: int, names: Optional[List[str]]) -> List[Dict
     """The k best classes of one score vector (K,) as {"label", "name", "score"} dicts."""
     values, idx = scores.topk(min(k, scores.numel()))
     return [{"label": int(i), "name": names[int(i)] if names else str(int(i)), "score": float(v)}
-            for v, i in zip(values, idx)]
+            for v, i in zip(values, idx, strict=True)]
 
 
 def _spans(clips: VideoClips, key: str) -> List[Dict[str, Any]]:
     """Index, frame indices and start / end seconds of every clip, as the JSON output lists them."""
     return [{key: i, "frames": frames, "start_s": round(start, 3), "end_s": round(end, 3)}
-            for i, (frames, (start, end)) in enumerate(zip(clips.plan, map(clips.span, range(len(clips)))))]
+            for i, (frames, (start, end))
+            in enumerate(zip(clips.plan, map(clips.span, range(len(clips))), strict=True))]
 
 
 def timeline_scores(p: Predictor, path: str, known: Dict[Tuple[int, ...], torch.Tensor], k: int = 5,
@@ -233,7 +234,7 @@ def timeline_scores(p: Predictor, path: str, known: Dict[Tuple[int, ...], torch.
     if todo:
         logits, _ = run_clips(p, (windows[i] for i in todo), batch_size, precision)  # (len(todo) * crops, K)
         known = {**known, **{tuple(windows.plan[i]): part
-                             for i, part in zip(todo, logits.view(len(todo), -1, logits.shape[-1]))}}
+                             for i, part in zip(todo, logits.view(len(todo), -1, logits.shape[-1]), strict=True)}}
     entries = _spans(windows, "window")
     for entry in entries:
         entry["top"] = top_k(combine_views(known[tuple(entry["frames"])], p.cfg.TEST.ENSEMBLE_METHOD), k,
@@ -254,6 +255,6 @@ def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8, prec
               "num_crops": per_clip.shape[1], "clips": _spans(clips, "clip"), "top": top_k(scores, k, p.class_names),
               "scores": scores, "feature": feats.mean(dim=0)}
     if timeline:
-        known = {tuple(frames): part for frames, part in zip(clips.plan, per_clip)}
+        known = {tuple(frames): part for frames, part in zip(clips.plan, per_clip, strict=True)}
         result["timeline"] = timeline_scores(p, path, known, k, batch_size, precision)
     return result

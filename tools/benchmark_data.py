@@ -143,8 +143,9 @@ def compare_decoders(cfg, clips: int = 20, seed: int = 0) -> Dict[str, float]:
         start = time.perf_counter()
         reads[name] = [decoding.read_frames(path, idx, **options).astype(np.int16) for path, idx in requests]
         reads[name + "_clips_per_s"] = clips / (time.perf_counter() - start)
-    diffs = [np.abs(a - b) for a, b in zip(reads["configured"], reads["pyav"])]
-    return {"max_abs_diff": float(max(x.max() for x in diffs)), "mean_abs_diff": float(np.mean([x.mean() for x in diffs])),
+    diffs = [np.abs(a - b) for a, b in zip(reads["configured"], reads["pyav"], strict=True)]
+    return {"max_abs_diff": float(max(x.max() for x in diffs)),
+            "mean_abs_diff": float(np.mean([x.mean() for x in diffs])),
             "configured_clips_per_s": reads["configured_clips_per_s"], "pyav_clips_per_s": reads["pyav_clips_per_s"]}
 
 

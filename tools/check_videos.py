@@ -34,7 +34,7 @@ def check_split(cfg, split: str, workers: int = 1) -> dict:
     paths = [record.path for record in dataset.records]
     scan = functools.partial(scan_video, backend=d.DECODING_BACKEND, frames_fps=d.FRAMES_FPS)
     report = {"checked": len(paths), "unreadable": [], "truncated": [], "short": []}
-    for i, (path, result) in enumerate(zip(paths, map_videos(scan, paths, workers))):
+    for i, (path, result) in enumerate(zip(paths, map_videos(scan, paths, workers), strict=True)):
         error = result.error
         if not error:
             try:

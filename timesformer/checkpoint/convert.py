@@ -274,8 +274,9 @@ def adapt_state_dict(src: Mapping[str, Tensor], target: Mapping[str, Tensor],
     """Map a source state dict (our keys) onto a model's state dict ``target``.
 
     New attention steps start from the same block's ``norm1``/``attn`` with a zero ``*_fc`` (a
-    step the source has must bring its ``*_fc``); a missing ``time_embed`` is zero; a head with another class count is dropped; ``pos_embed`` is resampled
-    in 2-D to ``grid`` and ``time_embed`` in 1-D. Unreconcilable shapes or missing weights that
+    step the source has must bring its ``*_fc``); a missing ``time_embed`` is zero; a head with
+    another class count is dropped; ``pos_embed`` is resampled in 2-D to ``grid`` and ``time_embed``
+    in 1-D. Unreconcilable shapes or missing weights that
     matter raise a ValueError naming every such key. Fills ``report``.
     """
     src = dict(src)

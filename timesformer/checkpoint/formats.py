@@ -4,7 +4,8 @@ files and Google's ViT ``.npz``.
 
 Everything is read with ``torch.load(weights_only=True)``, safetensors or numpy without pickle, so a
 downloaded file cannot run code; zip archives (torch files, npz) have their CRC-32s verified first
-(:func:`check_crc`), so damaged data are an error naming the file, never loaded. :class:`Weights` is the common in-memory form.
+(:func:`check_crc`), so damaged data are an error naming the file, never loaded. :class:`Weights`
+is the common in-memory form.
 """
 import errno
 import json
@@ -249,7 +250,8 @@ def read_npz(path: str) -> Weights:
             raise ValueError(f"{path}: not a Google ViT .npz (no 'embedding/kernel' entry)")
         ph, _, in_chans, dim = w[f"{p}embedding/kernel"].shape
         grid = int(round((w[f"{p}Transformer/posembed_input/pos_embedding"].shape[1] - 1) ** 0.5))
-        depth = sum(1 for k in keys if k.startswith(f"{p}Transformer/encoderblock_") and k.endswith("LayerNorm_0/scale"))
+        depth = sum(1 for k in keys
+                    if k.startswith(f"{p}Transformer/encoderblock_") and k.endswith("LayerNorm_0/scale"))
         blk = f"{p}Transformer/encoderblock_0/"
         heads = w[f"{blk}MultiHeadDotProductAttention_1/query/kernel"].shape[1]
         hidden = w[f"{blk}MlpBlock_3/Dense_0/kernel"].shape[1]

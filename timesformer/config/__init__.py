@@ -75,7 +75,7 @@ def merge_opts(cfg: CfgNode, opts: Iterable[str], source: str = "command line") 
     opts = list(opts or [])
     if len(opts) % 2:
         raise ConfigError(f"{source}: overrides come in KEY VALUE pairs, got an odd number: {opts}")
-    for key, value in zip(opts[0::2], opts[1::2]):
+    for key, value in zip(opts[0::2], opts[1::2], strict=True):
         if key == BASE_KEY:
             raise ConfigError(f"{source}: {BASE_KEY} can only be used in config files")
         tree: Dict[str, Any] = {key.split(".")[-1]: value}

@@ -65,7 +65,7 @@ _C.MODEL.HEAD_DROPOUT_RATE = 0.0
 # ----------------------------------------------------------------------------- TimeSformer
 _C.TIMESFORMER = CfgNode()
 # Space-time attention scheme: space_only, joint_space_time, divided_space_time,
-# sparse_local_global or axial (see timesformer/models/attention.py and SPEC §1).
+# sparse_local_global or axial (see timesformer/models/attention.py and README.md).
 _C.TIMESFORMER.ATTENTION_TYPE = "divided_space_time"
 # Weights to start from: "" (random init), a timm model name, a local image-ViT / TimeSformer
 # / Hugging Face checkpoint file or folder. See timesformer/checkpoint/.
@@ -80,7 +80,6 @@ _C.DATA.TRAIN_CROP_SIZE = 224
 # Side of the square test crops.
 _C.DATA.TEST_CROP_SIZE = 224
 
-# (data issue: further DATA keys go here)
 # Folder of the annotation files (train.csv, ... or the official JSONs; see DATASET.md).
 _C.DATA.PATH_TO_DATA_DIR = ""
 # Prepended to every video path read from the annotation files.
@@ -135,7 +134,6 @@ _C.DATA.SYNTHETIC_NUM_VIDEOS = 256
 
 # ----------------------------------------------------------------------------- data loader
 _C.DATA_LOADER = CfgNode()
-# (data issue: DATA_LOADER keys go here)
 # Decoding worker processes per training process (0 = decode in the main process).
 _C.DATA_LOADER.NUM_WORKERS = 8
 # Put batches in pinned memory for faster copies to the GPU.
@@ -169,7 +167,6 @@ _C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
 
 # ----------------------------------------------------------------------------- training
 _C.TRAIN = CfgNode()
-# (engine issue: TRAIN keys go here)
 # Run training (tools/run_net.py trains when True, then tests when TEST.ENABLE).
 _C.TRAIN.ENABLE = True
 # Clips per iteration, summed over all processes (as the reference); each process gets BATCH_SIZE / world.
@@ -195,7 +192,6 @@ _C.TRAIN.COMPILE = False
 # Dataset of the train and val splits: kinetics, ssv2, diving48, howto100m, video_list or synthetic.
 _C.TRAIN.DATASET = "kinetics"
 
-# (checkpoint issue: TRAIN checkpoint keys go here)
 # Resume from the newest valid checkpoint in OUTPUT_DIR/checkpoints when there is one (wins over the keys below).
 _C.TRAIN.AUTO_RESUME = True
 # Checkpoint to start from when there is nothing to resume: full training state, or weights only with FINETUNE.
@@ -206,8 +202,8 @@ _C.TRAIN.FINETUNE = False
 # saved is always kept, unreadable ones are renamed *.corrupt and not counted.
 _C.TRAIN.CHECKPOINT_KEEP_LAST = 3
 
+# ----------------------------------------------------------------------------- solver
 _C.SOLVER = CfgNode()
-# (engine issue: SOLVER keys go here)
 # "sgd" (momentum, optional Nesterov) or "adamw".
 _C.SOLVER.OPTIMIZING_METHOD = "sgd"
 # Learning rate before any policy factor.
@@ -241,7 +237,6 @@ _C.SOLVER.CLIP_GRAD_NORM = 0.0
 
 # ----------------------------------------------------------------------------- testing
 _C.TEST = CfgNode()
-# (engine issue: TEST keys go here)
 # Run testing after training (or alone when TRAIN.ENABLE is False).
 _C.TEST.ENABLE = True
 # Clips per test iteration, summed over all processes.
@@ -252,7 +247,6 @@ _C.TEST.CHECKPOINT_FILE_PATH = ""
 # "sum" (sum of logits, the reference code) or "max" (class-wise max of softmax scores).
 _C.TEST.ENSEMBLE_METHOD = "softmax"
 
-# (data issue: TEST keys go here)
 # Dataset of the test split: kinetics, ssv2, diving48, howto100m, video_list or synthetic.
 _C.TEST.DATASET = "kinetics"
 # Clips per video spread evenly over time (1 = the middle clip). HowTo100M covers the whole video.
@@ -263,7 +257,6 @@ _C.TEST.NUM_SPATIAL_CROPS = 3
 _C.TEST.SKIP_BAD_VIDEOS = False
 
 # ----------------------------------------------------------------------------- run
-# (engine issue: OUTPUT_DIR, NUM_GPUS, RNG_SEED, LOG ... keys go here)
 # Where checkpoints, logs, stats.jsonl, TensorBoard events, predictions and the merged config go.
 _C.OUTPUT_DIR = "./output"
 # Processes per machine: one per GPU; 0 = one CPU process; on a machine without CUDA, N > 1 starts

@@ -2,7 +2,7 @@
 
 Frame positions are indices on the video's own frame grid (index = time * fps). They come from
 each decoded frame's timestamp, never from the header's frame count, which lies for mp4 files with
-edit lists (SPEC §3). A position without a frame of its own (a hole left by an edit list or a
+edit lists (DATASET.md). A position without a frame of its own (a hole left by an edit list or a
 variable frame rate) shows the last frame before it. A request past the real end is answered by
 ``ShortVideo`` carrying the number of frames that really decode, so the caller can sample again.
 A file cut short ends at its first decoding error, whichever position is asked for, so reading,

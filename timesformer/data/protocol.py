@@ -1,4 +1,4 @@
-"""The evaluation protocol: which clips and crops of a video are scored (SPEC §3).
+"""The evaluation protocol: which clips and crops of a video are scored (DATASET.md).
 
 One definition for the evaluation splits of the datasets (``datasets/base.py``) and for the tools
 that score video files (``timesformer/inference.py``: predict, visualize), so a video gets

@@ -1,4 +1,4 @@
-"""Which frames make a clip (SPEC §3): pure functions of the video length, fps, parameters and rng.
+"""Which frames make a clip (DATASET.md): pure functions of the video length, fps, parameters and rng.
 
 Indices are on the video's own frame grid. A clip takes ``num_frames`` frames every
 ``sampling_rate`` frames counted at ``target_fps``, i.e. every ``step = sampling_rate * fps /

@@ -116,14 +116,14 @@ def merge_rank_scores(parts: Sequence[RankScores], num_videos: int, method: str
     counts = torch.zeros(num_videos, dtype=torch.long)
     duplicates = sum(p.duplicates for p in parts)
     for part in parts:
-        for video, count, row in zip(part.videos.tolist(), part.counts.tolist(), part.scores):
+        for video, count, row in zip(part.videos.tolist(), part.counts.tolist(), part.scores, strict=True):
             if counts[video]:
                 duplicates += count
                 continue
             scores[video], counts[video] = torch.from_numpy(row), count
     loose: Dict[int, Dict[int, np.ndarray]] = {}
     for part in parts:
-        for (video, view), row in zip(part.view_keys.tolist(), part.view_logits):
+        for (video, view), row in zip(part.view_keys.tolist(), part.view_logits, strict=True):
             if counts[video] or view in loose.get(video, {}):
                 duplicates += 1
                 continue
@@ -147,7 +147,7 @@ def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_class
     support = confusion.sum(dim=1).double()
     per_class = (confusion.diagonal().double() / support * 100).tolist()  # NaN where support is 0
     present = [a for a in per_class if not math.isnan(a)]
-    return {**{f"top{k}": 100.0 * c / max(n, 1) for k, c in zip(ks, correct)},
+    return {**{f"top{k}": 100.0 * c / max(n, 1) for k, c in zip(ks, correct, strict=True)},
             "mean_class_acc": sum(present) / max(len(present), 1), "per_class_acc": per_class,
             "confusion": confusion, "num_videos": n}
 

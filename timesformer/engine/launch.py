@@ -91,7 +91,7 @@ def launch(fn: Callable, cfg) -> None:
     if du.env_launched():
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         check_env_world(cfg, world)
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        local_rank = du.get_local_rank()
         os.environ.setdefault("LOCAL_RANK", str(local_rank))
         _run(fn, cfg, _init(cfg, rank, world, local_rank, "env://"))
         return

@@ -259,7 +259,7 @@ class Trainer:
             torch.cuda.synchronize(self.device)
         end = time.perf_counter()
         self._last_end = end
-        errors = {f"top{k}_err": 100.0 * (1 - c / n) for k, c in zip(ks, correct)}
+        errors = {f"top{k}_err": 100.0 * (1 - c / n) for k, c in zip(ks, correct, strict=True)}
         self.step_metrics = {"loss": mean_loss, **errors, "lr": self.optimizer.param_groups[0]["lr"],
                              "data_time": data_time, "step_time": end - start,
                              "iter_time": end - start + data_time, "clips": n,

@@ -77,7 +77,7 @@ def verify_onnx(path: str, model: nn.Module, inputs: Sequence[Tensor], tolerance
         with torch.no_grad():
             expected = [t.numpy() for t in wrapped(x)]
         got = session.run(["logits", "features"], {"video": x.numpy()})
-        for name, e, g in zip(("logits", "features"), expected, got):
+        for name, e, g in zip(("logits", "features"), expected, got, strict=True):
             if e.shape != g.shape:
                 raise ExportVerificationError(f"{path}: ONNX Runtime gives {name} of shape {g.shape}, "
                                               f"PyTorch {e.shape}")

@@ -149,7 +149,6 @@ class Scheme:
     last: Step
     frame_batched: bool = False  # space_only: frames batched, one CLS per frame, no time_embed
     even_grid: bool = False  # local-global needs T, H', W' even
-    notes: str = field(default="", compare=False)
 
     @property
     def has_time_embed(self) -> bool:

@@ -1,6 +1,6 @@
 """Parameter and FLOP counts as the paper reports them.
 
-fvcore's convention: one multiply-add counts as one FLOP. The paper's figures (SPEC §1: divided
+fvcore's convention: one multiply-add counts as one FLOP. The paper's figures (divided
 8x224 -> 195.8 G) count linear layers, convolutions and the attention matmuls but not LayerNorm
 (the fvcore of 2021 did not count it; today's adds 0.22 G at 8x224), so LayerNorm is left out here
 too, and ``scaled_dot_product_attention`` is counted as the two matmuls it replaces.

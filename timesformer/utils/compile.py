@@ -6,7 +6,7 @@ from torch import nn
 
 
 def apply_inductor_workarounds() -> None:
-    """torch 2.11 inductor asserts in ``tiling_utils._solve_simple_expr`` on this model (SPEC §4)."""
+    """torch 2.11 inductor asserts in ``tiling_utils._solve_simple_expr`` on this model."""
     try:
         import torch._inductor.config as inductor_config
     except ImportError:  # a torch without inductor: nothing to work around

@@ -1,15 +1,17 @@
 """Datasets by name (TRAIN.DATASET / TEST.DATASET): each module registers its class in DATASETS."""
 from . import diving48, howto100m, kinetics, ssv2, synthetic, video_list  # noqa: F401  (registration)
 from .base import (
-                   BAD_KINDS,
-                   DATASETS,
-                   AnnotationError,
-                   BadFile,
-                   BadVideosError,
-                   VideoDataset,
-                   VideoRecord,
-                   register_dataset,
+    BAD_KINDS,
+    DATASETS,
+    AnnotationError,
+    BadFile,
+    BadVideosError,
+    VideoDataset,
+    VideoRecord,
+    register_dataset,
 )
 
-__all__ = ["BAD_KINDS", "DATASETS", "AnnotationError", "BadFile", "BadVideosError", "VideoDataset",
-           "VideoRecord", "register_dataset"]
+__all__ = [
+    "BAD_KINDS", "DATASETS", "AnnotationError", "BadFile", "BadVideosError", "VideoDataset", "VideoRecord",
+    "register_dataset",
+]

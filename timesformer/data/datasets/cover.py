@@ -39,7 +39,7 @@ def plan_lengths(records: List, cfg: CfgNode, protocol: EvalProtocol, source: st
     off = [i for i, (frames, fps) in lengths.items()
            if records[i].duration is not None and records[i].start_frame == 0 and records[i].end_frame is None
            and abs(records[i].duration * fps - frames) > protocol.clip_length(fps)]
-    for i, counted in zip(off, decoding.map_videos(scan, [paths[i] for i in off], workers)):
+    for i, counted in zip(off, decoding.map_videos(scan, [paths[i] for i in off], workers), strict=True):
         if counted.error:
             del lengths[i]  # reading it fails later, with the reason
             continue
