@@ -77,7 +77,7 @@ def test_gradient_accumulation_equals_the_large_batch(data_dir, tmp_path):
     big = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "big"), **common,
                                             **{"TRAIN.BATCH_SIZE": 8}))
     acc = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "acc"), **common,
-                                            **{"TRAIN.BATCH_SIZE": 4, "TRAIN.GLOBAL_BATCH_SIZE": 8}))
+                                            **{"TRAIN.BATCH_SIZE": 8, "TRAIN.MAX_BATCH_PER_PROCESS": 4}))
     run(big, torch.device("cpu"))
     run(acc, torch.device("cpu"))
     a, b = final_state(big.OUTPUT_DIR), final_state(acc.OUTPUT_DIR)
@@ -91,7 +91,7 @@ def test_a_partial_last_accumulation_group_is_the_mean_of_its_batches(data_dir, 
     cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "acc"), **{
         "SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
         "SOLVER.LR_POLICY": "steps_with_relative_lrs", "SOLVER.STEPS": "[0]", "SOLVER.LRS": "[1.0]",
-        "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.BATCH_SIZE": 4, "TRAIN.GLOBAL_BATCH_SIZE": 12}))
+        "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.BATCH_SIZE": 12, "TRAIN.MAX_BATCH_PER_PROCESS": 4}))
     run(cfg, torch.device("cpu"))
     trained = final_state(cfg.OUTPUT_DIR)["model"]
     cfg.defrost()

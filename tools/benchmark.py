@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from timesformer import benchmark as bench  # noqa: E402
 from timesformer.config import load_config  # noqa: E402
+from timesformer.data import eval_batch, train_batch  # noqa: E402
 from timesformer.engine import check_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
 from timesformer.utils.amp import PRECISIONS, autocast, autocast_dtype  # noqa: E402
@@ -40,7 +41,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfg", default=None, help="config file (default: the built-in defaults)")
     p.add_argument("--mode", choices=["train", "infer"], default="train")
-    p.add_argument("--batch", type=int, default=0, help="clips per step (default TRAIN/TEST.BATCH_SIZE)")
+    p.add_argument("--batch", type=int, default=0, help="clips per step (default: what one process runs, "
+                   "TRAIN.BATCH_SIZE up to TRAIN.MAX_BATCH_PER_PROCESS, or TEST.BATCH_SIZE)")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
@@ -68,7 +70,7 @@ def model_kwargs(args: argparse.Namespace) -> Dict:
     """Our model's keyword arguments from the config (random initialisation: no pretrained weights)."""
     cfg = check_config(load_config(args.cfg, args.opts))  # validated; no --cfg: the defaults
     kwargs = model_kwargs_from_cfg(cfg)
-    batch = args.batch or (cfg.TRAIN.BATCH_SIZE if args.mode == "train" else cfg.TEST.BATCH_SIZE)
+    batch = args.batch or (train_batch(cfg, 1).per_process if args.mode == "train" else eval_batch(cfg, 1))
     return dict(kwargs, batch=batch)
 
 

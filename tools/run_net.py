@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Train and/or test a model from a config: ``python tools/run_net.py --cfg FILE [KEY VALUE ...]``.
 
+``--dry-run`` checks the config and the files it names and prints the plan (processes, batch per
+process, accumulation, iterations per epoch, output folder, start) without starting anything.
+
 Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. NUM_GPUS > 1 starts one process per GPU;
 under torchrun the processes it started are used; without CUDA it runs on the CPU (gloo).
 Every error it explains is one line, ``error: ...``, on stderr (no traceback), naming the file, key or
@@ -17,7 +20,7 @@ from typing import List, Optional
 
 from timesformer.config import load_config
 from timesformer.config.stated import stated_keys
-from timesformer.engine import launch, preflight, run, settle_channel_order
+from timesformer.engine import dry_run, launch, preflight, run, settle_channel_order
 from timesformer.errors import USER_ERRORS, ConfigError, JobFailed, error_line
 from timesformer.utils.logging import setup_logging
 
@@ -27,14 +30,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config file")
+    p.add_argument("--dry-run", action="store_true", help="check everything that needs no GPU, print the plan "
+                   "(processes, batches, iterations, output folder, start) and exit: 0, or 2 listing every problem")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.dry_run |= "--dry-run" in args.opts  # also after the overrides
+    args.opts = [o for o in args.opts if o != "--dry-run"]
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
     setup_logging()
+    if args.dry_run:
+        status, text = dry_run(args.cfg_file, args.opts)
+        print(text, end="", file=sys.stderr if status else sys.stdout)
+        return status
     try:
         cfg = load_config(args.cfg_file, args.opts)
         start = preflight(cfg)  # where the weights come from, decided once for every process

@@ -4,7 +4,7 @@
     python tools/submit.py --cfg FILE --partition gpu --timeout-min 4320 [KEY VALUE ...]
 
 A preempted or timed-out job is requeued and auto-resumes from its newest checkpoint
-(TRAIN.AUTO_RESUME). ``--dry-run`` prints the sbatch script instead of submitting;
+(TRAIN.AUTO_RESUME). ``--dry-run`` prints the sbatch script and the run's plan instead of submitting;
 ``--cluster local`` / ``debug`` run the same job on this machine (debug: in this process).
 """
 import argparse
@@ -15,7 +15,7 @@ from typing import List, Optional
 import submitit
 
 from timesformer.config import load_config
-from timesformer.engine import launch, preflight, run
+from timesformer.engine import dry_run, launch, preflight, run
 from timesformer.errors import ConfigError, error_line
 from timesformer.utils import distributed as du
 from timesformer.utils.logging import setup_logging
@@ -52,9 +52,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--mem-gb", type=int, default=0, help="memory per node in GB (0 = SLURM's default)")
     p.add_argument("--job-name", default="timesformer")
     p.add_argument("--log-dir", default="", help="submitit logs (default: OUTPUT_DIR/submitit)")
-    p.add_argument("--dry-run", action="store_true", help="print the sbatch script, do not submit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the sbatch script and the run's plan (exit 2 listing every problem); submit nothing")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.dry_run |= "--dry-run" in args.opts  # also after the overrides
+    args.opts = [o for o in args.opts if o != "--dry-run"]
+    return args
 
 
 class DryRunSlurmExecutor(submitit.SlurmExecutor):
@@ -93,9 +97,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
     setup_logging()
+    if args.dry_run:  # the plan, every problem at once; nothing written
+        status, described = dry_run(args.cfg_file, args.opts)
+        if status:
+            print(described, end="", file=sys.stderr)
+            return status
     try:
         cfg = load_config(args.cfg_file, args.opts)
-        preflight(cfg)
+        if not args.dry_run:
+            preflight(cfg)
     except ConfigError as e:
         print(error_line(e), file=sys.stderr)
         return 2
@@ -110,6 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             print(f"{type(executor).__name__} in {executor.folder}: would run {job_fn.cfg_file} "
                   f"{job_fn.opts}")
+        print(described, end="")
         return 0
     job = executor.submit(job_fn)
     print(f"submitted job {job.job_id}; logs in {executor.folder}, results in {cfg.OUTPUT_DIR}")

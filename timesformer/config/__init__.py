@@ -18,11 +18,11 @@ from fvcore.common.config import CfgNode
 
 from timesformer.errors import ConfigError
 
-from .checks import a_type, check_choices, require
-from .defaults import get_cfg
+from .checks import a_type, check_choices, check_each, report, require
+from .defaults import RETIRED, get_cfg
 from .files import BASE_KEY, file_trees
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "merge_opts", "require"]
+__all__ = ["CfgNode", "ConfigError", "check_each", "get_cfg", "load_config", "merge_opts", "report", "require"]
 
 EXAMPLE_CFG = "configs/Kinetics/TimeSformer_divST_8x32_224.yaml"
 
@@ -36,6 +36,8 @@ def _all_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
 
 
 def _unknown_key(key: str, root: CfgNode, source: str) -> ConfigError:
+    if key in RETIRED:
+        return ConfigError(f"{source}: config key {key} was retired: {RETIRED[key]}")
     close = difflib.get_close_matches(key, _all_keys(root), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     return ConfigError(f"{source}: unknown config key {key}.{hint} "

@@ -1,16 +1,18 @@
 """What one process of ``tools/run_net.py`` does: train when TRAIN.ENABLE, then test when TEST.ENABLE."""
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import os
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
 
 from timesformer.checkpoint.hub import looks_like_path
+from timesformer.config import check_each, report
 from timesformer.data import build_loader
 from timesformer.errors import USER_ERRORS, ConfigError
 from timesformer.utils import distributed as du
@@ -19,6 +21,7 @@ from timesformer.utils.logging import setup_logging
 
 from .checks import check_config
 from .evaluator import evaluate, per_class_table, summary
+from .launch import check_env_world
 from .resume import Start, build_run_model, decide_start, trained_iterations
 from .trainer import Trainer, seed_all
 from .writers import TEST_RECORDS, StatsWriter, describe_bad_files, gather_bad_files
@@ -30,29 +33,31 @@ GENERATED_DATASETS = ("synthetic",)
 
 
 def preflight(cfg) -> Start:
-    """Fail in seconds, before any process or model starts (as detectron2's ``default_setup``): every
-    package's config checks (``check_config``), an unwritable OUTPUT_DIR, a missing weights file,
-    missing data or DATA.PATH_PREFIX, nothing to test. Returns where the run's weights come from
+    """Fail in seconds, before any process or model starts (as detectron2's ``default_setup``), with
+    every problem at once: every package's config checks (``check_config``), an OUTPUT_DIR that
+    cannot be written, a missing weights file, missing data or DATA.PATH_PREFIX, nothing to test, a
+    torchrun world other than NUM_GPUS x NUM_SHARDS.
+    Writes nothing (OUTPUT_DIR is made by ``run``). Returns where the run's weights come from
     (``resume.decide_start``), to hand to ``settle_channel_order`` and ``run``."""
-    check_config(cfg)
-    out = os.path.abspath(cfg.OUTPUT_DIR)
-    try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write_test_"):
-            pass
-    except OSError as e:
-        raise ConfigError(f"OUTPUT_DIR = {cfg.OUTPUT_DIR!r} is not writable ({e.strerror}); pass a folder "
-                          "you can write to, e.g. OUTPUT_DIR ./output") from e
+    starts: List[Start] = []
+    check_each(lambda: check_config(cfg), lambda: _check_paths(cfg), lambda: _check_launcher(cfg),
+               lambda: starts.append(_check_start(cfg)))
+    return starts[0]
+
+
+def _check_launcher(cfg) -> None:
+    """Under torchrun / SLURM (env://): the processes started are the ones the config's batch assumes."""
+    if du.env_launched():
+        check_env_world(cfg, int(os.environ["WORLD_SIZE"]))
+
+
+def _check_paths(cfg) -> None:
+    """OUTPUT_DIR writable, TEST.CHECKPOINT_FILE_PATH there, the data folders there."""
+    _check_output_dir(cfg.OUTPUT_DIR)
     ckpt = cfg.TEST.CHECKPOINT_FILE_PATH
     if cfg.TEST.ENABLE and ckpt and not os.path.exists(ckpt):
-        raise ConfigError(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
-                          "(or '' to test the newest checkpoint in OUTPUT_DIR)")
-    start = decide_start(cfg)
-    if start.kind in ("finetune", "pretrained", "scratch") and cfg.TRAIN.ENABLE:  # nothing overwrites them
-        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
-        _check_weights_path(cfg, "TRAIN.CHECKPOINT_FILE_PATH")
-    if start.kind == "test" and start.key == "TIMESFORMER.PRETRAINED_MODEL":
-        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
+        report(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
+               "(or '' to test the newest checkpoint in OUTPUT_DIR)")
     datasets = set()
     if cfg.TRAIN.ENABLE:
         datasets.add(cfg.TRAIN.DATASET)
@@ -61,23 +66,68 @@ def preflight(cfg) -> Start:
     if datasets - set(GENERATED_DATASETS):
         path = cfg.DATA.PATH_TO_DATA_DIR
         if not path or not os.path.isdir(path):
-            raise ConfigError(f"DATA.PATH_TO_DATA_DIR = {path!r} is not a folder; it must hold the "
-                              f"annotation files of {sorted(datasets)} (see DATASET.md)")
+            report(f"DATA.PATH_TO_DATA_DIR = {path!r} is not a folder; it must hold the "
+                   f"annotation files of {sorted(datasets)} (see DATASET.md)")
         prefix = cfg.DATA.PATH_PREFIX
         if prefix and not os.path.isdir(prefix):
-            raise ConfigError(f"DATA.PATH_PREFIX = {prefix!r} is not a folder; set it to the folder the "
-                              "annotation files' video paths are relative to ('' if they are absolute)")
+            report(f"DATA.PATH_PREFIX = {prefix!r} is not a folder; set it to the folder the "
+                   "annotation files' video paths are relative to ('' if they are absolute)")
+
+
+def _check_start(cfg) -> Start:
+    """``decide_start``, and the weights file it names when that is a local path that is not there."""
+    start = decide_start(cfg)
+    if start.kind in ("finetune", "pretrained", "scratch") and cfg.TRAIN.ENABLE:  # nothing overwrites them
+        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
+        _check_weights_path(cfg, "TRAIN.CHECKPOINT_FILE_PATH")
+    if start.kind == "test" and start.key == "TIMESFORMER.PRETRAINED_MODEL":
+        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
     return start
 
 
 def _check_weights_path(cfg, key: str) -> None:
-    """A weights key naming a local file (by its suffix or a path prefix) that is not there: ConfigError."""
+    """A weights key naming a local file (by its suffix or a path prefix) that is not there: a problem."""
     section, name = key.split(".")
     value = cfg[section][name]
     if value and looks_like_path(value) and not os.path.exists(os.path.expanduser(value)):
         where = "" if os.path.isabs(os.path.expanduser(value)) else f" (relative to {os.getcwd()})"
-        raise ConfigError(f"{key} = {value!r}: no such file{where}; check the path (MODEL_ZOO.md says where "
-                          "to get the released weights), or set it to ''")
+        report(f"{key} = {value!r}: no such file{where}; check the path (MODEL_ZOO.md says where "
+               "to get the released weights), or set it to ''")
+
+
+def _output_dir_error(path: str, reason: str) -> str:
+    return (f"OUTPUT_DIR = {path!r} is not writable ({reason}); pass a folder you can write to, "
+            "e.g. OUTPUT_DIR ./output")
+
+
+def _check_output_dir(path: str) -> None:
+    """OUTPUT_DIR, or the folder it would be made in, takes a file (written and removed at once)."""
+    folder = os.path.abspath(path)
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_test_"):
+            pass
+    except OSError as e:
+        report(_output_dir_error(path, e.strerror or str(e)))
+
+
+def make_output_dir(path: str) -> None:
+    """Create OUTPUT_DIR (and its missing parents); when that fails, remove the folders this call made
+    and raise a ConfigError naming it."""
+    out = os.path.abspath(path)
+    missing = []
+    folder = out
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        for made in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(made)
+        raise ConfigError(_output_dir_error(path, e.strerror or str(e))) from e
 
 
 def save_config(cfg) -> Optional[str]:
@@ -129,6 +179,7 @@ def run(cfg, device: torch.device, start: Optional[Start] = None) -> None:
     """Train and/or test in this process (called by ``launch`` in every process), from ``start`` (what
     ``preflight`` decided; decided here when None); an explained error (``USER_ERRORS``) is also
     written to log.txt before it propagates."""
+    make_output_dir(cfg.OUTPUT_DIR)
     setup_logging(cfg.OUTPUT_DIR)
     try:
         _train_and_test(cfg, device, start or decide_start(cfg))

@@ -21,7 +21,7 @@ from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 
 from timesformer.checkpoint import Checkpointer, capture_rng_state, restore_rng_state
-from timesformer.data import build_loader, build_mixup, normalize, shuffle_dataset
+from timesformer.data import build_loader, build_mixup, normalize, shuffle_dataset, train_batch
 from timesformer.solver import build_optimizer, check_solver_config, get_lr_at_epoch
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
@@ -68,7 +68,8 @@ class Trainer:
         self.net = net  # what the step calls: compiled and/or DDP-wrapped
         self.mixup = build_mixup(cfg)
         self.soft_target_loss = SoftTargetCrossEntropy()
-        self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
+        self.batch = train_batch(cfg, du.get_world_size())  # TRAIN.BATCH_SIZE over this job's processes
+        self.accum = self.batch.accumulation
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
         self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
         self._loaders: Dict[str, object] = {}
@@ -80,7 +81,7 @@ class Trainer:
         self.hooks: List[H.HookBase] = []
         t = cfg.TRAIN
         self.register_hooks([H.LRScheduler(functools.partial(get_lr_at_epoch, cfg)),
-                             H.MetricsWriter(cfg.LOG_PERIOD, clips_per_iter=t.BATCH_SIZE),
+                             H.MetricsWriter(cfg.LOG_PERIOD, clips_per_iter=self.batch.per_iteration),
                              H.PeriodicCheckpointer(t.CHECKPOINT_PERIOD, t.CHECKPOINT_PERIOD_ITERS),
                              H.EvalHook(t.EVAL_PERIOD)])
 
