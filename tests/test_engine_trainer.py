@@ -248,3 +248,27 @@ def test_hooks_take_their_settings_and_do_not_keep_the_trainer_alive(data_dir, t
     alive = weakref.ref(trainer)
     del trainer
     assert alive() is None
+
+
+def test_a_mid_epoch_resume_with_another_split_of_the_batch_continues_at_the_same_clip(data_dir, tmp_path,
+                                                                                       monkeypatch):
+    # 8 clips per step as 2 clips x 4 iterations; resumed as 4 clips x 2 iterations (what another
+    # process count also changes): the checkpoint after step 1 is 8 clips into the epoch either way
+    common = {"TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0, "TRAIN.EVAL_PERIOD": 0,
+              "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.0, "SOLVER.OPTIMIZING_METHOD": "sgd",
+              "SOLVER.WARMUP_EPOCHS": 0.0, "TRAIN.BATCH_SIZE": 8}
+    full = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "full"), **common,
+                                             **{"TRAIN.MAX_BATCH_PER_PROCESS": 2}))
+    run(full, torch.device("cpu"))
+    step1 = os.path.join(full.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000004.pyth")
+    os.makedirs(tmp_path / "resumed" / "checkpoints")
+    shutil.copy(step1, tmp_path / "resumed" / "checkpoints")
+    reads = []
+    getitem = VideoDataset.__getitem__
+    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
+    run(load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common,
+                                          **{"TRAIN.MAX_BATCH_PER_PROCESS": 4})), torch.device("cpu"))
+    assert len(reads) == 8  # the epoch's second half: 2 iterations of 4
+    a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k

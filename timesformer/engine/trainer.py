@@ -115,7 +115,7 @@ class Trainer:
         if state:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
-            self.epoch_iter = int(state.get("epoch_iteration", 0))
+            self.epoch_iter = self._resumed_epoch_iter(state)
             saved = self._saved_per_rank(state)
             # re-applied once the epoch's loader is set up; an epoch that starts afresh is seeded
             # afresh, as in an uninterrupted run
@@ -132,6 +132,21 @@ class Trainer:
             else:
                 logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                             self.epoch + 1, self.epoch_iter, self.iter)
+
+    def _resumed_epoch_iter(self, state: dict) -> int:
+        """The checkpoint's iteration of its epoch, in this run's iterations: a run whose clips per
+        iteration differ (another process count or TRAIN.MAX_BATCH_PER_PROCESS) continues after the
+        same optimizer steps (mid-epoch checkpoints are saved at step boundaries)."""
+        done = int(state.get("epoch_iteration", 0))
+        saved = int(state.get("clips_per_iteration") or self.batch.per_iteration)
+        if not done or saved == self.batch.per_iteration:
+            return done
+        steps = done * saved // self.batch.effective
+        logger.warning("the checkpoint ran %d clips per iteration, this run %d (%s): continuing after its %d "
+                       "optimizer steps of the epoch, at iteration %d (with another process count the epoch's "
+                       "remaining clips are not those of an uninterrupted run)", saved, self.batch.per_iteration,
+                       f"{self.batch.processes} x {self.batch.per_process}", steps, steps * self.accum)
+        return steps * self.accum
 
     @staticmethod
     def _saved_per_rank(state: dict) -> dict:
@@ -166,7 +181,8 @@ class Trainer:
             rngs = [rng for rng, _ in ranks]
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": iteration,
-                     "epoch_iteration": epoch_iteration, "loss": loss,
+                     "epoch_iteration": epoch_iteration, "clips_per_iteration": self.batch.per_iteration,
+                     "loss": loss,
                      "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump(),
                      "hooks": {name: [h[name] for _, h in ranks] for name in ranks[0][1]}}
             self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
