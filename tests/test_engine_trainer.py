@@ -101,18 +101,25 @@ def test_a_partial_last_accumulation_group_is_the_mean_of_its_batches(data_dir, 
         assert torch.allclose(trained[k], reference[k], atol=1e-6), k
 
 
+def resume_from(checkpoint: str, cfg, monkeypatch) -> list:
+    """Run ``cfg`` in a new OUTPUT_DIR holding only ``checkpoint``; the dataset indices it read."""
+    os.makedirs(os.path.join(cfg.OUTPUT_DIR, "checkpoints"))
+    shutil.copy(checkpoint, os.path.join(cfg.OUTPUT_DIR, "checkpoints"))
+    reads = []
+    getitem = VideoDataset.__getitem__
+    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
+    run(cfg, torch.device("cpu"))
+    return reads
+
+
 def test_a_resumed_epoch_reads_only_its_remaining_batches(data_dir, tmp_path, monkeypatch):
     common = {"TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0, "TRAIN.EVAL_PERIOD": 0,
               "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1}
     full = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "full"), **common))
     run(full, torch.device("cpu"))  # 4 iterations of 4 clips, a checkpoint after each
     halfway = os.path.join(full.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000002.pyth")
-    os.makedirs(tmp_path / "resumed" / "checkpoints")
-    shutil.copy(halfway, tmp_path / "resumed" / "checkpoints")
-    reads = []
-    getitem = VideoDataset.__getitem__
-    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
-    run(load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common)), torch.device("cpu"))
+    reads = resume_from(halfway, load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common)),
+                        monkeypatch)
     assert len(reads) == 2 * 4  # the last two batches only
     a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
     assert a["iteration"] == b["iteration"] == 4
@@ -261,14 +268,9 @@ def test_a_mid_epoch_resume_with_another_split_of_the_batch_continues_at_the_sam
                                              **{"TRAIN.MAX_BATCH_PER_PROCESS": 2}))
     run(full, torch.device("cpu"))
     step1 = os.path.join(full.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000004.pyth")
-    os.makedirs(tmp_path / "resumed" / "checkpoints")
-    shutil.copy(step1, tmp_path / "resumed" / "checkpoints")
-    reads = []
-    getitem = VideoDataset.__getitem__
-    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
-    run(load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common,
-                                          **{"TRAIN.MAX_BATCH_PER_PROCESS": 4})), torch.device("cpu"))
-    assert len(reads) == 8  # the epoch's second half: 2 iterations of 4
+    resumed = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common,
+                                                **{"TRAIN.MAX_BATCH_PER_PROCESS": 4}))
+    assert len(resume_from(step1, resumed, monkeypatch)) == 8  # the epoch's second half: 2 iterations of 4
     a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
     for k in a["model"]:
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
