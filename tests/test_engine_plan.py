@@ -82,6 +82,19 @@ def test_every_problem_of_a_config_is_reported_at_once():
         assert f"config key {key} is invalid" in message, key
 
 
+def test_every_problem_of_loading_a_config_is_reported_at_once(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("MODEL:\n  NUM_CLASES: 10\nDATA:\n  NUM_FRAMES: eight\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(str(config), ["TIMESFORMER.ATTENTION_TYPE", "divided", "SOLVER.BASE_LR", "fast",
+                                  "TRAIN.BATCH", "8"])
+    message = str(e.value)
+    assert message.startswith("the config has 5 problems")
+    for part in ("unknown config key MODEL.NUM_CLASES", "DATA.NUM_FRAMES = 'eight'", "unknown config key TRAIN.BATCH.",
+                 "SOLVER.BASE_LR = 'fast'", "TIMESFORMER.ATTENTION_TYPE = 'divided'"):
+        assert part in message, part
+
+
 def test_preflight_reports_config_and_file_problems_together(tmp_path):
     cfg = load_config(KINETICS, ["NUM_GPUS", "8", "NUM_SHARDS", "3", "DATA.PATH_TO_DATA_DIR", str(tmp_path / "no"),
                                  "TRAIN.CHECKPOINT_FILE_PATH", str(tmp_path / "missing.pyth"),

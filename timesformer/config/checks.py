@@ -93,4 +93,4 @@ def check_choices(cfg: CfgNode) -> None:
         section, name = key.split(".")
         value = cfg[section][name]
         if value not in names:
-            raise ConfigError(f"config key {key} = {value!r} is invalid: expected one of {names}.{_hint(value, names)}")
+            report(f"config key {key} = {value!r} is invalid: expected one of {names}.{_hint(value, names)}")
