@@ -2,7 +2,8 @@
 """Train and/or test a model from a config: ``python tools/run_net.py --cfg FILE [KEY VALUE ...]``.
 
 ``--dry-run`` checks the config and the files it names and prints the plan (processes, batch per
-process, accumulation, iterations per epoch, output folder, start) without starting anything.
+process, accumulation, iterations per epoch, output folder, start) without starting anything, or
+every problem, one per line (exit status 2).
 
 Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. NUM_GPUS > 1 starts one process per GPU;
 under torchrun the processes it started are used; without CUDA it runs on the CPU (gloo).
@@ -30,7 +31,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config file")
-    p.add_argument("--dry-run", action="store_true", help="check everything that needs no GPU, print the plan "
+    p.add_argument("--dry-run", action="store_true", help="check the config and the files it names, print the plan "
                    "(processes, batches, iterations, output folder, start) and exit: 0, or 2 listing every problem")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
     args = p.parse_args(argv)
