@@ -79,8 +79,7 @@ def test_bad_arguments_are_refused(argv):
 
 
 def test_eval_gather_benchmark_reports_bytes_per_view(capsys):
-    import benchmark_eval_gather
-
+    benchmark_eval_gather = load_tool("benchmark_eval_gather")
     assert benchmark_eval_gather.main(["--classes", "100", "--views-per-video", "3", "--views", "300",
                                        "--batch", "16", "--ranks", "2"]) == 0
     row = capsys.readouterr().out.splitlines()[-1].strip("| ").split(" | ")

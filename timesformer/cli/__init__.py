@@ -1,0 +1,1 @@
+"""The command-line tools, one module each (``timesformer.cli.<name>.main(argv) -> exit status``)."""
