@@ -1,38 +1,38 @@
-#!/usr/bin/env python
-"""The paper's Table 1 in miniature: train and test each attention scheme on the synthetic
-temporal task, print parameters, GFLOPs per view and test accuracy, and save the table.
+"""The paper's Table 1 in miniature: each attention scheme trained and tested on the synthetic task.
 
-    python tools/ablate_attention.py [--cfg configs/Synthetic/quickstart.yaml] [KEY VALUE ...]
+    python tools/ablate_attention.py
+    python tools/ablate_attention.py --schemes space_only divided_space_time SOLVER.MAX_EPOCH 10
+
+Prints parameters, GFLOPs per view and test accuracy of each scheme, and saves the table.
+Each scheme trains in OUTPUT_DIR/ablation/<scheme> with the same config and seed; the table goes to
+OUTPUT_DIR/ablation.md (or --out).
 """
 import argparse
-import json
-import os
 import sys
-import time
 from typing import Dict, List, Optional
 
-import torch
-
-from timesformer.config import load_config
-from timesformer.engine import check_config, launch, preflight, run
-from timesformer.errors import ConfigError, error_line
-from timesformer.models import SCHEMES, build_model
-from timesformer.models.complexity import count_flops, count_params
-from timesformer.utils.logging import setup_logging
+from timesformer.cli import common
+from timesformer.config.defaults import ATTENTION_TYPES
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cfg", dest="cfg_file", default="configs/Synthetic/quickstart.yaml")
-    p.add_argument("--schemes", nargs="+", default=list(SCHEMES), choices=list(SCHEMES))
+def build_parser() -> argparse.ArgumentParser:
+    """--cfg, --schemes, --out and trailing KEY VALUE config overrides."""
+    p = common.build(__name__, __doc__)
+    common.add_cfg(p, default="configs/Synthetic/quickstart.yaml", what="config (default: the quick start)")
+    p.add_argument("--schemes", nargs="+", default=list(ATTENTION_TYPES), choices=list(ATTENTION_TYPES),
+                   help="attention schemes to train (default: all five)")
     p.add_argument("--out", default="", help="table file (default: OUTPUT_DIR/ablation.md)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
-    return p.parse_args(argv)
+    common.add_overrides(p)
+    return p
 
 
 def measure(cfg) -> Dict[str, float]:
     """Parameters (M) and GFLOPs of one test view of the model ``cfg`` describes."""
+    import torch
+
+    from timesformer.models import build_model
+    from timesformer.models.complexity import count_flops, count_params
+
     model = build_model(cfg)
     clip = torch.zeros(1, 3, cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
     return {"params_m": count_params(model) / 1e6, "gflops": count_flops(model, clip) / 1e9}
@@ -48,23 +48,26 @@ def format_table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point; returns the exit status."""
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Train and test each scheme in turn, then print and save the table."""
+    import json
+    import os
+    import time
+
+    from timesformer.config import load_config
+    from timesformer.engine import check_config, launch, preflight
+    from timesformer.engine import run as train_and_test
+    from timesformer.utils.logging import setup_logging
+
     setup_logging()
+    base = check_config(load_config(args.cfg, args.opts))
     rows = []
-    try:
-        base = check_config(load_config(args.cfg_file, args.opts))
-    except ConfigError as e:
-        print(error_line(e), file=sys.stderr)
-        return 2
     for scheme in args.schemes:
         out = os.path.join(base.OUTPUT_DIR, "ablation", scheme)
-        cfg = load_config(args.cfg_file, list(args.opts) + ["TIMESFORMER.ATTENTION_TYPE", scheme,
-                                                            "OUTPUT_DIR", out])
+        cfg = load_config(args.cfg, list(args.opts) + ["TIMESFORMER.ATTENTION_TYPE", scheme, "OUTPUT_DIR", out])
         preflight(cfg)
         start = time.perf_counter()
-        launch(run, cfg)
+        launch(train_and_test, cfg)
         with open(os.path.join(out, "test_results.json")) as f:
             result = json.load(f)
         rows.append({"scheme": scheme, **measure(cfg), "top1": result["top1"],
@@ -78,6 +81,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(table)
     print(f"saved {path}")
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    return common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 r"""Training or inference throughput of a config's model: clips/s, MFU, peak memory, ratio to a baseline.
 
     python tools/benchmark.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --mode train \
@@ -13,30 +12,30 @@ trains with fused AdamW (``--no-fused-adamw`` to turn it off). FLOPs per clip co
 ``timesformer.models.complexity.count_flops`` (training = 3 forward passes; MFU counts a multiply-add as
 2 FLOPs against the card's dense bf16 peak, or ``--peak-tflops``). KEY VALUE pairs override the config.
 """
+from __future__ import annotations
+
 import argparse
-import gc
 import json
 import logging
 import sys
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
-import torch
+from timesformer.cli import common
+from timesformer.config.defaults import PRECISIONS
+from timesformer.errors import UsageError
 
-from timesformer import benchmark as bench
-from timesformer.config import load_config
-from timesformer.engine import check_config
-from timesformer.models import TimeSformer, model_kwargs_from_cfg
-from timesformer.utils.amp import PRECISIONS, autocast, autocast_dtype
-from timesformer.utils.compile import compile_model
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger("benchmark")
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """Command-line arguments."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", default=None, help="config file (default: the built-in defaults)")
-    p.add_argument("--mode", choices=["train", "infer"], default="train")
+def build_parser() -> argparse.ArgumentParser:
+    """--cfg, what to time and how, trailing KEY VALUE config overrides."""
+    p = common.build(__name__, __doc__)
+    common.add_cfg(p, what="config (default: the built-in defaults)")
+    p.add_argument("--mode", choices=["train", "infer"], default="train",
+                   help="train: forward, backward and optimizer step; infer: forward under inference_mode")
     p.add_argument("--batch", type=int, default=0, help="clips per step (default TRAIN/TEST.BATCH_SIZE)")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
@@ -51,18 +50,33 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--peak-tflops", type=float, default=None, help="peak for MFU (default: by GPU name)")
     p.add_argument("--no-flops", action="store_true", help="skip counting FLOPs (no MFU)")
     p.add_argument("--json", default=None, help="append one JSON line per measurement to this file")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = p.parse_args(argv)
+    common.add_overrides(p)
+    return p
+
+
+def _problem(args: argparse.Namespace) -> Optional[str]:
     if args.steps < 1 or args.warmup < 0 or args.batch < 0:
-        p.error(f"need --steps >= 1, --warmup >= 0, --batch >= 0 (0 = the config's); got --steps "
+        return (f"need --steps >= 1, --warmup >= 0, --batch >= 0 (0 = the config's); got --steps "
                 f"{args.steps} --warmup {args.warmup} --batch {args.batch}")
-    if (args.device or "").startswith("cuda") and not torch.cuda.is_available():
-        p.error(f"--device {args.device}: this torch sees no CUDA device; use --device cpu")
+    return None
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The arguments of one measurement (also one line of a benchmark_table commands file)."""
+    p = build_parser()
+    args = common.parse(p, argv)
+    problem = _problem(args)
+    if problem:
+        p.error(problem)
     return args
 
 
 def model_kwargs(args: argparse.Namespace) -> Dict:
     """Our model's keyword arguments from the config (random initialisation: no pretrained weights)."""
+    from timesformer.config import load_config
+    from timesformer.engine import check_config
+    from timesformer.models import model_kwargs_from_cfg
+
     cfg = check_config(load_config(args.cfg, args.opts))  # validated; no --cfg: the defaults
     kwargs = model_kwargs_from_cfg(cfg)
     batch = args.batch or (cfg.TRAIN.BATCH_SIZE if args.mode == "train" else cfg.TEST.BATCH_SIZE)
@@ -80,6 +94,10 @@ def count_clip_flops(model: torch.nn.Module, clip: torch.Tensor) -> Optional[flo
 
 
 def _free(device: torch.device) -> None:
+    import gc
+
+    import torch
+
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -88,6 +106,10 @@ def _free(device: torch.device) -> None:
 def run_one(name: str, model: torch.nn.Module, clip: torch.Tensor, args: argparse.Namespace,
             **kw) -> Dict:
     """Measure one model; an out-of-memory error becomes a row saying so instead of a crash."""
+    import torch
+
+    from timesformer import benchmark as bench
+
     try:
         return bench.measure(name, model, clip, args.mode, steps=args.steps, warmup=args.warmup, **kw).as_dict()
     except torch.OutOfMemoryError as e:
@@ -98,6 +120,10 @@ def run_one(name: str, model: torch.nn.Module, clip: torch.Tensor, args: argpars
 def parity(model: torch.nn.Module, eager: torch.nn.Module, clip: torch.Tensor,
            amp: str) -> Dict[str, float]:
     """Max |difference| of the timed model's logits from the eager SDPA and explicit-softmax paths."""
+    import torch
+
+    from timesformer.utils.amp import autocast
+
     model.eval(), eager.eval()
     with torch.inference_mode(), autocast(clip.device, amp):
         out = model(clip)[:2].float()  # the timed batch size: a compiled model does not recompile
@@ -110,21 +136,28 @@ def parity(model: torch.nn.Module, eager: torch.nn.Module, clip: torch.Tensor,
 
 def run(args: argparse.Namespace) -> List[Dict]:
     """Every measurement the arguments ask for, as dicts (also printed)."""
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = common.device(args.device)  # before the library is imported: no GPU answers at once
+    import torch
+
+    from timesformer import benchmark as bench
+    from timesformer.models import TimeSformer
+    from timesformer.utils.amp import autocast_dtype
+    from timesformer.utils.compile import compile_model
+
+    kwargs = model_kwargs(args)  # the config first: a bad key is reported before the models are built
     amp = args.amp or ("bf16" if device.type == "cuda" else "none")
-    kwargs = model_kwargs(args)
     batch = kwargs.pop("batch")
     peak = bench.peak_tflops(device, args.peak_tflops)
     t, size = kwargs["num_frames"], kwargs["img_size"]
     clip = torch.randn(batch, 3, t, size, size, device=device)
     model = TimeSformer(**kwargs).to(device)
     flops = None if args.no_flops else count_clip_flops(model, clip)
-    common = dict(amp=amp, flops_per_clip=flops, peak=peak, num_classes=kwargs["num_classes"])
+    shared = dict(amp=amp, flops_per_clip=flops, peak=peak, num_classes=kwargs["num_classes"])
     rows = []
     if args.compare_hf:
         if kwargs["attention_type"] in bench.HF_SCHEMES:
             hf = bench.build_hf_baseline(kwargs).to(device)
-            rows.append(run_one("transformers (eager)", hf, clip.transpose(1, 2).contiguous(), args, **common))
+            rows.append(run_one("transformers (eager)", hf, clip.transpose(1, 2).contiguous(), args, **shared))
             del hf
             _free(device)
         else:
@@ -137,7 +170,7 @@ def run(args: argparse.Namespace) -> List[Dict]:
         name = f"timesformer (compiled{', ' + args.compile_mode if args.compile_mode else ''})"
     name += " +ckpt" if args.activation_checkpointing else ""
     row = run_one(name, timed, clip, args, fused_optimizer=device.type == "cuda" and not args.no_fused_adamw,
-                  **common)
+                  **shared)
     if args.mode == "infer" and "error" not in row:
         row.update(parity(timed, model, clip, amp))
     rows.append(row)
@@ -159,6 +192,8 @@ def run(args: argparse.Namespace) -> List[Dict]:
 
 
 def _line(r: Dict, base: Optional[Dict]) -> str:
+    from timesformer import benchmark as bench
+
     if "error" in r:
         return f"{r['name']:<28} {r['mode']:<5} batch {r['batch']:<3} {r['error']}"
     fields = {k: r[k] for k in bench.Result.__dataclass_fields__}
@@ -171,8 +206,16 @@ def _line(r: Dict, base: Optional[Dict]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run(parse_args(argv))
+    return common.run_tool(build_parser(), _measure, argv)
+
+
+def _measure(args: argparse.Namespace) -> int:
+    problem = _problem(args)
+    if problem:
+        raise UsageError(problem)
+    run(args)
     return 0
 
 

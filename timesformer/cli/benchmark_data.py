@@ -1,6 +1,4 @@
-#!/usr/bin/env python
-"""Measure the loader per split: clips/s overall and per worker, CPU and frames decoded per clip, to
-size DATA_LOADER.NUM_WORKERS; compare with the old decoding path; compare decoders.
+"""Measure the data loader: clips/s per split and per worker, CPU and frames decoded per clip.
 
     python tools/benchmark_data.py --make-videos /tmp/kdata   # 8 ten-second 340x256 H.264 files + CSVs
     python tools/benchmark_data.py --make-videos /tmp/kdata_nob --bframes 0   # the same without B-frames
@@ -10,6 +8,7 @@ size DATA_LOADER.NUM_WORKERS; compare with the old decoding path; compare decode
     python tools/benchmark_data.py --cfg CONFIG --decoders DATA.DECODING_BACKEND torchcodec \\
         DATA.DECODING_DEVICE cuda ...                          # torchcodec's frames and speed vs PyAV's
 
+It sizes DATA_LOADER.NUM_WORKERS, compares with the old decoding path and compares decoders.
 For each split (``--splits``, default train and test) the first max(2, NUM_WORKERS x prefetch_factor)
 batches are not timed: they cover worker start-up and the batches the workers load ahead. A test
 item is one view (temporal clip x crop); "per video" counts all of a video's views. CPU seconds are
@@ -18,21 +17,22 @@ old path too (every frame decoded, DATA.SKIP_NONREF_FRAMES False; each test view
 clip) and prints new / old. One GPU training ViT-B 8x224 at ~240 clips/s needs about that many
 clips/s from its loader.
 """
+from __future__ import annotations
+
 import argparse
 import math
 import multiprocessing
 import os
 import sys
 import time
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
-from torch.utils.data import DataLoader
 
-from timesformer.config import load_config
-from timesformer.data import build_dataset, build_loader, decoding
-from timesformer.data.sampling import clip_indices
-from timesformer.engine import check_config
+from timesformer.cli import common
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 
 def warmup_batches(loader: DataLoader) -> int:
@@ -56,6 +56,8 @@ def cpu_seconds() -> float:
 def benchmark(cfg, split: str = "train", batches: int = 50, old: bool = False) -> Dict[str, float]:
     """Time ``batches`` batches of ``split`` after the warm-up ones (``old``: the old decoding path);
     returns clips (items), videos, seconds, CPU seconds, rates and frames decoded per clip."""
+    from timesformer.data import build_dataset, build_loader
+
     if old:
         cfg = cfg.clone()
         cfg.defrost()
@@ -124,6 +126,9 @@ def compare(cfg, splits: List[str], batches: int, rounds: int = 2) -> Dict[str, 
 def compare_decoders(cfg, clips: int = 20, seed: int = 0) -> Dict[str, float]:
     """Random training clips of the train split read by the configured decoder (e.g. torchcodec on
     cuda) and by PyAV on the CPU: the largest and mean absolute pixel difference, clips/s of each."""
+    from timesformer.data import build_dataset, decoding
+    from timesformer.data.sampling import clip_indices
+
     dataset, rng = build_dataset(cfg, "train"), np.random.default_rng(seed)
     d, requests, lengths = cfg.DATA, [], {}
     for _ in range(clips):
@@ -169,21 +174,30 @@ def make_videos(folder: str, num_videos: int = 8, seconds: float = 10.0, width: 
             f.writelines(f"video{k}.mp4 {k % 2}\n" for k in range(num_videos))
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cfg", default=None, help="config file")
-    parser.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "val", "test"])
-    parser.add_argument("--batches", type=int, default=50, help="timed batches per split")
-    parser.add_argument("--compare", action="store_true", help="also run the old decoding path; print new / old")
-    parser.add_argument("--decoders", action="store_true",
-                        help="compare DATA.DECODING_BACKEND / DEVICE with PyAV on random training clips")
-    parser.add_argument("--make-videos", metavar="DIR", help="write benchmark videos and CSVs to DIR, then stop")
-    parser.add_argument("--num-videos", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--bframes", type=int, default=3, help="B-frames between references (0: none)")
-    parser.add_argument("--gop", type=int, default=250, help="keyframe interval in frames (1: all-intra)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    """--cfg, what to measure, the benchmark videos' settings, trailing KEY VALUE config overrides."""
+    p = common.build(__name__, __doc__)
+    common.add_cfg(p, what="config (its dataset and loader)")
+    p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "val", "test"],
+                   help="splits to time (default: train test)")
+    p.add_argument("--batches", type=common.positive_int, default=50, help="timed batches per split")
+    p.add_argument("--compare", action="store_true", help="also run the old decoding path; print new / old")
+    p.add_argument("--decoders", action="store_true",
+                   help="compare DATA.DECODING_BACKEND / DEVICE with PyAV on random training clips")
+    p.add_argument("--make-videos", metavar="DIR", help="write benchmark videos and CSVs to DIR, then stop")
+    p.add_argument("--num-videos", type=common.positive_int, default=8, help="--make-videos: how many files")
+    p.add_argument("--seconds", type=float, default=10.0, help="--make-videos: length of each, in seconds")
+    p.add_argument("--bframes", type=int, default=3, help="B-frames between references (0: none)")
+    p.add_argument("--gop", type=common.positive_int, default=250, help="keyframe interval in frames (1: all-intra)")
+    common.add_overrides(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write videos, or measure the loader (and compare)."""
+    from timesformer.config import load_config
+    from timesformer.engine import check_config
+
     if args.make_videos:
         make_videos(args.make_videos, args.num_videos, args.seconds, bframes=args.bframes, gop=args.gop)
         print(f"wrote {args.num_videos} videos and train/val/test.csv to {args.make_videos}")
@@ -203,6 +217,11 @@ def main(argv=None) -> int:
                   f"{r['cpu_per_video_old'] * 1000:.0f} ms), videos/s per worker {r['speed_ratio']:.2f}x, "
                   f"frames decoded per clip {r['decoded_ratio']:.2f}x")
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    return common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 r"""Bytes an evaluation sends to rank 0 per view, and what rank 0 holds, for a test protocol.
 
     python tools/benchmark_eval_gather.py --classes 400 --views-per-video 3 --batch 8
@@ -15,15 +14,17 @@ import pickle
 import sys
 from typing import Dict, List, Optional
 
-import torch
-
-from timesformer.data.sampling import shard_range
-from timesformer.engine.evaluator import ViewCollector
+from timesformer.cli import common
 
 
 def measure(classes: int, views_per_video: int, views: int, batch: int, ranks: int) -> Dict[str, float]:
     """Pickled bytes per view of every rank's share (now, and as per-view batch slices) and the MiB
     rank 0 receives for ``views`` views."""
+    import torch
+
+    from timesformer.data.sampling import shard_range
+    from timesformer.engine.evaluator import ViewCollector
+
     generator = torch.Generator().manual_seed(0)
     keys = [(i // views_per_video, i % views_per_video) for i in range(views)]
     shares, slices = 0, 0
@@ -44,18 +45,19 @@ def measure(classes: int, views_per_video: int, views: int, batch: int, ranks: i
             "rank0_mib": shares / 2 ** 20, "slices_every_rank_mib": slices / 2 ** 20}
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The protocol's sizes."""
+    p = common.build(__name__, __doc__)
+    p.add_argument("--classes", type=common.positive_int, default=400, help="classes (K400: 400, HowTo100M: 1059)")
+    p.add_argument("--views-per-video", type=common.positive_int, default=3, help="test views of each video")
+    p.add_argument("--views", type=common.positive_int, default=10_000, help="views evaluated in all")
+    p.add_argument("--batch", type=common.positive_int, default=8, help="views per batch on one rank")
+    p.add_argument("--ranks", type=common.positive_int, default=8, help="evaluation processes")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
     """Print one markdown row of the measurement."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classes", type=int, default=400, help="classes (K400: 400, HowTo100M: 1059)")
-    parser.add_argument("--views-per-video", type=int, default=3, help="test views of each video")
-    parser.add_argument("--views", type=int, default=10_000, help="views evaluated in all")
-    parser.add_argument("--batch", type=int, default=8, help="views per batch on one rank")
-    parser.add_argument("--ranks", type=int, default=8, help="evaluation processes")
-    args = parser.parse_args(argv)
-    for name in ("classes", "views_per_video", "views", "batch", "ranks"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     m = measure(args.classes, args.views_per_video, args.views, args.batch, args.ranks)
     print("| classes | views/video | batch | bytes/view sent | MiB on rank 0 per "
           f"{args.views} views | per-view batch slices: bytes/view | MiB on every rank |")
@@ -63,6 +65,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"| {args.classes} | {args.views_per_video} | {args.batch} | {m['bytes_per_view']:,.0f} | "
           f"{m['rank0_mib']:,.1f} | {m['slices_bytes_per_view']:,.0f} | {m['slices_every_rank_mib']:,.1f} |")
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    return common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 r"""Run a list of ``tools/benchmark.py`` commands in one process and write the table of results.
 
     python tools/benchmark_table.py --commands tools/benchmark_suite.txt --json results.jsonl \
@@ -18,9 +17,8 @@ import time
 import traceback
 from typing import Dict, List, Optional
 
-import torch
-
-from timesformer.cli import benchmark
+from timesformer.cli import benchmark, common
+from timesformer.errors import UsageError
 
 logger = logging.getLogger("benchmark_table")
 
@@ -40,7 +38,7 @@ def run_all(commands: List[str], json_path: Optional[str]) -> List[Dict]:
         start = time.perf_counter()
         try:
             new = benchmark.run(benchmark.parse_args(shlex.split(command)))
-        except Exception as e:  # one failure must not cost the rest of the table
+        except (Exception, SystemExit) as e:  # one failure (or bad line) must not cost the rest of the table
             traceback.print_exc()
             new = [dict(name="(failed)", error=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}")]
         for r in new:
@@ -50,6 +48,8 @@ def run_all(commands: List[str], json_path: Optional[str]) -> List[Dict]:
         if json_path:
             with open(json_path, "a") as f:
                 f.writelines(json.dumps(r) + "\n" for r in new)
+        import torch
+
         if hasattr(torch, "_dynamo"):
             torch._dynamo.reset()
         benchmark._free(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
@@ -76,15 +76,20 @@ def markdown(rows: List[Dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    """--commands, --json, --markdown."""
+    p = common.build(__name__, __doc__)
     p.add_argument("--commands", required=True, help="file with one benchmark.py argument line per line")
     p.add_argument("--json", default=None, help="append each row as a JSON line here")
     p.add_argument("--markdown", default=None, help="write the markdown table here")
-    args = p.parse_args(argv)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Every command's rows, the table printed (and written); status 1 when a command failed."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not os.path.isfile(args.commands):
-        p.error(f"--commands {args.commands!r} is not a file; give a text file of benchmark.py arguments")
+        raise UsageError(f"--commands {args.commands!r} is not a file; give a text file of benchmark.py arguments")
     rows = run_all(read_commands(args.commands), args.json)
     table = markdown(rows)
     print(table)
@@ -92,6 +97,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.markdown, "w") as f:
             f.write(table)
     return 0 if all("error" not in r or r["error"] == "out of memory" for r in rows) else 1
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    return common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Classify your own videos with a trained TimeSformer.
 
-    python tools/predict.py VIDEO [VIDEO ...] --weights W [--cfg C] [--topk 5] [--timeline] [--json]
-                            [--features OUT.npz|OUT.pt] [--class-names k400|k600|ssv2|FILE]
-                            [--precision none|bf16|fp16] [--opts KEY VALUE ...]
+    python tools/predict.py video.mp4 --weights TimeSformer_divST_8x32_224_K400.pyth --class-names k400
+    python tools/predict.py a.mp4 b.mp4 --weights facebook/timesformer-base-finetuned-k400 --json
+    python tools/predict.py long.mp4 --weights W --timeline --features feats.npz TEST.NUM_SPATIAL_CROPS 1
 
 W is our checkpoint, a released .pyth, a Hugging Face folder or hub id. A video is scored with
 the config's test protocol (--cfg when given, else the checkpoint's stored config, else defaults),
@@ -13,49 +13,51 @@ along the whole video: one every clip length, the last ending at the video's end
 states the protocol. Exit status 1 when any video could not be read (the others are still reported).
 """
 import argparse
-import json
-import logging
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-import numpy as np
-import torch
+from timesformer.cli import common
+from timesformer.config.defaults import PRECISIONS
 
-from timesformer.data import test_protocol
-from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
-from timesformer.inference import load_predictor, predict_video
+if TYPE_CHECKING:
+    import torch
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:
+    """Videos, --weights and the options; trailing KEY VALUE config overrides."""
+    p = common.build(__name__, __doc__)
     p.add_argument("videos", nargs="+", help="video files or folders of JPEG frames")
     p.add_argument("--weights", required=True, help="checkpoint file, Hugging Face folder or hub id")
-    p.add_argument("--cfg", default=None, help="config YAML deciding the clip protocol (optional)")
-    p.add_argument("--topk", type=int, default=5, help="classes to print per video")
+    common.add_cfg(p, what="config deciding the clip protocol (optional; default: the checkpoint's)")
+    p.add_argument("--topk", type=common.positive_int, default=5, help="classes to print per video")
     p.add_argument("--timeline", action="store_true",
                    help="also score windows along the whole video (one per clip length, the last ending at its end)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    p.add_argument("--features", default=None, help="save each video's final CLS embedding (.npz or .pt)")
+    p.add_argument("--features", default=None, type=_features_file, metavar="OUT.npz|OUT.pt",
+                   help="save each video's final CLS embedding (.npz or .pt)")
     p.add_argument("--class-names", default=None,
                    help="k400, k600, ssv2 or a file with one name per line (default: from the checkpoint, "
                         "else the training data folder's classnames.txt, else by class count)")
-    p.add_argument("--batch-size", type=int, default=8, help="views per forward pass")
+    p.add_argument("--batch-size", type=common.positive_int, default=8, help="views per forward pass")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
-    p.add_argument("--precision", choices=("none", "bf16", "fp16"), default="none",
+    p.add_argument("--precision", choices=PRECISIONS, default="none",
                    help="autocast the model (bf16 on A100/H100, fp16 on V100) for speed")
-    p.add_argument("--opts", nargs=argparse.REMAINDER, default=[],
-                   help="config overrides KEY VALUE ..., last on the line, e.g. --opts TEST.NUM_SPATIAL_CROPS 1")
-    args = p.parse_args(argv)
-    if args.features and os.path.splitext(args.features)[1] not in (".npz", ".pt"):
-        p.error(f"--features {args.features}: the file name must end in .npz or .pt")
-    if args.topk < 1:
-        p.error("--topk must be at least 1")
-    return args
+    common.add_overrides(p)
+    return p
 
 
-def save_features(path: str, videos: List[str], feats: torch.Tensor) -> None:
+def _features_file(text: str) -> str:
+    if os.path.splitext(text)[1] not in (".npz", ".pt"):
+        raise argparse.ArgumentTypeError(f"{text}: the file name must end in .npz or .pt")
+    return text
+
+
+def save_features(path: str, videos: List[str], feats: "torch.Tensor") -> None:
     """(V, D) features with their video names -> .npz (``videos``, ``features``) or .pt (same keys)."""
+    import numpy as np
+    import torch
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if path.endswith(".npz"):
         np.savez(path, videos=np.array(videos), features=feats.numpy())
@@ -74,14 +76,21 @@ def _text(result: Dict[str, Any], protocol: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Load the predictor once, score every video; exit status 1 when a video could not be read."""
+    import json
+    import logging
+
+    device = common.device(args.device)  # before the library is imported: no GPU answers at once
+    import torch
+
+    from timesformer.data import test_protocol
+    from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
+    from timesformer.inference import load_predictor, predict_video
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        predictor = load_predictor(args.weights, args.cfg, args.opts, args.class_names, args.device)
-    except LOAD_ERRORS as e:  # ConfigError is a ValueError
-        print(error_line(e), file=sys.stderr)
-        return 2
+    with common.usage_errors(*LOAD_ERRORS):  # weights or class names that cannot be used
+        predictor = load_predictor(args.weights, args.cfg, args.opts, args.class_names, str(device))
     protocol = test_protocol(predictor.cfg).describe()
     results, failed = [], []
     for video in args.videos:
@@ -103,6 +112,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps({"weights": args.weights, "protocol": protocol, "results": keep, "errors": failed},
                          indent=2))
     return 1 if failed else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    return common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

@@ -1,55 +1,68 @@
-#!/usr/bin/env python
-"""Train and/or test a model from a config: ``python tools/run_net.py --cfg FILE [KEY VALUE ...]``.
+"""Train and/or test a model from a config: trains when TRAIN.ENABLE, then tests when TEST.ENABLE.
 
-Trains when TRAIN.ENABLE, then tests when TEST.ENABLE. NUM_GPUS > 1 starts one process per GPU;
-under torchrun the processes it started are used; without CUDA it runs on the CPU (gloo).
+    python tools/run_net.py --cfg configs/Synthetic/quickstart.yaml
+    python tools/run_net.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml NUM_GPUS 8 \
+        DATA.PATH_TO_DATA_DIR /data/k400 OUTPUT_DIR runs/divst
+    python tools/run_net.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --dry-run
+
+NUM_GPUS > 1 starts one process per GPU; under torchrun the processes it started are used; without
+CUDA it runs on the CPU (gloo). --dry-run loads and checks the config and runs the preflight (files,
+folders, the weights a run starts from; no process, no GPU), prints the plan and exits.
 Every error it explains is one line, ``error: ...``, on stderr (no traceback), naming the file, key or
 value and what to do. Exit status 2: the config or command line cannot work (a bad key or value, a
 config file that is missing, not valid YAML or inherits from itself, a file it names that is not
-there), found before anything starts; 1: the run stopped on a fault found while running (a checkpoint
-or weights file that is refused, corrupt or does not fit the model, a non-finite loss, an unusable
-annotation file, a full disk).
+there, an unusable annotation file), found before anything starts; 1: the run stopped on a fault
+found while running (a checkpoint or weights file that is refused, corrupt or does not fit the model,
+a non-finite loss, too many unreadable videos, a full disk, a process of several that stopped).
 """
 import argparse
-import functools
 import sys
 from typing import List, Optional
 
-from timesformer.config import load_config
-from timesformer.config.stated import stated_keys
-from timesformer.engine import launch, preflight, run, settle_channel_order
-from timesformer.errors import USER_ERRORS, ConfigError, JobFailed, error_line
-from timesformer.utils.logging import setup_logging
+from timesformer.cli import common
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    """--cfg FILE and trailing KEY VALUE overrides."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cfg", dest="cfg_file", required=True, help="YAML config file")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides: KEY VALUE pairs")
-    return p.parse_args(argv)
+def build_parser() -> argparse.ArgumentParser:
+    """--cfg FILE, --dry-run and trailing KEY VALUE overrides."""
+    p = common.build(__name__, __doc__)
+    common.add_cfg(p, required=True)
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the config and its files, print what the run would do, start nothing")
+    common.add_overrides(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Preflight in this process (where the weights come from, decided once), then launch."""
+    import functools
+
+    from timesformer.config import load_config
+    from timesformer.config.stated import stated_keys
+    from timesformer.errors import ConfigError, JobFailed
+
+    cfg = load_config(args.cfg, args.opts)  # before the library is imported: a bad value answers at once
+    from timesformer.engine import dry_run, launch, preflight, settle_channel_order
+    from timesformer.engine import run as train_and_test
+    from timesformer.utils.logging import setup_logging
+
+    setup_logging()
+    if args.dry_run:
+        print(dry_run(cfg))
+        return 0
+    start = preflight(cfg)
+    # The weights the run starts from decide the input channel order, unless the user states it.
+    stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg, args.opts)
+    cfg = settle_channel_order(cfg, stated, start)
+    try:
+        launch(functools.partial(train_and_test, start=start), cfg)
+    except ConfigError as e:  # found while running (a checkpoint that does not fit): the run failed, status 1
+        raise JobFailed(str(e)) from e
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
-    args = parse_args(argv)
-    setup_logging()
-    try:
-        cfg = load_config(args.cfg_file, args.opts)
-        start = preflight(cfg)  # where the weights come from, decided once for every process
-        # The weights the run starts from decide the input channel order, unless the user states it.
-        stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg_file, args.opts)
-        cfg = settle_channel_order(cfg, stated, start)
-    except ConfigError as e:
-        print(error_line(e), file=sys.stderr)
-        return 2
-    try:
-        launch(functools.partial(run, start=start), cfg)
-    except (*USER_ERRORS, JobFailed) as e:
-        print(error_line(e), file=sys.stderr)
-        return 1
-    return 0
+    return common.run_tool(build_parser(), run, argv)
 
 
 if __name__ == "__main__":

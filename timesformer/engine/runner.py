@@ -19,6 +19,7 @@ from timesformer.utils.logging import setup_logging
 
 from .checks import check_config
 from .evaluator import evaluate, per_class_table, summary
+from .launch import use_cuda
 from .resume import Start, build_run_model, decide_start, trained_iterations
 from .trainer import Trainer, seed_all
 from .writers import TEST_RECORDS, StatsWriter, describe_bad_files, gather_bad_files
@@ -78,6 +79,25 @@ def _check_weights_path(cfg, key: str) -> None:
         where = "" if os.path.isabs(os.path.expanduser(value)) else f" (relative to {os.getcwd()})"
         raise ConfigError(f"{key} = {value!r}: no such file{where}; check the path (MODEL_ZOO.md says where "
                           "to get the released weights), or set it to ''")
+
+
+def dry_run(cfg) -> str:
+    """``run_net --dry-run``: ``preflight`` (every check that needs no process and no GPU), then a short
+    plan of what the run would do, as text."""
+    start = preflight(cfg)
+    world = du.config_world_size(cfg)
+    device = "cuda" if use_cuda(cfg) else "cpu"
+    lines = [f"processes: {world} ({du.processes_per_machine(cfg)} per machine x {cfg.NUM_SHARDS} machine(s)) "
+             f"on {device}",
+             f"weights: {start.kind}" + (f" from {start.source} ({start.key})" if start.source else "")]
+    if cfg.TRAIN.ENABLE:
+        lines.append(f"train: {cfg.TRAIN.DATASET}, {cfg.SOLVER.MAX_EPOCH} epoch(s), batch {cfg.TRAIN.BATCH_SIZE} "
+                     f"in all, {cfg.DATA.NUM_FRAMES} frames x {cfg.DATA.TRAIN_CROP_SIZE} px")
+    if cfg.TEST.ENABLE:
+        lines.append(f"test: {cfg.TEST.DATASET}, {cfg.TEST.NUM_ENSEMBLE_VIEWS} clip(s) x "
+                     f"{cfg.TEST.NUM_SPATIAL_CROPS} crop(s) per video")
+    lines.append(f"output: {os.path.abspath(cfg.OUTPUT_DIR)}")
+    return "\n".join(lines)
 
 
 def save_config(cfg) -> Optional[str]:
