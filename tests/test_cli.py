@@ -171,3 +171,12 @@ def test_the_timesformer_command_lists_and_runs_the_tools(capsys, monkeypatch):
     assert "usage: timesformer model_info" in capsys.readouterr().out
     assert timesformer_main(["model_info", "--all-schemes", "MODEL.NO_SUCH_KEY", "1"]) == 2
     assert "unknown config key MODEL.NO_SUCH_KEY" in capsys.readouterr().err
+
+
+def test_the_names_a_parser_offers_are_the_librarys():
+    # named in the tools so that --help needs no torch; the same tuples as the code that reads them
+    from timesformer.checkpoint import FORMATS
+    from timesformer.visualize import HEAD_FUSIONS
+
+    assert load_tool("convert_checkpoint").FORMATS == FORMATS
+    assert load_tool("visualize_attention").HEAD_FUSIONS == HEAD_FUSIONS
