@@ -180,3 +180,10 @@ def test_the_names_a_parser_offers_are_the_librarys():
 
     assert load_tool("convert_checkpoint").FORMATS == FORMATS
     assert load_tool("visualize_attention").HEAD_FUSIONS == HEAD_FUSIONS
+
+
+def test_the_start_up_benchmark_prints_ratios_to_import_torch(capsys):
+    assert load_tool("benchmark_startup").main(["--runs", "1", "--tools", "convert_checkpoint"]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert [r[1].strip() for r in rows] == ["`import torch`", "`load_config`", "`convert_checkpoint --help`"]
+    assert float(rows[0][3]) == 1.0 and all(float(r[2]) > 0 for r in rows)
