@@ -86,6 +86,12 @@ _C.DATA.PATH_TO_DATA_DIR = ""
 _C.DATA.PATH_PREFIX = ""
 # Separator between path and label in CSV annotation files (kinetics, howto100m, video_list).
 _C.DATA.PATH_LABEL_SEPARATOR = " "
+# Multi-label classification (Charades-style): a video may have several classes (video_list labels
+# "a,b,c"; other datasets give one-hot targets). Targets are multi-hot, the loss is binary cross-entropy
+# (timm's multi-label Mixup smooths each target towards 0.5 by MIXUP.LABEL_SMOOTH_VALUE), views are
+# combined as sigmoid scores (TEST.ENSEMBLE_METHOD "softmax": their mean, "max": their max, "sum":
+# summed logits) and evaluation reports the mean average precision over classes (mAP). DATASET.md.
+_C.DATA.MULTI_LABEL = False
 # Take one frame every SAMPLING_RATE frames, counted at TARGET_FPS (mapped onto the video's real fps).
 _C.DATA.SAMPLING_RATE = 32
 # Frame rate at which SAMPLING_RATE is counted.
@@ -244,7 +250,8 @@ _C.TEST.BATCH_SIZE = 8
 # Weights to test when not training: a checkpoint file; "" = the newest checkpoint in OUTPUT_DIR.
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # How the views of a video are combined: "softmax" (average of softmax scores, the paper),
-# "sum" (sum of logits, the reference code) or "max" (class-wise max of softmax scores).
+# "sum" (sum of logits, the reference code) or "max" (class-wise max of softmax scores). With
+# DATA.MULTI_LABEL the class probabilities are sigmoids instead of a softmax.
 _C.TEST.ENSEMBLE_METHOD = "softmax"
 
 # Dataset of the test split: kinetics, ssv2, diving48, howto100m, video_list or synthetic.

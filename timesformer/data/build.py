@@ -152,7 +152,8 @@ def shuffle_dataset(loader: DataLoader, epoch: int, seed: Optional[int] = None) 
 
 
 def build_mixup(cfg: CfgNode):
-    """timm Mixup/CutMix with label smoothing for (B, C, T, H, W) clips, or None when off."""
+    """timm Mixup/CutMix with label smoothing for (B, C, T, H, W) clips, or None when off; with
+    DATA.MULTI_LABEL timm's multi-label mode (multi-hot targets, each smoothed towards 0.5)."""
     if not cfg.MIXUP.ENABLE:
         return None
     from .mixup import VideoMixup
@@ -160,7 +161,7 @@ def build_mixup(cfg: CfgNode):
     m = cfg.MIXUP
     return VideoMixup(mixup_alpha=m.ALPHA, cutmix_alpha=m.CUTMIX_ALPHA, prob=m.PROB,
                       switch_prob=m.SWITCH_PROB, label_smoothing=m.LABEL_SMOOTH_VALUE,
-                      num_classes=cfg.MODEL.NUM_CLASSES)
+                      num_classes=cfg.MODEL.NUM_CLASSES, multi_label=cfg.DATA.MULTI_LABEL)
 
 
 def check_data_config(cfg: CfgNode) -> None:
