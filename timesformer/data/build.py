@@ -203,6 +203,8 @@ def check_data_config(cfg: CfgNode) -> None:
             d.RANDOM_FLIP, f"False for TRAIN.DATASET = {cfg.TRAIN.DATASET!r}: flipping changes its labels "
             "(left/right is part of the class)")
     require(0.0 <= cfg.AUG.RE_PROB <= 1.0, "AUG.RE_PROB", cfg.AUG.RE_PROB, "a probability in [0, 1]")
+    require(d.OFFICIAL_SPLIT in (1, 2, 3), "DATA.OFFICIAL_SPLIT", d.OFFICIAL_SPLIT,
+            "1, 2 or 3 (UCF101 and HMDB51 have three official splits)")
     require(cfg.DATA.SYNTHETIC_NUM_VIDEOS >= 4, "DATA.SYNTHETIC_NUM_VIDEOS", d.SYNTHETIC_NUM_VIDEOS, ">= 4")
     if cfg.MIXUP.ENABLE:
         require(cfg.MIXUP.ALPHA > 0 or cfg.MIXUP.CUTMIX_ALPHA > 0, "MIXUP.ALPHA", cfg.MIXUP.ALPHA,

@@ -95,6 +95,7 @@ class VideoDataset(torch.utils.data.Dataset):
     test_sampling = None       # "cover" for HowTo100M; None = as ``sampling``
     flip_changes_label = False  # True for SSv2: DATA.RANDOM_FLIP must be False
     class_list = ""  # the annotation file naming the classes, when the dataset has one
+    annotation_folder = "the folder holding it"  # what DATA.PATH_TO_DATA_DIR should be, for errors
     # Evaluation: the crops of a temporal clip share one decode (False: each view decodes its clip
     # itself, the slower per-crop path, for tests and tools/benchmark_data.py --compare).
     reuse_decoded_clips = True
@@ -141,7 +142,7 @@ class VideoDataset(torch.utils.data.Dataset):
         path = os.path.join(self.cfg.DATA.PATH_TO_DATA_DIR, file_name)
         if not os.path.isfile(path):
             raise AnnotationError(f"{self.name} {self.split}: annotation file {path} not found; set "
-                                  "DATA.PATH_TO_DATA_DIR to the folder holding it (see DATASET.md)")
+                                  f"DATA.PATH_TO_DATA_DIR to {self.annotation_folder} (see DATASET.md)")
         return path
 
     def video_path(self, relative: str) -> str:
