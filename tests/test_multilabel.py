@@ -4,8 +4,8 @@ class and mAP; a tiny model learns a two-property task through tools/run_net.py,
 prints the same per-class probabilities."""
 import json
 import math
-from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +14,7 @@ from tests.videos import write_two_property_set, write_video
 from timesformer.config import load_config
 from timesformer.data import build_dataset, build_mixup
 from timesformer.data.datasets import AnnotationError
-from timesformer.engine.evaluator import combine_views, multilabel_metrics
+from timesformer.engine.evaluator import ViewCollector, combine_views, merge_rank_scores, multilabel_metrics
 from timesformer.utils.logging import read_json_lines
 from timesformer.utils.meters import average_precision, topk_correct
 
@@ -132,6 +132,22 @@ def test_views_combine_as_sigmoid_scores():
     assert torch.allclose(combine_views(logits, "sum", multi_label=True), logits.sum(0))
 
 
+def test_views_split_between_ranks_combine_as_sigmoid_scores():
+    # video 0: 2 views on two ranks (they travel as rows); video 1: both on rank 1 (combined there)
+    shares = [{(0, 0): [2.0, -1.0]}, {(0, 1): [0.0, 3.0], (1, 0): [1.0, 1.0], (1, 1): [-1.0, 0.5]}]
+    parts = []
+    for share in shares:
+        collector = ViewCollector(lambda video: 2, "softmax", multi_label=True)
+        for (video, view), logits in share.items():
+            collector.add(video, view, np.array(logits, np.float32))
+        parts.append(collector.result({}))
+    assert parts[1].videos.tolist() == [1]
+    scores, counts, _ = merge_rank_scores(parts, num_videos=2, method="softmax", multi_label=True)
+    assert counts.tolist() == [2, 2]
+    assert torch.allclose(scores[0], torch.tensor([[2.0, -1.0], [0.0, 3.0]]).sigmoid().mean(0))
+    assert torch.allclose(scores[1], torch.tensor([[1.0, 1.0], [-1.0, 0.5]]).sigmoid().mean(0))
+
+
 # ----------------------------------------------------------------------------- the miniature
 @pytest.fixture(scope="module")
 def two_property_run(tmp_path_factory):
@@ -182,4 +198,3 @@ def test_predict_prints_the_per_class_probabilities_run_net_tested(two_property_
     assert load_tool("predict").main([str(data / row["video"]), "--weights", str(ckpt)]) == 0
     text = capsys.readouterr().out
     assert "multi-label" in text and "sigmoid" in text
-    assert Path(data / row["video"]).is_file()
