@@ -8,7 +8,8 @@ W is our checkpoint, a released .pyth, a Hugging Face folder or hub id. A video 
 the config's test protocol (--cfg when given, else the checkpoint's stored config, else defaults),
 exactly as tools/run_net.py testing scores it: Kinetics and Diving-48 the middle clip x 3 crops,
 SSv2 the middle of each segment x 3 crops, HowTo100M the clips covering the video; the views are
-combined by TEST.ENSEMBLE_METHOD (mean softmax by default). --timeline adds the scores of windows
+combined by TEST.ENSEMBLE_METHOD (mean softmax by default; a multi-label model, DATA.MULTI_LABEL,
+gives each class its own sigmoid probability). --timeline adds the scores of windows
 along the whole video: one every clip length, the last ending at the video's end. The JSON output
 states the protocol. Exit status 1 when any video could not be read (the others are still reported).
 """
@@ -67,8 +68,9 @@ def save_features(path: str, videos: List[str], feats: "torch.Tensor") -> None:
 
 def _text(result: Dict[str, Any], protocol: Dict[str, Any]) -> str:
     what = "score" if protocol["ensemble"] == "sum" else "prob"
+    kind = "; multi-label: one sigmoid probability per class" if protocol["multi_label"] else ""
     lines = [f"{result['video']}  ({result['duration_s']:.1f} s, {result['num_clips']} clip(s) x "
-             f"{result['num_crops']} crop(s): {protocol['sampling']}, {protocol['ensemble']} ensemble)"]
+             f"{result['num_crops']} crop(s): {protocol['sampling']}, {protocol['ensemble']} ensemble{kind})"]
     lines += [f"  {i + 1}. {t['name']:<40s} {what} {t['score']:.4f}" for i, t in enumerate(result["top"])]
     for w in result.get("timeline", []):
         best = ", ".join(f"{t['name']} {t['score']:.3f}" for t in w["top"][:3])
