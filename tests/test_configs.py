@@ -10,9 +10,12 @@ from timesformer.data import train_batch
 from timesformer.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-OURS = ("Kinetics", "Kinetics600", "SSv2", "Diving48", "HowTo100M")
+OURS = ("Kinetics", "Kinetics600", "SSv2", "Diving48", "HowTo100M", "UCF101", "HMDB51")
 EXPERIMENTS = sorted(p for d in OURS for p in (CONFIGS / d).glob("*.yaml"))
-NUM_CLASSES = {"Kinetics": 400, "Kinetics600": 600, "SSv2": 174, "Diving48": 48, "HowTo100M": 1059}
+NUM_CLASSES = {"Kinetics": 400, "Kinetics600": 600, "SSv2": 174, "Diving48": 48, "HowTo100M": 1059, "UCF101": 101,
+               "HMDB51": 51}
+# Fine-tuned from the Kinetics-400 TimeSformer rather than the ImageNet ViT.
+FROM_KINETICS = ("HowTo100M", "UCF101", "HMDB51")
 SCHEMES = {"divST": "divided_space_time", "spaceOnly": "space_only", "jointST": "joint_space_time",
            "localGlobal": "sparse_local_global", "axial": "axial"}
 # The paper's Table 1: parameters with a 174-class head; each further class adds 768 + 1.
@@ -25,7 +28,8 @@ EXPECTED = [f"Kinetics/TimeSformer_{s}_8x32_224.yaml" for s in SCHEMES] + [
     f"{d}/TimeSformer_divST_8x32_224.yaml" for d in ("Kinetics600", "Diving48")] + [
     f"SSv2/TimeSformer_{s}_8_224.yaml" for s in SCHEMES] + [
     "SSv2/TimeSformer_divST_16_448.yaml", "SSv2/TimeSformer_divST_64_224.yaml"] + [
-    f"HowTo100M/TimeSformer_divST_{f}x32_224.yaml" for f in (8, 32, 64, 96)]
+    f"HowTo100M/TimeSformer_divST_{f}x32_224.yaml" for f in (8, 32, 64, 96)] + [
+    "UCF101/TimeSformer_divST_8x16_224.yaml", "HMDB51/TimeSformer_divST_8x8_224.yaml"]
 TINY = ["MODEL.EMBED_DIM", "32", "MODEL.DEPTH", "1", "MODEL.NUM_HEADS", "2", "MODEL.PATCH_SIZE", "8",
         "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "TIMESFORMER.PRETRAINED_MODEL", ""]
 
@@ -68,10 +72,13 @@ def test_config_describes_its_experiment(path):
         assert batch.effective == 64 and batch.per_process <= cfg.TRAIN.MAX_BATCH_PER_PROCESS
     # as many clips per process as hold the tokens of 8 clips of 8x224 (12,544), at least one
     assert max(1, 8 * 8 * 14 ** 2 // (cfg.DATA.NUM_FRAMES * (size // 16) ** 2)) == cfg.TRAIN.MAX_BATCH_PER_PROCESS
-    if dataset == "HowTo100M":  # starts from Kinetics-400 weights, whole video covered at test
-        assert "K400" in cfg.TIMESFORMER.PRETRAINED_MODEL and cfg.TEST.NUM_SPATIAL_CROPS == 1
+    if dataset in FROM_KINETICS:  # starts from the Kinetics-400 TimeSformer, never a full training state
+        assert "K400" in cfg.TIMESFORMER.PRETRAINED_MODEL and not cfg.TRAIN.CHECKPOINT_FILE_PATH
     else:
         assert cfg.TIMESFORMER.PRETRAINED_MODEL == "vit_base_patch16_224.orig_in21k_ft_in1k"
+    if dataset == "HowTo100M":  # the whole video covered at test
+        assert cfg.TEST.NUM_SPATIAL_CROPS == 1
+    else:
         assert (cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS) == (1, 3)
 
 

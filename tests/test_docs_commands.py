@@ -1,12 +1,15 @@
-"""Every training command the docs show (``python tools/run_net.py``, ``torchrun ... tools/run_net.py``,
-``python tools/submit.py`` in README.md, REPRODUCE.md and MODEL_ZOO.md) runs as written with
-``--dry-run`` added: real processes, the placeholder paths pointing at a temporary folder that holds
-miniature annotations, exit status 0, the recipe's effective batch of 64 whatever the process count,
-and nothing written.
+"""Every training command the docs show (run_net, torchrun and submit, in any form: ``python
+tools/run_net.py``, ``timesformer run_net``, ``python -m timesformer run_net``, ``torchrun ...
+tools/run_net.py`` or ``torchrun ... -m timesformer run_net``; in README.md, REPRODUCE.md and
+MODEL_ZOO.md) runs as written with ``--dry-run`` added: real processes, the placeholder paths
+pointing at a temporary folder that holds miniature annotations, exit status 0, the recipe's
+effective batch of 64 whatever the process count, and nothing written.
 
-A torchrun command is run as the first process torchrun would start (its RANK, WORLD_SIZE, LOCAL_*
-and MASTER_* variables set from --nnodes / --nproc_per_node / --rdzv_endpoint): a dry run joins no
-rendezvous, so no second machine is needed. A real torchrun on this machine is tested at the end.
+``timesformer TOOL`` runs as ``python -m timesformer TOOL`` (the same ``timesformer.cli.main``; the
+installed console script itself is tested by tests/test_packaging.py). A torchrun command is run as
+the first process torchrun would start (its RANK, WORLD_SIZE, LOCAL_* and MASTER_* variables set
+from --nnodes / --nproc_per_node / --rdzv_endpoint): a dry run joins no rendezvous, so no second
+machine is needed. A real torchrun on this machine is tested at the end.
 """
 import os
 import re
@@ -14,7 +17,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -22,10 +25,23 @@ from tests.conftest import QUICKSTART, ROOT
 from timesformer.utils.distributed import find_free_port
 
 DOCS = ("README.md", "REPRODUCE.md", "MODEL_ZOO.md")
-TOOLS = ("tools/run_net.py", "tools/submit.py")
+NAMES = ("run_net", "submit")
+SCRIPTS = tuple(f"tools/{name}.py" for name in NAMES)
 PLACEHOLDER = re.compile(r"^(/path/to/|/data/|<)")
 # The checkpoint the docs tell users to download next to where they run (the dry run reads no weights).
 RELEASED = "TimeSformer_divST_8x32_224_K400.pyth"
+
+
+def find_tool(words: List[str]) -> Optional[Tuple[int, int]]:
+    """Where the tool is named in ``words`` and where its arguments start, or None when the words do
+    not run run_net or submit: ``tools/NAME.py`` or ``timesformer NAME`` (after python -m, torchrun -m,
+    torchrun --no-python, or alone)."""
+    for i, w in enumerate(words):
+        if w in SCRIPTS:
+            return i, i + 1
+        if w == "timesformer" and i + 1 < len(words) and words[i + 1] in NAMES:
+            return i + 1, i + 2
+    return None
 
 
 def doc_commands(text: str) -> List[List[str]]:
@@ -35,18 +51,23 @@ def doc_commands(text: str) -> List[List[str]]:
     for block in re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.S | re.M):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split(" #", 1)[0].strip()
-            if line.startswith("#") or not any(tool in line for tool in TOOLS):
+            if line.startswith("#") or not any(name in line for name in NAMES):
                 continue
-            words = shlex.split(line)
             chains = [[]]
-            for w in words:
+            for w in shlex.split(line):
                 chains.append([]) if w in ("&&", ";") else chains[-1].append(w)
-            found += [c for c in chains if any(w in TOOLS for w in c)]
+            found += [c for c in chains if find_tool(c)]
     return found
 
 
 def all_commands() -> List[Tuple[str, List[str]]]:
     return [(doc, cmd) for doc in DOCS for cmd in doc_commands((ROOT / doc).read_text())]
+
+
+def tool_name(words: List[str]) -> str:
+    """'run_net' or 'submit': the tool ``words`` run."""
+    name = words[find_tool(words)[0]]
+    return name[len("tools/"):-len(".py")] if name in SCRIPTS else name
 
 
 def option(words: List[str], name: str, default: str) -> str:
@@ -55,23 +76,25 @@ def option(words: List[str], name: str, default: str) -> str:
 
 def as_run(words: List[str], paths: Dict[str, str]) -> Tuple[List[str], Dict[str, str]]:
     """The command line to start and its extra environment: placeholders replaced, --dry-run added,
-    ``python`` this interpreter, torchrun as its first worker."""
+    ``python`` this interpreter, ``timesformer`` ``python -m timesformer``, torchrun as its first worker."""
     args = []
     for i, w in enumerate(words):
         if PLACEHOLDER.match(w):
-            key = words[i - 1]
-            w = paths.get(key) or paths["file"]
+            w = paths.get(words[i - 1]) or paths["file"]
         args.append(w)
+    name, rest = find_tool(args)
+    tool = [args[name]] if args[name] in SCRIPTS else ["-m", "timesformer", args[name]]
     env = {}
     if args[0] == "torchrun":
-        script = next(i for i, w in enumerate(args) if w in TOOLS)
-        launcher, args = args[:script], ["python", *args[script:]]
-        nodes, per_node = int(option(launcher, "--nnodes", "1")), int(option(launcher, "--nproc_per_node", "1"))
-        host, _, port = option(launcher, "--rdzv_endpoint", "localhost:29500").partition(":")
+        nodes, per_node = int(option(args, "--nnodes", "1")), int(option(args, "--nproc_per_node", "1"))
+        host, _, port = option(args, "--rdzv_endpoint", "localhost:29500").partition(":")
         env = {"RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0", "WORLD_SIZE": str(nodes * per_node),
                "LOCAL_WORLD_SIZE": str(per_node), "MASTER_ADDR": host, "MASTER_PORT": port or "29500"}
-    assert args[0] == "python", f"not a python command: {words}"
-    return [sys.executable, *args[1:], "--dry-run"], env
+    else:
+        launcher = args[:name]
+        assert launcher in (["python"], ["python", "-m", "timesformer"], ["timesformer"]), \
+            f"not a command this test knows how to run: {words}"
+    return [sys.executable, *tool, *args[rest:], "--dry-run"], env
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +120,25 @@ def workdir(tmp_path_factory) -> Tuple[Path, Dict[str, str]]:
 def test_the_docs_show_the_commands_this_test_runs():
     shown = [" ".join(c) for _, c in all_commands()]
     assert any(c.startswith("torchrun --nnodes 2") for c in shown)
-    assert any(c.startswith("python tools/submit.py") and "NUM_SHARDS 4" in c for c in shown)
-    assert sum(c.startswith("python tools/run_net.py") for c in shown) >= 5
+    assert any(tool_name(c.split()) == "submit" and "NUM_SHARDS 4" in c for c in shown)
+    assert sum(tool_name(c.split()) == "run_net" for c in shown) >= 5
+
+
+@pytest.mark.parametrize("line,expected,world", [
+    ("python tools/run_net.py --cfg X NUM_GPUS 8", ["tools/run_net.py", "--cfg", "X", "NUM_GPUS", "8"], None),
+    ("timesformer run_net --cfg X", ["-m", "timesformer", "run_net", "--cfg", "X"], None),
+    ("pip install timesformer && python -m timesformer submit --cfg X", ["-m", "timesformer", "submit", "--cfg", "X"],
+     None),
+    ("torchrun --nnodes 2 --nproc_per_node 8 -m timesformer run_net --cfg X",
+     ["-m", "timesformer", "run_net", "--cfg", "X"], "16"),
+    ("torchrun --nproc_per_node 4 --no-python timesformer run_net --cfg X",
+     ["-m", "timesformer", "run_net", "--cfg", "X"], "4"),
+    ("torchrun --nnodes 2 tools/run_net.py --cfg X", ["tools/run_net.py", "--cfg", "X"], "2"),
+])
+def test_every_form_of_a_command_is_found_and_run_by_this_interpreter(line, expected, world):
+    (words,) = doc_commands(f"```bash\n{line}\n```\n")
+    cmd, env = as_run(words, {"file": "F"})
+    assert cmd == [sys.executable, *expected, "--dry-run"] and env.get("WORLD_SIZE") == world
 
 
 @pytest.mark.slow
@@ -124,7 +164,7 @@ def test_every_documented_command_plans_without_a_problem(workdir):
             assert f" {processes} process" in out, shown
             if "TRAIN.ENABLE" not in words:  # the recipe's batch on any cluster
                 assert "64 clips per optimizer step" in out and "2400 videos" in out, shown
-        if "tools/submit.py" in words:
+        if tool_name(words) == "submit":
             assert f"#SBATCH --nodes={shards}" in out, shown
     assert sorted(os.listdir(work)) == before  # a dry run writes nothing (no ./output, no runs/)
 

@@ -8,14 +8,13 @@ plans from the variables torchrun set, and only RANK 0 reports.
 import math
 import os
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 from fvcore.common.config import CfgNode
 
-from timesformer.config import load_config
 from timesformer.data import DATASETS, TrainBatch, eval_batch, iterations_per_epoch, train_batch
-from timesformer.errors import AnnotationError, ConfigError
+from timesformer.errors import AnnotationError
 from timesformer.utils import distributed as du
 
 from .resume import Start
@@ -148,12 +147,9 @@ def plan(cfg) -> Plan:
                 os.path.abspath(cfg.OUTPUT_DIR), start)
 
 
-def dry_run(cfg_file: str, opts: Sequence[str]) -> Tuple[int, str]:
-    """The ``--dry-run`` of the tools: (0, the plan) or (2, every problem). Under torchrun only RANK 0
-    has something to print (the others get ''), each checks the same."""
-    first = int(os.environ.get("RANK", "0")) == 0
-    try:
-        text = plan(load_config(cfg_file, list(opts))).describe()
-    except ConfigError as e:
-        return 2, f"error: {e}\n" if first else ""  # each problem of several on its own line
-    return 0, text if first else ""
+def dry_run(cfg) -> str:
+    """The ``--dry-run`` of run_net and submit: the plan of ``cfg`` as text, or a ConfigError listing
+    every problem. Under torchrun each process checks the same; only RANK 0 returns the text (the
+    others ''), so the plan is printed once."""
+    text = plan(cfg).describe()
+    return text if int(os.environ.get("RANK", "0")) == 0 else ""

@@ -20,7 +20,7 @@ from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
 
 from .checks import check_config
-from .evaluator import evaluate, per_class_table, summary
+from .evaluator import evaluate, per_class_ap_table, per_class_table, summary
 from .launch import check_env_world
 from .resume import Start, build_run_model, decide_start, trained_iterations
 from .trainer import Trainer, seed_all
@@ -153,9 +153,10 @@ def check_finite_result(metrics: Dict[str, object], source: str, precision: str)
 
 def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str = "the model",
          iteration: int = 0) -> Dict[str, object]:
-    """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix,
-    test_results.json and ``test_final`` (at ``iteration``: the training iterations behind the
-    weights); non-finite scores or loss are an error instead."""
+    """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix (with
+    DATA.MULTI_LABEL instead each class's average precision), test_results.json and ``test_final``
+    (at ``iteration``: the training iterations behind the weights); non-finite scores or loss are
+    an error instead."""
     loader = build_loader(cfg, "test")
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
     check_finite_result(metrics, source, cfg.TRAIN.MIXED_PRECISION)
@@ -163,10 +164,13 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
     record = {"type": "test_final", "iter": iteration, **summary(metrics),
               "ensemble": cfg.TEST.ENSEMBLE_METHOD}
     if du.is_main_process():
+        if "per_class_ap" in metrics:  # multi-label: every class's AP (None: no positive video)
+            record["per_class_ap"] = metrics["per_class_ap"]
         if writer is not None:
             writer.write(record)
         names = getattr(loader.dataset, "class_names", None)
-        result = {**record, "per_class": per_class_table(metrics, names),
+        table = per_class_ap_table if "per_class_ap" in metrics else per_class_table
+        result = {**record, "per_class": table(metrics, names),
                   "bad_files": [dataclasses.asdict(b) for b in bad]}
         with open(os.path.join(cfg.OUTPUT_DIR, "test_results.json"), "w") as f:
             json.dump(result, f, indent=1, default=str)
