@@ -234,3 +234,17 @@ def test_the_hr_recipe_holds_one_clip_per_process():
     cfg = check_config(load_config(HR, ["NUM_GPUS", "8"]))
     batch = train_batch(cfg, 8)
     assert (batch.effective, batch.per_process, batch.accumulation) == (64, 1, 8)
+
+
+@pytest.mark.parametrize("tool,extra", [("run_net", []), ("run_net", ["--dry-run"]), ("submit", ["--dry-run"])])
+def test_the_tools_name_the_problems_of_the_file_and_the_overrides_at_once(tool, extra, tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"_BASE_: {KINETICS}\nMODEL:\n  NUM_CLASES: 10\n")
+    argv = ["--cfg", str(config), *extra, "SOLVER.BASE_LR", "fast", "TRAIN.BATCH", "8",
+            "OUTPUT_DIR", str(tmp_path / "o")]
+    assert load_tool(tool).main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the config has 3 problems") and len(err.splitlines()) == 1, err
+    for part in ("unknown config key MODEL.NUM_CLASES", "SOLVER.BASE_LR = 'fast'", "unknown config key TRAIN.BATCH."):
+        assert part in err, part
+    assert not (tmp_path / "o").exists()
