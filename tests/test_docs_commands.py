@@ -1,7 +1,7 @@
 """Every training command the docs show (run_net, torchrun and submit, in any form: ``python
 tools/run_net.py``, ``timesformer run_net``, ``python -m timesformer run_net``, ``torchrun ...
 tools/run_net.py`` or ``torchrun ... -m timesformer run_net``; in README.md, REPRODUCE.md and
-MODEL_ZOO.md) runs as written with ``--dry-run`` added: real processes, the placeholder paths
+MODEL_ZOO.md and DATASET.md) runs as written with ``--dry-run`` added: real processes, the placeholder paths
 pointing at a temporary folder that holds miniature annotations, exit status 0, the recipe's
 effective batch of 64 whatever the process count, and nothing written.
 
@@ -24,11 +24,12 @@ import pytest
 from tests.conftest import QUICKSTART, ROOT
 from timesformer.utils.distributed import find_free_port
 
-DOCS = ("README.md", "REPRODUCE.md", "MODEL_ZOO.md")
+DOCS = ("README.md", "REPRODUCE.md", "MODEL_ZOO.md", "DATASET.md")
 NAMES = ("run_net", "submit")
 SCRIPTS = tuple(f"tools/{name}.py" for name in NAMES)
 PLACEHOLDER = re.compile(r"^(/path/to/|/data/|<)")
-# The checkpoint the docs tell users to download next to where they run (the dry run reads no weights).
+# The checkpoint the docs tell users to download where they run, or into checkpoints/ there for the configs
+# that fine-tune it (REPRODUCE.md); the dry run reads no weights.
 RELEASED = "TimeSformer_divST_8x32_224_K400.pyth"
 
 
@@ -105,7 +106,9 @@ def workdir(tmp_path_factory) -> Tuple[Path, Dict[str, str]]:
     work.mkdir()
     for name in ("tools", "configs"):
         (work / name).symlink_to(ROOT / name)
-    (work / RELEASED).write_bytes(b"")  # downloaded, as the docs say
+    (work / "checkpoints").mkdir()
+    for path in (work / RELEASED, work / "checkpoints" / RELEASED):
+        path.write_bytes(b"")  # downloaded, as the docs say
     annotations = tmp / "annotations"
     annotations.mkdir()
     for split, count in (("train", 2400), ("val", 100), ("test", 100)):
