@@ -1,4 +1,4 @@
-"""Train and/or test a model from a config: trains when TRAIN.ENABLE, then tests when TEST.ENABLE.
+r"""Train and/or test a model from a config: trains when TRAIN.ENABLE, then tests when TEST.ENABLE.
 
     python tools/run_net.py --cfg configs/Synthetic/quickstart.yaml
     python tools/run_net.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml NUM_GPUS 8 \

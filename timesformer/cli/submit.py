@@ -1,4 +1,4 @@
-"""Submit ``tools/run_net.py`` to SLURM through submitit: one task per GPU, NUM_SHARDS nodes.
+r"""Submit ``tools/run_net.py`` to SLURM through submitit: one task per GPU, NUM_SHARDS nodes.
 
     python tools/submit.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --partition gpu \
         --timeout-min 4320 NUM_GPUS 8 NUM_SHARDS 2 DATA.PATH_TO_DATA_DIR /data/k400
@@ -7,8 +7,8 @@
 
 A preempted or timed-out job is requeued and auto-resumes from its newest checkpoint
 (TRAIN.AUTO_RESUME). ``--dry-run`` checks the run as ``run_net --dry-run`` does and prints the sbatch
-script and the run's plan instead of submitting;
-``--cluster local`` / ``debug`` run the same job on this machine (debug: in this process).
+script and the run's plan instead of submitting; ``--cluster local`` / ``debug`` run the same job on
+this machine (debug: in this process).
 Submitting to SLURM needs its ``srun`` and ``sbatch`` on this machine (a login node); without them the
 tool says so (exit status 2).
 """

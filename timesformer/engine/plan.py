@@ -1,5 +1,5 @@
-"""The plan of a run, worked out without starting it (``--dry-run`` of tools/run_net.py and
-tools/submit.py): every check of ``preflight`` (all problems at once), then the processes, the
+"""The plan of a run, worked out without starting it (``--dry-run`` of the run_net and submit tools,
+however they are called): every check of ``preflight`` (all problems at once), then the processes, the
 batch of each (TRAIN.BATCH_SIZE split over them, the rest accumulated), the iterations of an epoch
 when the training annotations can be read, the output folder and where the weights come from.
 Nothing is written, no process group is joined, no weights are fetched; under torchrun each process
