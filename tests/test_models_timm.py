@@ -115,7 +115,7 @@ def test_offline_is_an_error_naming_the_hub_id_and_the_way_out(tmp_path, monkeyp
         timm.create_model("timesformer_base_patch16_224.ssv2", pretrained=True)
     message = str(e.value)
     assert "facebook/timesformer-base-finetuned-ssv2" in message and "timesformer_base_patch16_224.ssv2" in message
-    assert "huggingface-cli download facebook/timesformer-base-finetuned-ssv2" in message
+    assert "hf download facebook/timesformer-base-finetuned-ssv2" in message
     assert "pretrained_cfg_overlay=dict(file=PATH)" in message
 
 

@@ -119,7 +119,7 @@ def _load_released(name: str, tag: str, file: Optional[str], overrides: Dict[str
             raise
         raise FetchError(f"{name}.{tag}: could not fetch its weights, Hugging Face hub id {hub_id} "
                          f"({e.__cause__ or e}). Download them once where there is network "
-                         f"(huggingface-cli download {hub_id}; with HF_HUB_OFFLINE=1 the cache is then used), "
+                         f"(hf download {hub_id}; with HF_HUB_OFFLINE=1 the cache is then used), "
                          "or pass a local copy (a .pyth file or a Hugging Face folder): "
                          f"pretrained_cfg_overlay=dict(file=PATH)") from e
 
