@@ -153,5 +153,7 @@ def test_a_failed_upload_is_an_error_saying_the_folder_is_intact(tmp_path, monke
     assert "hf auth login" in err and f"hf upload me/x {tmp_path / 'hf'}" in err
     assert set(os.listdir(tmp_path / "hf")) == FILES
     # only a Hugging Face folder is uploaded: a usage error, before any work
-    rc = convert_checkpoint.main([str(source), str(tmp_path / "m2.pth"), "--to", "timesformer", "--push-to-hub", "me/x"])
-    assert rc == 2 and "use it with --to hf" in capsys.readouterr().err and not (tmp_path / "m2.pth").exists()
+    rc = convert_checkpoint.main([str(source), str(tmp_path / "m2.pth"), "--to", "timesformer",
+                                  "--push-to-hub", "me/x"])
+    assert rc == 2 and "use it with --to hf" in capsys.readouterr().err
+    assert not (tmp_path / "m2.pth").exists()
