@@ -1,5 +1,5 @@
 """torch.hub entry points: the paper's models by the names they have in timm (see
-``timesformer/models/timm_registry.py`` and MODEL_ZOO.md), e.g.
+``timesformer/timm_models.py`` and MODEL_ZOO.md), e.g.
 
     model = torch.hub.load("REPO_OR_DIR", "timesformer_base_patch16_224", pretrained=True)  # K400 weights
     model = torch.hub.load("REPO_OR_DIR", "timesformer_hr_base_patch16_448", pretrained=True, pretrained_cfg="ssv2")
@@ -11,7 +11,7 @@ keyword arguments override the model (``num_classes``, ``num_frames``, ``img_siz
 # Modules the entry points import (torch.hub checks that each is installed).
 dependencies = ["torch", "timm", "fvcore", "yacs", "yaml", "safetensors", "huggingface_hub", "numpy", "tqdm"]
 
-from timesformer.models.timm_registry import (  # noqa: E402, F401
+from timesformer.timm_models import (  # noqa: E402, F401
     timesformer_axial_base_patch16_224,
     timesformer_base_patch16_224,
     timesformer_hr_base_patch16_448,

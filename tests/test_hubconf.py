@@ -8,9 +8,10 @@ import torch
 
 from tests.checkpoints import install_fake_hub, write_hf_timesformer
 from tests.conftest import ROOT, TINY
-from timesformer.models import TimeSformer, timm_registry
+from timesformer.checkpoint.zoo import ARCHITECTURES
+from timesformer.models import TimeSformer
 
-NAMES = sorted(timm_registry.ARCHITECTURES)
+NAMES = sorted(ARCHITECTURES)
 
 
 def _hubconf():
@@ -31,7 +32,7 @@ def test_hubconf_lists_every_model_and_installed_dependencies():
 def test_torch_hub_load_from_the_repository(name):
     model = torch.hub.load(str(ROOT), name, source="local", pretrained=False, **TINY)
     assert isinstance(model, TimeSformer)
-    assert model.attention_type == timm_registry.ARCHITECTURES[name]["attention_type"]
+    assert model.attention_type == ARCHITECTURES[name]["attention_type"]
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, 4, 32, 32)).shape == (1, 5)
 

@@ -14,10 +14,10 @@ import torch
 from tests.checkpoints import hf_logits, install_fake_hub, write_hf_timesformer
 from tests.conftest import ROOT, TINY
 from timesformer.checkpoint import FetchError
-from timesformer.checkpoint.zoo import RELEASED
-from timesformer.models import TimeSformer, from_pretrained, timm_registry
+from timesformer.checkpoint.zoo import ARCHITECTURES, RELEASED
+from timesformer.models import TimeSformer, from_pretrained
 
-NAMES = sorted(timm_registry.ARCHITECTURES)
+NAMES = sorted(ARCHITECTURES)
 K400 = "facebook/timesformer-base-finetuned-k400"
 SMALL = {k: v for k, v in TINY.items() if k not in ("num_frames", "img_size", "num_classes")}  # the ViT sizes
 
@@ -36,11 +36,24 @@ def test_import_timesformer_registers_without_importing_timm():
     assert out.stdout.strip().split(",") == NAMES
 
 
+@pytest.mark.parametrize("first", ["timesformer.checkpoint", "timesformer.engine"])
+def test_timm_imported_inside_another_part_still_registers(first):
+    # timm imported while a part of the package is being imported (checkpoint.convert and the trainer
+    # import timm): registration must neither fail on the half-imported part nor warn
+    code = (f"import {first}, timm; "
+            "print(','.join(timm.list_models('timesformer*'))); "
+            "model = timm.create_model('timesformer_base_patch16_224', depth=1, embed_dim=8, num_heads=2); "
+            "print(type(model).__name__)")
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stderr == "", out.stderr[-3000:]
+    assert out.stdout.split() == [",".join(NAMES), "TimeSformer"]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_create_model_at_tiny_overrides(name):
     model = timm.create_model(name, pretrained=False, **TINY).eval()
     assert isinstance(model, TimeSformer)
-    assert model.attention_type == timm_registry.ARCHITECTURES[name]["attention_type"]
+    assert model.attention_type == ARCHITECTURES[name]["attention_type"]
     with torch.no_grad():
         assert model(torch.randn(2, 3, 4, 32, 32)).shape == (2, 5)
     data = timm.data.resolve_data_config(model=model)  # timm's data config describes our input
@@ -51,7 +64,7 @@ def test_create_model_at_tiny_overrides(name):
 def test_each_name_has_its_shape(name):
     with torch.device("meta"):  # the real ViT-B shapes, no memory
         vit = timm.create_model(name).model
-    arch = timm_registry.ARCHITECTURES[name]
+    arch = ARCHITECTURES[name]
     assert (vit.embed_dim, vit.depth, vit.patch_size, vit.num_classes) == (768, 12, 16, 400)
     assert vit.num_frames == arch["num_frames"] and vit.patch_grid == (arch["img_size"] // 16,) * 2
 

@@ -1,7 +1,7 @@
 """timesformer: training and evaluating video transformers (TimeSformer, ICML 2021).
 
 ``import timesformer`` registers the paper's models with timm (``timm.create_model(
-'timesformer_base_patch16_224')``, see ``timesformer.models.timm_registry``) without importing timm:
+'timesformer_base_patch16_224')``, see ``timesformer.timm_models``) without importing timm:
 timm (and torch under it) take seconds to import, and the command-line tools must start fast. The
 models are registered the moment timm is imported, before or after this package.
 """
@@ -12,10 +12,11 @@ __version__ = "0.1.0"
 
 
 def _register_with_timm() -> None:
-    """Import ``timesformer.models`` (its last import registers our models with timm); a failure is
-    a warning, never an error in the user's ``import timm``."""
+    """Import ``timesformer.timm_models`` (registers our models with timm; it imports no model code, so
+    it works while a part of the package is half-imported); a failure is a warning, never an error in
+    the user's ``import timm``."""
     try:
-        import timesformer.models  # noqa: F401
+        import timesformer.timm_models  # noqa: F401
     except Exception as e:  # timm must import even when our models cannot (a broken torch, say)
         warnings.warn(f"timesformer models not registered with timm: {type(e).__name__}: {e}", stacklevel=2)
 
@@ -40,7 +41,7 @@ class _AfterTimmImport:
             exec_module(module)
             if self in sys.meta_path:
                 sys.meta_path.remove(self)
-            if "timesformer.models" not in sys.modules:  # being imported: it registers when it is done
+            if "timesformer.timm_models" not in sys.modules:  # being imported: it registers when it is done
                 _register_with_timm()
 
         spec.loader.exec_module = exec_then_register

@@ -1,12 +1,29 @@
-"""The released TimeSformer weights by name: ``architecture.tag`` (timm's convention, e.g.
-``timesformer_hr_base_patch16_448.k600``) -> the Hugging Face hub port and what it holds.
+"""The paper's models by name: each architecture's shape (``ARCHITECTURES``) and the released weights,
+``architecture.tag`` (timm's convention, e.g. ``timesformer_hr_base_patch16_448.k600``) -> the Hugging
+Face hub port and what it holds.
 
-The names are the ones ``timesformer.models.timm_registry`` registers with timm and ``hubconf.py``
-exposes; a source named so (``read_source``) is read from its hub id. Data only: nothing here
-downloads. The weights are the authors', under CC BY-NC 4.0 (see MODEL_ZOO.md).
+The names are the ones ``timesformer.timm_models`` registers with timm and ``hubconf.py`` exposes
+(``timesformer.models.zoo`` builds them); a source named so (``read_source``) is read from its hub id.
+Data only: nothing here imports model code or downloads. The weights are the authors', under CC BY-NC
+4.0 (see MODEL_ZOO.md).
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
+
+from timesformer.config.defaults import get_cfg
+
+# name -> the TimeSformer keyword arguments that make it (ViT-B/16 preset, NUM_CLASSES classes).
+ARCHITECTURES: Dict[str, Dict[str, Any]] = {
+    "timesformer_base_patch16_224": dict(attention_type="divided_space_time", num_frames=8, img_size=224),
+    "timesformer_hr_base_patch16_448": dict(attention_type="divided_space_time", num_frames=16, img_size=448),
+    "timesformer_l_base_patch16_224": dict(attention_type="divided_space_time", num_frames=96, img_size=224),
+    "timesformer_space_only_base_patch16_224": dict(attention_type="space_only", num_frames=8, img_size=224),
+    "timesformer_joint_base_patch16_224": dict(attention_type="joint_space_time", num_frames=8, img_size=224),
+    "timesformer_local_global_base_patch16_224": dict(attention_type="sparse_local_global", num_frames=8,
+                                                      img_size=224),
+    "timesformer_axial_base_patch16_224": dict(attention_type="axial", num_frames=8, img_size=224),
+}
+NUM_CLASSES = 400  # the head of a name without a tag (Kinetics-400)
 
 # The license of every released checkpoint (the .pyth files and their facebook/timesformer-* ports),
 # as a Hugging Face model card names it, and in words.
@@ -72,3 +89,11 @@ def find_released(name: str) -> Optional[Released]:
 def released_hub_ids() -> Dict[str, str]:
     """hub id -> ``arch.tag`` of every released checkpoint (to recognise a port by its id)."""
     return {r.hub_id: name for name, r in RELEASED.items()}
+
+
+def timm_data_cfg(img_size: int, num_classes: int) -> Dict[str, Any]:
+    """timm's data config of a model (``timm.data.resolve_data_config`` reads it): the test crop, the
+    library's normalisation (DATA.MEAN / DATA.STD), a 256/224 resize before the centre crop."""
+    data = get_cfg().DATA
+    return dict(input_size=(3, img_size, img_size), mean=tuple(data.MEAN), std=tuple(data.STD),
+                interpolation="bilinear", crop_pct=224 / 256, num_classes=num_classes)

@@ -2,7 +2,6 @@
 and loading weights into one (``load_pretrained``; reading and converting files is ``timesformer.checkpoint``)."""
 from timesformer.config.defaults import ARCHS as PRESETS
 
-from . import timm_registry  # noqa: F401  (registers the models with timm)
 from .attention import SCHEMES, Attention, Block, Scheme, get_scheme
 from .build import build_model, check_model_config, from_pretrained, model_kwargs_from_cfg
 from .pretrained import backbone, load_pretrained
