@@ -133,8 +133,10 @@ def test_unusable_trees_and_fractions_are_one_error_line(tmp_path, capsys, make,
 
 
 def test_check_videos_finds_the_frame_folders_in_a_folder(tmp_path, capsys):
-    """A folder of frame folders (SSv2's extracted frames) holds videos: check_videos checks each."""
+    """A folder of frame folders (SSv2's extracted frames) holds videos: check_videos checks each;
+    a linked folder is searched once (a link back up the tree does not loop)."""
     for name in ("101", "102"):
         write_jpeg_folder(tmp_path / "frames" / name, num_frames=6)
+    (tmp_path / "frames" / "up").symlink_to(tmp_path / "frames")
     assert check_videos.main([str(tmp_path / "frames")]) == 0
     assert "checked 2 videos" in capsys.readouterr().out

@@ -78,14 +78,24 @@ def is_frames(folder: str) -> bool:
 def find_videos(folder: str) -> List[str]:
     """The videos under ``folder``, sorted: video files (VIDEO_EXTENSIONS) at any depth, and folders
     of frames (``is_frames``), each one video whose subfolders are not searched; ``[folder]`` when
-    it is a folder of frames itself. Hidden files and folders (``.name``) are left out."""
+    it is a folder of frames itself. Hidden files and folders (``.name``) are left out; a linked
+    folder is searched once (a link back up the tree ends there)."""
     if is_frames(folder):
         return [folder]
-    found = []
+    found, seen = [], {os.path.realpath(folder)}  # linked folders are followed, each once
     for parent, dirs, files in os.walk(folder, followlinks=True):
-        frames = [d for d in dirs if not d.startswith(".") and is_frames(os.path.join(parent, d))]
-        found += [os.path.join(parent, d) for d in frames]
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in frames)
+        search = []
+        for d in sorted(dirs):
+            path = os.path.join(parent, d)
+            real = os.path.realpath(path)
+            if d.startswith(".") or real in seen:
+                continue
+            seen.add(real)
+            if is_frames(path):
+                found.append(path)  # one video: its subfolders are not searched
+            else:
+                search.append(d)
+        dirs[:] = search
         found += [os.path.join(parent, f) for f in files
                   if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith(".")]
     return sorted(found)
