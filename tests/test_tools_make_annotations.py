@@ -40,12 +40,15 @@ def lines(path: Path) -> list:
 def test_the_real_tool_writes_stratified_files_that_the_video_list_dataset_reads(tmp_path):
     root = write_tree(tmp_path / "clips")
     (root / "jump" / "broken.mp4").write_bytes(b"not an mp4 at all")
+    (root / "zzz").mkdir()
+    (root / "zzz" / "only.webm").write_bytes(b"\x1aE\xdf\xa3 cut off")  # a class of unreadable videos
     out = tmp_path / "lists"
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "make_annotations.py"), str(root), "--out", str(out),
                            "--scan"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    assert f"UNREADABLE {root / 'jump' / 'broken.mp4'}" in text and "1 unreadable" in text
+    assert f"UNREADABLE {root / 'jump' / 'broken.mp4'}" in text and "2 unreadable" in text
+    assert "no readable video, left out of the classes: zzz" in text
     assert f"DATA.PATH_PREFIX {root}" in text
     assert lines(out / "classnames.txt") == ["jump", "run fast", "sit", "wave"]
     splits = {s: [line.rsplit(",", 1) for line in lines(out / f"{s}.csv")] for s in ("train", "val", "test")}

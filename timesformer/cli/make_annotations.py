@@ -97,8 +97,12 @@ def run(args: argparse.Namespace) -> int:
         from timesformer.engine import check_config
 
         cfg = check_config(load_config(args.cfg, args.opts))
+        before = list(data.classes)
         lines, counts = summary(annotate.scan(data, cfg, args.workers), args.root)
-        print("\n".join([*lines, f"{counts}; the unreadable ones are left out"]))
+        gone = [name for name in before if name not in data.classes]
+        lines += [f"{counts}; the unreadable ones are left out"]
+        lines += [f"no readable video, left out of the classes: {', '.join(gone)}"] if gone else []
+        print("\n".join(lines))
         if not data.classes:
             raise UsageError(f"{args.root}: no video of any class is readable")
     annotate.split(data, args.val, args.test, args.seed)
