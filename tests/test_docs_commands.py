@@ -77,20 +77,24 @@ def option(words: List[str], name: str, default: str) -> str:
 
 def as_run(words: List[str], paths: Dict[str, str]) -> Tuple[List[str], Dict[str, str]]:
     """The command line to start and its extra environment: placeholders replaced, --dry-run added,
-    ``python`` this interpreter, ``timesformer`` ``python -m timesformer``, torchrun as its first worker."""
+    ``python`` this interpreter, ``timesformer`` ``python -m timesformer``, torchrun as its first worker,
+    leading ``NAME=value`` words in the environment."""
     args = []
     for i, w in enumerate(words):
         if PLACEHOLDER.match(w):
             w = paths.get(words[i - 1]) or paths["file"]
         args.append(w)
+    env = {}
+    while re.match(r"^[A-Z_][A-Z0-9_]*=", args[0]):  # WANDB_MODE=offline timesformer run_net ...
+        key, _, value = args.pop(0).partition("=")
+        env[key] = value
     name, rest = find_tool(args)
     tool = [args[name]] if args[name] in SCRIPTS else ["-m", "timesformer", args[name]]
-    env = {}
     if args[0] == "torchrun":
         nodes, per_node = int(option(args, "--nnodes", "1")), int(option(args, "--nproc_per_node", "1"))
         host, _, port = option(args, "--rdzv_endpoint", "localhost:29500").partition(":")
-        env = {"RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0", "WORLD_SIZE": str(nodes * per_node),
-               "LOCAL_WORLD_SIZE": str(per_node), "MASTER_ADDR": host, "MASTER_PORT": port or "29500"}
+        env.update(RANK="0", LOCAL_RANK="0", GROUP_RANK="0", WORLD_SIZE=str(nodes * per_node),
+                   LOCAL_WORLD_SIZE=str(per_node), MASTER_ADDR=host, MASTER_PORT=port or "29500")
     else:
         launcher = args[:name]
         assert launcher in (["python"], ["python", "-m", "timesformer"], ["timesformer"]), \
@@ -137,6 +141,7 @@ def test_the_docs_show_the_commands_this_test_runs():
     ("torchrun --nproc_per_node 4 --no-python timesformer run_net --cfg X",
      ["-m", "timesformer", "run_net", "--cfg", "X"], "4"),
     ("torchrun --nnodes 2 tools/run_net.py --cfg X", ["tools/run_net.py", "--cfg", "X"], "2"),
+    ("WANDB_MODE=offline timesformer run_net --cfg X", ["-m", "timesformer", "run_net", "--cfg", "X"], None),
 ])
 def test_every_form_of_a_command_is_found_and_run_by_this_interpreter(line, expected, world):
     (words,) = doc_commands(f"```bash\n{line}\n```\n")
