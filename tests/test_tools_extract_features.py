@@ -1,0 +1,175 @@
+"""tools/extract_features.py on real encoded videos and a real checkpoint: one .npy per video of a
+split, the manifest, bad files listed, a rerun that skips, the same files from one and two processes."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.checkpoints import TINY_CHECKPOINT_OPTS, tiny_checkpoint
+from tests.conftest import load_tool
+from tests.videos import write_truncated, write_video
+from timesformer.config import get_cfg
+from timesformer.data import sampling
+
+# A Kinetics-format test split: two videos with the same base name in different folders, a long one
+# (VP9), one cut-off download and one file that is no video at all.
+GOOD = {"a/x.mp4": 60, "b/x.mp4": 45, "long.webm": 150}
+BAD = ("cut.mp4", "garbage.mp4")
+CFG_OPTS = ["DATA.SAMPLING_RATE", 4, "TEST.DATASET", "kinetics", "TEST.NUM_ENSEMBLE_VIEWS", 2,
+            "TEST.NUM_SPATIAL_CROPS", 3, "DATA_LOADER.NUM_WORKERS", 0]
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    """(config file, checkpoint) of a test split of real files under ``videos/``."""
+    root = tmp_path_factory.mktemp("extract")
+    videos = root / "videos"
+    for name, frames in GOOD.items():
+        write_video(videos / name, num_frames=frames, fps=30, gop=12)
+    write_truncated(write_video(root / "whole.mp4", num_frames=60), videos / "cut.mp4", keep=0.5)
+    (videos / "garbage.mp4").write_bytes(os.urandom(3000))
+    data = root / "data"
+    data.mkdir()
+    (data / "test.csv").write_text("".join(f"{name} {k % 5}\n" for k, name in enumerate([*GOOD, *BAD])))
+    opts = CFG_OPTS + ["DATA.PATH_TO_DATA_DIR", str(data), "DATA.PATH_PREFIX", str(videos)]
+    cfg = get_cfg()
+    cfg.merge_from_list(TINY_CHECKPOINT_OPTS + opts)
+    (root / "cfg.yaml").write_text(cfg.dump())
+    torch.manual_seed(0)
+    return str(root / "cfg.yaml"), str(tiny_checkpoint(root / "m.pth", opts))
+
+
+def extract(split, out, *extra) -> int:
+    """The tool, in this process (its NUM_GPUS > 1 processes are real ones)."""
+    cfg, weights = split
+    return load_tool("extract_features").main(["--cfg", cfg, "--weights", weights, "--out", str(out), *extra])
+
+
+def manifest(out) -> list:
+    return [json.loads(line) for line in (Path(out) / "manifest.jsonl").read_text().splitlines()]
+
+
+def arrays(out) -> dict:
+    return {p.name: np.load(p) for p in sorted(Path(out).glob("*.npy"))}
+
+
+def test_every_video_gets_its_clips_features_and_bad_ones_are_listed(split, tmp_path, capfd):
+    assert extract(split, tmp_path / "f") == 1  # two videos cannot be read: status 1, the others written
+    files = arrays(tmp_path / "f")
+    assert sorted(files) == ["a__x.mp4.npy", "b__x.mp4.npy", "long.webm.npy"]  # same base name, two files
+    lines = manifest(tmp_path / "f")
+    assert [line["video"] for line in lines] == list(GOOD)  # split order
+    for line in lines:
+        feats = files[line["file"]]
+        assert feats.dtype == np.float32 and list(feats.shape) == line["shape"] == [2, 32]  # 2 clips x D
+        starts = [s for s, _ in line["clips"]]
+        assert starts == sorted(starts) and all(e > s for s, e in line["clips"])  # time order
+    failed = [json.loads(x) for x in (tmp_path / "f" / "failed.jsonl").read_text().splitlines()]
+    assert [f["video"] for f in failed] == list(BAD) and all("cannot read video" in f["error"] for f in failed)
+    assert not list((tmp_path / "f").glob("*.tmp")) and not list((tmp_path / "f" / "manifest.parts").iterdir())
+
+
+def test_each_row_is_the_final_cls_feature_of_a_clip_crops_averaged(split, tmp_path):
+    # the protocol's clips and crops as predict runs them: its per-view CLS features, averaged per clip
+    from timesformer.inference import load_predictor, predict_video, run_clips, video_clips
+
+    assert extract(split, tmp_path / "f", "--batch-size", "4") == 1
+    predictor = load_predictor(split[1], split[0], device="cpu")
+    for line in manifest(tmp_path / "f"):
+        clips, _, _ = video_clips(line["path"], predictor.cfg)
+        _, views = run_clips(predictor, clips)  # (clips * 3 crops, D)
+        feats = np.load(tmp_path / "f" / line["file"])
+        np.testing.assert_allclose(feats, views.view(len(clips), 3, -1).mean(dim=1).numpy(), rtol=0, atol=1e-6)
+        spans = predict_video(predictor, line["path"])["clips"]
+        assert line["clips"] == [[c["start_s"], c["end_s"]] for c in spans]
+
+
+def test_a_rerun_skips_every_finished_video_and_says_so(split, tmp_path, capfd):
+    extract(split, tmp_path / "f")
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "f").glob("*.npy")}
+    capfd.readouterr()
+    assert extract(split, tmp_path / "f") == 1  # the bad ones are tried again, and fail again
+    out = capfd.readouterr().out
+    assert "3 of 5 videos of test already have their features" in out and "extracting 2" in out
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "f").glob("*.npy")} == before
+    assert len(manifest(tmp_path / "f")) == 3
+
+
+def test_an_interrupted_run_is_finished_by_the_next(split, tmp_path):
+    out = tmp_path / "f"
+    extract(split, out)
+    whole = arrays(out)
+    # as a kill leaves it: one video half written, one renamed before its manifest part was merged
+    os.replace(out / "long.webm.npy", out / "long.webm.npy.tmp")
+    lines = manifest(out)
+    (out / "manifest.jsonl").write_text(json.dumps(lines[0]) + "\n")
+    (out / "manifest.parts" / "rank1.jsonl").write_text(json.dumps(lines[1]) + "\n" + '{"video": "a/x.mp4", "fi')
+    extract(split, out)
+    assert manifest(out) == lines and not list(out.glob("*.tmp"))
+    for name, a in arrays(out).items():
+        np.testing.assert_array_equal(a, whole[name])
+
+
+def test_cover_clips_every_stride_seconds_and_tokens(split, tmp_path):
+    assert extract(split, tmp_path / "f", "--clips", "cover", "--stride", "0.5", "--tokens") == 1
+    line = next(x for x in manifest(tmp_path / "f") if x["video"] == "long.webm")
+    # 150 frames at 30 fps, a clip spans 13 frames (4 every 4th): one every 15 frames
+    expected = sampling.window_clips(150, 30.0, 4, 4, 30.0, stride=15)
+    assert line["clips"] == [[round(c[0] / 30, 3), round((c[-1] + 1) / 30, 3)] for c in expected]
+    assert line["clips"][1][0] - line["clips"][0][0] == pytest.approx(0.5) and len(expected) == 10
+    feats, tokens = np.load(tmp_path / "f" / line["file"]), np.load(tmp_path / "f" / line["tokens_file"])
+    assert feats.shape == (len(expected), 32) and tokens.shape == (len(expected), 4 * 4 * 4, 32)  # T*H'*W' = 64
+    assert line["tokens_shape"] == list(tokens.shape)
+
+
+def test_forward_tokens_holds_the_cls_feature_and_the_patches_time_major(tiny_kwargs):
+    from timesformer.models.vit import VisionTransformer
+
+    x = torch.randn(2, 3, 4, 32, 32)
+    for scheme, length in (("divided_space_time", 4 * 16), ("space_only", 16)):
+        vit = VisionTransformer(**tiny_kwargs, attention_type=scheme).eval()
+        tokens = vit.forward_tokens(x)
+        assert tokens.shape == (2, 1 + length, 32)
+        torch.testing.assert_close(tokens[:, 0], vit.forward_features(x), rtol=0, atol=0)
+    # time-major: changing the last frame changes only the patches of the last time step before the blocks
+    vit = VisionTransformer(**{**tiny_kwargs, "depth": 0}).eval()
+    y = x.clone()
+    y[:, :, 3] += 1
+    changed = (vit.forward_tokens(x) - vit.forward_tokens(y)).abs().amax(dim=-1)[0, 1:]  # (T*16,)
+    assert changed.view(4, 16)[:3].max() == 0 and changed.view(4, 16)[3].min() > 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--stride", "2"], "--stride 2.0 needs --clips cover"),
+    (["--clips", "cover", "--stride", "0"], "'0': expected a number above 0"),
+])
+def test_bad_arguments_are_one_line_and_status_2(split, tmp_path, capfd, argv, words):
+    assert extract(split, tmp_path / "f", *argv) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and words in err[0]
+
+
+def test_two_videos_that_would_share_a_file_are_named_before_any_work(split, tmp_path, capfd):
+    cfg, weights = split
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.csv").write_text("a/x.mp4 0\na__x.mp4 1\n")
+    assert extract(split, tmp_path / "f", "DATA.PATH_TO_DATA_DIR", str(data)) == 2
+    err = capfd.readouterr().err
+    assert "a/x.mp4" in err and "a__x.mp4" in err and "rename one" in err and not (tmp_path / "f").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_same_files_as_one(split, tmp_path):
+    assert extract(split, tmp_path / "one") == 1
+    assert extract(split, tmp_path / "two", "NUM_GPUS", "2", "--tokens") == 1  # two CPU processes (gloo)
+    one, two = arrays(tmp_path / "one"), arrays(tmp_path / "two")
+    assert set(one) < set(two) and len(two) == 2 * len(one)
+    for name, a in one.items():
+        np.testing.assert_allclose(two[name], a, rtol=0, atol=1e-6)
+    assert [{k: v for k, v in x.items() if "tokens" not in k} for x in manifest(tmp_path / "two")] == manifest(
+        tmp_path / "one")
+    assert (tmp_path / "one" / "failed.jsonl").read_text() == (tmp_path / "two" / "failed.jsonl").read_text()
