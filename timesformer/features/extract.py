@@ -108,10 +108,10 @@ class VideoWriter:
     def finish(self, part: ManifestPart) -> None:
         """The manifest line (synced), then the tokens file, then the features file: finished."""
         line = {**self.record, "file": self.video.features_file,
-                "shape": list(self.files[self.video.features_file].array.shape)}
+                "shape": list(self.files[self.video.features_file].shape)}
         if self.job.tokens:
             line.update(tokens_file=self.video.tokens_file,
-                        tokens_shape=list(self.files[self.video.tokens_file].array.shape))
+                        tokens_shape=list(self.files[self.video.tokens_file].shape))
         part.add(line)
         for name in sorted(self.files, key=lambda n: n == self.video.features_file):  # features last
             self.files[name].commit()

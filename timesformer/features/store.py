@@ -5,7 +5,7 @@
   ``abseiling/x.mp4`` -> ``abseiling__x.mp4.npy`` (``abseiling__x.mp4.tokens.npy`` with --tokens).
   Two different videos of a split that would get the same file are an AnnotationError before any
   work (no overwriting); the same path listed twice is extracted once.
-- Arrays are written into ``FILE.tmp`` (a memory-mapped .npy, filled one clip batch at a time) and
+- Arrays are written into ``FILE.tmp`` (a .npy, appended one clip batch at a time) and
   renamed onto ``FILE`` when complete, the features file last: a video is finished exactly when its
   features file (and, with --tokens, its tokens file) exists, and a rerun skips it.
 - Each process appends the manifest line of a video to its own ``manifest.parts/rank<R>.jsonl``
@@ -89,27 +89,34 @@ def split_videos(records: Sequence[Any], tokens: bool) -> List[SplitVideo]:
 
 
 class ArrayFile:
-    """A float32 .npy of known shape filled in parts (memory-mapped: memory holds no more than a
-    part), that appears under its name only once complete (``commit``)."""
+    """A float32 .npy of known shape written row block after row block, in order (no memory map:
+    memory holds one block, the page cache nothing it must keep), that appears under its name only
+    once complete (``commit``)."""
 
     def __init__(self, path: str, shape: Tuple[int, ...]):
-        self.path, self.tmp = path, path + TMP
-        self.array: Optional[np.ndarray] = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32,
-                                                                     shape=shape)
+        self.path, self.tmp, self.shape, self.rows = path, path + TMP, tuple(shape), 0
+        self.file = open(self.tmp, "wb")  # noqa: SIM115 (closed by commit or discard)
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self.file, header)
 
     def write(self, start: int, rows: np.ndarray) -> None:
-        """Rows ``start``.. of the array."""
-        self.array[start:start + len(rows)] = rows
+        """Rows ``start``.. (the next ones: blocks come in order) of shape (n, *shape[1:])."""
+        if start != self.rows or tuple(rows.shape[1:]) != self.shape[1:] or start + len(rows) > self.shape[0]:
+            raise ValueError(f"{self.path}: rows {start}..{start + len(rows)} of shape {tuple(rows.shape[1:])} do "
+                             f"not continue {self.rows} rows of {self.shape}")
+        self.file.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+        self.rows += len(rows)
 
     def commit(self) -> None:
-        """Flush, then rename onto the final name."""
-        self.array.flush()
-        self.array = None  # closes the memory map
+        """Check that every row is there, then flush and rename onto the final name."""
+        if self.rows != self.shape[0]:
+            raise ValueError(f"{self.path}: {self.rows} of {self.shape[0]} rows written")
+        self.file.close()
         commit(self.tmp, self.path)
 
     def discard(self) -> None:
         """Remove the unfinished file."""
-        self.array = None
+        self.file.close()
         if os.path.exists(self.tmp):
             os.remove(self.tmp)
 
