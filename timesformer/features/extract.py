@@ -207,6 +207,9 @@ def extract_features(job: ExtractJob, predictor: Predictor) -> List[Dict[str, An
     one. Returns the videos that could not be read (``failed.jsonl``)."""
     cfg = predictor.cfg
     videos = list_split(cfg, job.split, job.tokens)  # names checked before any process starts
+    if job.clips == "cover" and test_protocol(cfg).method == "segment":
+        logger.warning("TEST.DATASET %s samples segments: each clip spans the whole video, so --clips cover "
+                       "gives one clip per video", cfg.TEST.DATASET)
     in_process = du.env_launched() or du.processes_per_machine(cfg) == 1
     launch(functools.partial(_process, job, videos, predictor if in_process else None), cfg)
     return store.read_failures(job.out_dir)

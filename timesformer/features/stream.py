@@ -7,8 +7,9 @@ Which clips (``CLIPS``):
   SSv2 its segment-sampled views, HowTo100M the non-overlapping clips covering the video.
 - ``cover``: clips along the whole video, HowTo100M style, one starting every ``stride`` seconds
   (default: one clip length, ``num_frames * sampling_rate / target_fps`` s, so they touch without
-  overlapping), the last moved back to end on the video's last frame (``EvalProtocol.windows``). A
-  segment-sampled (SSv2) clip already spans the video: that protocol has one.
+  overlapping), the last moved back to end on the video's last frame (``EvalProtocol.windows``); a
+  stride under one frame is a UsageError. A segment-sampled (SSv2) clip already spans the video:
+  that protocol has one clip per video.
 
 Either way clips come in time order, inside the annotation's frame window (Diving-48's
 start_frame..end_frame), planned on what really decodes (``inference.planned_clips``), each with
@@ -26,7 +27,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from timesformer.config import CfgNode
 from timesformer.data import test_protocol
 from timesformer.errors import DecodeError
-from timesformer.inference import ClipPlan, VideoClips, planned_clips
+from timesformer.inference import ClipPlan, VideoClips, planned_clips, window_stride
 
 from .store import SplitVideo
 
@@ -51,7 +52,7 @@ def clip_plan(cfg: CfgNode, clips: str, stride_s: Optional[float], video: SplitV
         if clips == "protocol":
             frames = protocol.clips(count, fps)
         else:
-            frames = protocol.windows(count, fps, None if stride_s is None else stride_s * fps)
+            frames = protocol.windows(count, fps, window_stride(video.path, fps, stride_s))
         return [[video.start_frame + i for i in clip] for clip in frames]  # (clips, T) in the whole video
 
     return plan
