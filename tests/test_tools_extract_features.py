@@ -2,6 +2,8 @@
 split, the manifest, bad files listed, a rerun that skips, the same files from one and two processes."""
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import torch
 
 from tests.checkpoints import TINY_CHECKPOINT_OPTS, tiny_checkpoint
-from tests.conftest import load_tool
+from tests.conftest import ROOT, load_tool
 from tests.videos import write_truncated, write_video
 from timesformer.config import get_cfg
 from timesformer.data import sampling
@@ -162,14 +164,36 @@ def test_two_videos_that_would_share_a_file_are_named_before_any_work(split, tmp
     assert "a/x.mp4" in err and "a__x.mp4" in err and "rename one" in err and not (tmp_path / "f").exists()
 
 
+def same_files(one, two, tokens: bool = False) -> None:
+    """Two output folders hold the same features (to 1e-6), manifest and failures; ``two`` also tokens."""
+    a, b = arrays(one), arrays(two)
+    assert set(b) == set(a) | ({name.replace(".npy", ".tokens.npy") for name in a} if tokens else set())
+    for name, x in a.items():
+        np.testing.assert_allclose(b[name], x, rtol=0, atol=1e-6)
+    assert [{k: v for k, v in line.items() if "tokens" not in k} for line in manifest(two)] == manifest(one)
+    assert (Path(one) / "failed.jsonl").read_text() == (Path(two) / "failed.jsonl").read_text()
+
+
 @pytest.mark.slow
-def test_two_processes_write_the_same_files_as_one(split, tmp_path):
+def test_two_processes_write_the_same_files_as_one(split, tmp_path, capfd):
     assert extract(split, tmp_path / "one") == 1
-    assert extract(split, tmp_path / "two", "NUM_GPUS", "2", "--tokens") == 1  # two CPU processes (gloo)
-    one, two = arrays(tmp_path / "one"), arrays(tmp_path / "two")
-    assert set(one) < set(two) and len(two) == 2 * len(one)
-    for name, a in one.items():
-        np.testing.assert_allclose(two[name], a, rtol=0, atol=1e-6)
-    assert [{k: v for k, v in x.items() if "tokens" not in k} for x in manifest(tmp_path / "two")] == manifest(
-        tmp_path / "one")
-    assert (tmp_path / "one" / "failed.jsonl").read_text() == (tmp_path / "two" / "failed.jsonl").read_text()
+    assert extract(split, tmp_path / "two", "NUM_GPUS", "2", "--tokens") == 1  # two spawned CPU processes (gloo)
+    assert "extracting 5 on 2 process(es)" in capfd.readouterr().out
+    same_files(tmp_path / "one", tmp_path / "two", tokens=True)
+
+
+@pytest.mark.slow
+def test_torchrun_processes_write_the_same_files_as_one(split, tmp_path):
+    from timesformer.utils.distributed import find_free_port
+
+    assert extract(split, tmp_path / "one") == 1
+    cfg, weights = split
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(find_free_port()), "tools/extract_features.py", "--cfg", cfg, "--weights", weights, "--out",
+           str(tmp_path / "two"), "NUM_GPUS", "2"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR")}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "extracting 5 on 2 process(es)" in log, log[-4000:]  # status 1: two bad videos
+    assert "starting 2 processes" not in log  # torchrun's processes, none spawned here
+    same_files(tmp_path / "one", tmp_path / "two")

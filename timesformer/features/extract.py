@@ -188,6 +188,8 @@ def _process(job: ExtractJob, videos: List[SplitVideo], preloaded: Optional[Pred
         logger.info("%d of %d videos of %s already have their features in %s: skipped; extracting %d on %d "
                     "process(es)", len(videos) - left, len(videos), job.split, job.out_dir, left, world)
     run_share(job, p, todo, ManifestPart(job.out_dir, rank))
+    store.mark_done(job.out_dir, rank)
+    store.wait_done(job.out_dir, world)
     du.synchronize()
     if rank == 0:
         lines, failures = store.merge_manifest(job.out_dir, videos, job.tokens,

@@ -10,15 +10,18 @@
   features file (and, with --tokens, its tokens file) exists, and a rerun skips it.
 - Each process appends the manifest line of a video to its own ``manifest.parts/rank<R>.jsonl``
   (flushed and synced) just before the renames, and a failure line for a video it could not read.
-  Rank 0 merges the parts into ``manifest.jsonl`` at the start of a run (what an interrupted run left)
-  and at its end: one line per finished video, this split's in split order, then any others earlier
-  runs wrote into the folder; a line whose files are gone is dropped. The videos that failed in
-  this run are listed in ``failed.jsonl`` (removed when none did).
+  Rank 0 merges the parts into ``manifest.jsonl`` at the start of a run (what an interrupted run
+  left) and at its end, once every process has marked its share done (``rank<R>.done``: a file,
+  not a collective, which would time out while a slower rank works on): one line per finished
+  video, this split's in split order, then any others earlier runs wrote into the folder; a line
+  whose files are gone is dropped. The videos that failed in this run are listed in
+  ``failed.jsonl`` (removed when none did).
 """
 import glob
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -33,6 +36,7 @@ MANIFEST = "manifest.jsonl"
 FAILED = "failed.jsonl"
 PARTS = "manifest.parts"
 TMP = ".tmp"  # suffix of an array file being written
+DONE = ".done"  # manifest.parts/rank<R>.done: process R has finished its share
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ def merge_manifest(out_dir: str, videos: Sequence[SplitVideo], tokens: bool = Fa
     order = {v.features_file: v.index for v in videos}
     lines = sorted(done.values(), key=lambda r: order.get(r["file"], len(order)))  # stable: the others keep order
     write_text(os.path.join(out_dir, MANIFEST), "".join(json.dumps(r) + "\n" for r in lines))
-    for path in part_files:
+    for path in part_files + glob.glob(os.path.join(glob.escape(out_dir), PARTS, f"*{DONE}")):
         os.remove(path)
     finished = {r["video"] for r in lines}
     position = {v.name: v.index for v in videos}
@@ -215,3 +219,23 @@ def remove_unfinished(out_dir: str) -> int:
 def read_failures(out_dir: str) -> List[Dict[str, Any]]:
     """The videos the last run could not read (``failed.jsonl``; none when it is absent)."""
     return _read_lines(os.path.join(out_dir, FAILED))
+
+
+def mark_done(out_dir: str, rank: int) -> None:
+    """Process ``rank`` has finished its share (``wait_done``)."""
+    write_text(os.path.join(out_dir, PARTS, f"rank{rank}{DONE}"), "")
+
+
+def wait_done(out_dir: str, world: int, poll_s: float = 1.0, report_s: float = 600.0) -> None:
+    """Wait, however long, until all ``world`` processes have finished their shares: through files,
+    since a collective would time out (after 30 min) while a rank with longer videos works on.
+    A process that fails ends the job (the launcher stops the others), so this does not wait forever."""
+    start = last = time.monotonic()
+    while True:
+        left = [r for r in range(world) if not os.path.exists(os.path.join(out_dir, PARTS, f"rank{r}{DONE}"))]
+        if not left:
+            return
+        if time.monotonic() - last > report_s:
+            last = time.monotonic()
+            logger.info("waiting %.0f min for process(es) %s to finish their videos", (last - start) / 60, left)
+        time.sleep(poll_s)
