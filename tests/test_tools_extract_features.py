@@ -197,3 +197,26 @@ def test_torchrun_processes_write_the_same_files_as_one(split, tmp_path):
     assert proc.returncode != 0 and "extracting 5 on 2 process(es)" in log, log[-4000:]  # status 1: two bad videos
     assert "starting 2 processes" not in log  # torchrun's processes, none spawned here
     same_files(tmp_path / "one", tmp_path / "two")
+
+
+def test_submit_runs_the_extraction_as_its_job(split, tmp_path, capsys):
+    cfg, weights = split
+    data = tmp_path / "data"  # the readable videos only: submitit's debug executor stops in pdb on a failure
+    data.mkdir()
+    (data / "test.csv").write_text("".join(f"{name} 0\n" for name in GOOD))
+    tool_args = f"--weights {weights} --out {tmp_path / 'f'} --clips cover"
+    argv = ["--cfg", cfg, "--cluster", "debug", "--log-dir", str(tmp_path / "logs"), "--tool", "extract_features",
+            "--tool-args", tool_args, "DATA.PATH_TO_DATA_DIR", str(data)]
+    assert load_tool("submit").main(argv) == 0
+    assert [line["video"] for line in manifest(tmp_path / "f")] == list(GOOD)
+    job = load_tool("submit").tool_job(load_tool("submit").build_parser().parse_args(argv[:-2]))
+    assert job.checkpoint().function.argv == job.argv  # preemption requeues the same extraction
+    # a SLURM job of 4 nodes x 8 tasks, each running the tool; its arguments are checked before submitting
+    dry = ["--cfg", cfg, "--dry-run", "--tool", "extract_features", "--tool-args", tool_args, "NUM_GPUS", "8",
+           "NUM_SHARDS", "4"]
+    assert load_tool("submit").main(dry) == 0
+    script = capsys.readouterr().out
+    assert "#SBATCH --nodes=4" in script and "#SBATCH --ntasks-per-node=8" in script
+    assert load_tool("submit").main([*dry[:6], "--weights W --out f --clips sideways"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--tool-args for extract_features" in err[0] and "'sideways'" in err[0]

@@ -13,10 +13,12 @@ HowTo100M the clips covering the video); --clips cover: clips along the whole vi
 N, D): the centre crop's final-norm patch tokens in (t, h, w) order. DIR/manifest.jsonl has one line
 per video: video, path, file, shape, fps and each clip's [start, end] seconds.
 
-NUM_GPUS N starts N processes (GPUs, or CPUs with gloo), torchrun's are used as they are; each video
-is extracted by one process, written atomically. A rerun skips the videos already there and says how
-many. Videos that cannot be read are listed in DIR/failed.jsonl and the others written; the exit
-status is then 1. Memory holds one batch of clips per process, whatever a video's length.
+NUM_GPUS N starts N processes (GPUs, or CPUs with gloo), torchrun's are used as they are, and
+tools/submit.py --tool extract_features runs it as a SLURM job; each video is extracted by one
+process (video i: process i mod their number), written atomically. A rerun skips the videos already
+there and says how many. Videos that cannot be read are listed in DIR/failed.jsonl and the others
+written; the exit status is then 1. Memory holds one batch of clips per process, whatever a video's
+length; DATA_LOADER.NUM_WORKERS processes decode (whole videos each).
 """
 import argparse
 import os
