@@ -103,16 +103,22 @@ def test_a_rerun_skips_every_finished_video_and_says_so(split, tmp_path, capfd):
 def test_an_interrupted_run_is_finished_by_the_next(split, tmp_path):
     out = tmp_path / "f"
     extract(split, out)
-    whole = arrays(out)
-    # as a kill leaves it: one video half written, one renamed before its manifest part was merged
+    whole, lines = arrays(out), manifest(out)
+    # as kills leave it: a line in a process's part only (and a line cut short), a finished video whose
+    # line is lost (the manifest deleted), a video half written
+    (out / "manifest.jsonl").unlink()
+    (out / "manifest.parts" / "rank1.jsonl").write_text(json.dumps(lines[0]) + "\n" + '{"video": "b/x.mp4", "fi')
     os.replace(out / "long.webm.npy", out / "long.webm.npy.tmp")
-    lines = manifest(out)
-    (out / "manifest.jsonl").write_text(json.dumps(lines[0]) + "\n")
-    (out / "manifest.parts" / "rank1.jsonl").write_text(json.dumps(lines[1]) + "\n" + '{"video": "a/x.mp4", "fi')
     extract(split, out)
     assert manifest(out) == lines and not list(out.glob("*.tmp"))
     for name, a in arrays(out).items():
         np.testing.assert_array_equal(a, whole[name])
+
+
+def test_decoding_workers_give_the_same_files(split, tmp_path):
+    extract(split, tmp_path / "one")
+    extract(split, tmp_path / "two", "DATA_LOADER.NUM_WORKERS", "2", "--batch-size", "3")  # a clip per item
+    same_files(tmp_path / "one", tmp_path / "two")
 
 
 def test_cover_clips_every_stride_seconds_and_tokens(split, tmp_path):
