@@ -30,7 +30,8 @@ convert_checkpoint, export, predict, run_net, visualize_attention = (
 
 RED = (220, 40, 90)  # R, G, B of every pixel of the test video
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_frames=4)
-# The stored config of a reference .pyth: the authors' fvcore dump (MODEL.ARCH vit), cut down.
+# The stored config of a reference .pyth: the authors' fvcore dump (MODEL.ARCH vit), cut down; the tiny
+# model's head count stated (the authors' ViT-B is a preset width, 768: 12 heads; 32 is no preset's).
 REFERENCE_CFG = """DATA:
   INPUT_CHANNEL_NUM: [3]
   MEAN: [0.45, 0.45, 0.45]
@@ -44,6 +45,7 @@ MODEL:
   ARCH: vit
   MODEL_NAME: vit_base_patch16_224
   NUM_CLASSES: {classes}
+  NUM_HEADS: 2
 TEST:
   DATASET: {dataset}
   NUM_SPATIAL_CROPS: 3

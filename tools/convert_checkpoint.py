@@ -4,7 +4,8 @@
 
 IN is any file or folder ``timesformer.checkpoint`` reads (our checkpoints, a released .pyth, a
 Hugging Face folder or hub id). Tensors are only renamed, never changed, so round trips are exact.
-An error is one line, ``error: ...``, naming the file; exit status 2 when IN does not exist, 1 when
+An error is one line, ``error: ...``, naming the file; exit status 2 when IN does not exist or does not state its
+number of attention heads (a bare state dict whose width is no preset's: pass --num-heads), 1 when
 IN cannot be read or converted (refused, corrupt, a scheme the output layout lacks) or OUT cannot be
 written (a full disk).
 """
@@ -13,7 +14,7 @@ import sys
 from typing import List, Optional
 
 from timesformer.checkpoint import FORMATS, read_source, write_weights
-from timesformer.errors import LOAD_ERRORS, WriteError, error_line
+from timesformer.errors import LOAD_ERRORS, HeadsUnknownError, WriteError, error_line
 from timesformer.utils.logging import setup_logging
 
 
@@ -42,6 +43,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         weights.meta["num_heads"] = args.num_heads
     try:
         write_weights(weights, args.output, args.to)
+    except HeadsUnknownError as e:  # the head count is not in the file: --num-heads states it
+        print(error_line(e), file=sys.stderr)
+        return 2
     except WriteError as e:  # names the file and what is intact
         print(error_line(e), file=sys.stderr)
         return 1
