@@ -6,6 +6,7 @@ helper modules beside this one (tests/videos.py: encoded videos, tests/checkpoin
 files) are imported the same way.
 """
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,15 @@ def tiny_opts(data_dir, out_dir, **extra) -> list:
             "TEST.BATCH_SIZE": 4, "SOLVER.MAX_EPOCH": 1, "SOLVER.WARMUP_EPOCHS": 0.5, "LOG_PERIOD": 1,
             "OUTPUT_DIR": out_dir, **extra}
     return [str(x) for kv in opts.items() for x in kv]
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses what JSON does not allow and Python's json writes by default
+    (NaN, Infinity, -Infinity): what a strict reader (jq, JavaScript, Go) does."""
+    def refuse(token: str):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def final_state(out_dir) -> dict:

@@ -15,7 +15,6 @@ trains with fused AdamW (``--no-fused-adamw`` to turn it off). FLOPs per clip co
 """
 import argparse
 import gc
-import json
 import logging
 import os
 import sys
@@ -31,6 +30,7 @@ from timesformer.engine import check_config  # noqa: E402
 from timesformer.models import TimeSformer, model_kwargs_from_cfg  # noqa: E402
 from timesformer.utils.amp import PRECISIONS, autocast, autocast_dtype  # noqa: E402
 from timesformer.utils.compile import compile_model  # noqa: E402
+from timesformer.utils.strict_json import dumps  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> List[Dict]:
     if args.json:
         with open(args.json, "a") as f:
             for r in rows:
-                f.write(json.dumps(r) + "\n")
+                f.write(dumps(r) + "\n")  # strict JSON: a NaN is null
     return rows
 
 

@@ -9,7 +9,6 @@ Each non-empty line of the commands file (``#`` starts a comment) holds the argu
 of the markdown table names the command that produced it.
 """
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -23,6 +22,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchmark  # noqa: E402  (tools/benchmark.py)
+
+from timesformer.utils.strict_json import dumps  # noqa: E402
 
 logger = logging.getLogger("benchmark_table")
 
@@ -51,7 +52,7 @@ def run_all(commands: List[str], json_path: Optional[str]) -> List[Dict]:
         rows.extend(new)
         if json_path:
             with open(json_path, "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in new)
+                f.writelines(dumps(r) + "\n" for r in new)  # strict JSON: a NaN is null
         if hasattr(torch, "_dynamo"):
             torch._dynamo.reset()
         benchmark._free(torch.device("cuda" if torch.cuda.is_available() else "cpu"))

@@ -10,10 +10,10 @@ exactly as tools/run_net.py testing scores it: Kinetics and Diving-48 the middle
 SSv2 the middle of each segment x 3 crops, HowTo100M the clips covering the video; the views are
 combined by TEST.ENSEMBLE_METHOD (mean softmax by default). --timeline adds the scores of windows
 along the whole video: one every clip length, the last ending at the video's end. The JSON output
-states the protocol. Exit status 1 when any video could not be read (the others are still reported).
+states the protocol and where the class names came from (``class_names_source``). Exit status 1
+when any video could not be read (the others are still reported).
 """
 import argparse
-import json
 import logging
 import os
 import sys
@@ -25,6 +25,7 @@ import torch
 from timesformer.data import test_protocol
 from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
 from timesformer.inference import load_predictor, predict_video
+from timesformer.utils.strict_json import dumps
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -83,6 +84,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(error_line(e), file=sys.stderr)
         return 2
     protocol = test_protocol(predictor.cfg).describe()
+    if not args.json:
+        print(predictor.describe_class_names())
     results, failed = [], []
     for video in args.videos:
         try:
@@ -100,7 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"features ({len(results)} x {results[0]['feature'].numel()}) -> {args.features}")
     if args.json:
         keep = [{k: v for k, v in r.items() if k not in ("scores", "feature")} for r in results]
-        print(json.dumps({"weights": args.weights, "protocol": protocol, "results": keep, "errors": failed},
+        print(dumps({"weights": args.weights, "protocol": protocol,
+                          "class_names_source": predictor.class_names_source, "results": keep, "errors": failed},
                          indent=2))
     return 1 if failed else 0
 
