@@ -1,11 +1,11 @@
-"""Shared test helpers: tiny model sizes, the quick start made tiny, its synthetic videos, the tools/
-scripts as modules. CPU only, nothing downloaded.
+"""Shared test helpers: tiny model sizes, the quick start made tiny, its synthetic videos, the tools'
+modules. CPU only, nothing downloaded.
 
 Test modules import these (``from tests.conftest import ...``) and never import one another; the
 helper modules beside this one (tests/videos.py: encoded videos, tests/checkpoints.py: damaged
 files) are imported the same way.
 """
-import importlib.util
+import importlib
 import json
 import os
 import subprocess
@@ -63,19 +63,11 @@ def start_run_net(opts, **popen) -> subprocess.Popen:
 
 
 def load_tool(name: str) -> ModuleType:
-    """tools/<name>.py as a module (the tools are scripts, not a package), as ``import <name>`` would
-    give it with tools/ on the path: loaded once, then the same module."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    module = sys.modules[name]
-    assert Path(module.__file__).resolve() == ROOT / "tools" / f"{name}.py", f"{name}: another module of that name"
+    """The code of tools/<name>.py: the module ``timesformer.cli.<name>`` (tools/<name>.py only calls
+    its ``main``), from this checkout."""
+    module = importlib.import_module(f"timesformer.cli.{name}")
+    assert Path(module.__file__).resolve() == ROOT / "timesformer" / "cli" / f"{name}.py", \
+        f"timesformer.cli.{name} comes from {module.__file__}, not this checkout"
     return module
 
 

@@ -108,6 +108,14 @@ def test_models_and_data_do_not_know_each_other():
     assert not pairs, _where(edges, pairs)
 
 
+def test_the_command_lines_sit_on_top():
+    # timesformer.cli (the tools) may import every part; no part imports it (python -m timesformer aside)
+    edges = import_edges()
+    pairs = [(a, "cli") for a in edges if a not in ("cli", "__main__") and "cli" in edges[a]]
+    assert not pairs, _where(edges, pairs)
+    assert {"engine", "config", "errors"} <= set(edges["cli"])
+
+
 def test_checkpoint_holds_no_model_code():
     edges = import_edges()
     pairs = [("checkpoint", p) for p in ("models", "engine", "data") if p in edges.get("checkpoint", {})]

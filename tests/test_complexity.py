@@ -5,9 +5,10 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY, load_tool
+from timesformer.config.defaults import ATTENTION_TYPES
 from timesformer.models import TimeSformer
-from timesformer.models.complexity import count_flops
+from timesformer.models.complexity import count_by_depth, count_flops, count_params
 
 
 def vit_b_flops(frames: int, size: int, depth: int = 12) -> int:
@@ -49,3 +50,19 @@ def test_importing_fvcore_prints_no_jit_script_deprecation():
     assert out.returncode == 0, out.stderr
     assert "torch.jit.script" not in out.stderr, out.stderr
     assert "FutureWarning: still shown" in out.stderr
+
+
+@pytest.mark.parametrize("scheme", ATTENTION_TYPES)
+def test_counting_no_block_and_one_block_then_extending_is_exact(scheme):
+    # model_info's fast path: the same integers as counting the whole model, for every scheme
+    kwargs = dict(TINY, depth=3, attention_type=scheme)
+    clip = torch.zeros(1, 3, TINY["num_frames"], TINY["img_size"], TINY["img_size"])
+    full = TimeSformer(**kwargs)
+    fast = count_by_depth(lambda depth: TimeSformer(**dict(kwargs, depth=depth)), 3, clip)
+    assert fast == (count_params(full), count_flops(full, clip))
+
+
+def test_model_info_prints_the_paper_numbers_for_vit_b(capsys):
+    # the install check of INSTALL.md: ViT-B divided 8x224, 400 classes (SPEC: 121.566 M, 195.8 GFLOPs)
+    assert load_tool("model_info").main(["MODEL.NUM_CLASSES", "400"]) == 0
+    assert "| divided_space_time | 8x224 | 400 | 121.566 | 195.8 | 1569 | 8+197 |" in capsys.readouterr().out

@@ -9,9 +9,12 @@ from timesformer.config import load_config
 from timesformer.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-OURS = ("Kinetics", "Kinetics600", "SSv2", "Diving48", "HowTo100M")
+OURS = ("Kinetics", "Kinetics600", "SSv2", "Diving48", "HowTo100M", "UCF101", "HMDB51")
 EXPERIMENTS = sorted(p for d in OURS for p in (CONFIGS / d).glob("*.yaml"))
-NUM_CLASSES = {"Kinetics": 400, "Kinetics600": 600, "SSv2": 174, "Diving48": 48, "HowTo100M": 1059}
+NUM_CLASSES = {"Kinetics": 400, "Kinetics600": 600, "SSv2": 174, "Diving48": 48, "HowTo100M": 1059, "UCF101": 101,
+               "HMDB51": 51}
+# Fine-tuned from the Kinetics-400 TimeSformer rather than the ImageNet ViT.
+FROM_KINETICS = ("HowTo100M", "UCF101", "HMDB51")
 SCHEMES = {"divST": "divided_space_time", "spaceOnly": "space_only", "jointST": "joint_space_time",
            "localGlobal": "sparse_local_global", "axial": "axial"}
 # The paper's Table 1: parameters with a 174-class head; each further class adds 768 + 1.
@@ -24,7 +27,8 @@ EXPECTED = [f"Kinetics/TimeSformer_{s}_8x32_224.yaml" for s in SCHEMES] + [
     f"{d}/TimeSformer_divST_8x32_224.yaml" for d in ("Kinetics600", "Diving48")] + [
     f"SSv2/TimeSformer_{s}_8_224.yaml" for s in SCHEMES] + [
     "SSv2/TimeSformer_divST_16_448.yaml", "SSv2/TimeSformer_divST_64_224.yaml"] + [
-    f"HowTo100M/TimeSformer_divST_{f}x32_224.yaml" for f in (8, 32, 64, 96)]
+    f"HowTo100M/TimeSformer_divST_{f}x32_224.yaml" for f in (8, 32, 64, 96)] + [
+    "UCF101/TimeSformer_divST_8x16_224.yaml", "HMDB51/TimeSformer_divST_8x8_224.yaml"]
 TINY = ["MODEL.EMBED_DIM", "32", "MODEL.DEPTH", "1", "MODEL.NUM_HEADS", "2", "MODEL.PATCH_SIZE", "8",
         "DATA.TRAIN_CROP_SIZE", "32", "DATA.TEST_CROP_SIZE", "32", "TIMESFORMER.PRETRAINED_MODEL", ""]
 
@@ -62,10 +66,13 @@ def test_config_describes_its_experiment(path):
     assert (list(cfg.SOLVER.STEPS), list(cfg.SOLVER.LRS)) == ([0, 11, 14], [1, 0.1, 0.01])
     assert cfg.SOLVER.NESTEROV and cfg.SOLVER.MOMENTUM == 0.9 and cfg.SOLVER.WEIGHT_DECAY == 1e-4
     assert cfg.TRAIN.GLOBAL_BATCH_SIZE == 64 and cfg.TEST.ENSEMBLE_METHOD == "softmax"
-    if dataset == "HowTo100M":  # starts from Kinetics-400 weights, whole video covered at test
-        assert "K400" in cfg.TIMESFORMER.PRETRAINED_MODEL and cfg.TEST.NUM_SPATIAL_CROPS == 1
+    if dataset in FROM_KINETICS:  # starts from the Kinetics-400 TimeSformer, never a full training state
+        assert "K400" in cfg.TIMESFORMER.PRETRAINED_MODEL and not cfg.TRAIN.CHECKPOINT_FILE_PATH
     else:
         assert cfg.TIMESFORMER.PRETRAINED_MODEL == "vit_base_patch16_224.orig_in21k_ft_in1k"
+    if dataset == "HowTo100M":  # the whole video covered at test
+        assert cfg.TEST.NUM_SPATIAL_CROPS == 1
+    else:
         assert (cfg.TEST.NUM_ENSEMBLE_VIEWS, cfg.TEST.NUM_SPATIAL_CROPS) == (1, 3)
 
 

@@ -139,6 +139,6 @@ def test_tools_print_an_annotation_error_as_one_line(tmp_path, capsys):
             "DATA.TRAIN_JITTER_SCALES", "[32, 40]", "OUTPUT_DIR", str(tmp_path / "out")]
     config = tmp_path / "c.yaml"
     config.write_text("TRAIN:\n  BATCH_SIZE: 2\n")
-    assert run_net.main(["--cfg", str(config), *opts, *tiny]) == 1
+    assert run_net.main(["--cfg", str(config), *opts, *tiny]) == 2  # a bad annotation: the user's to fix
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -81,3 +81,28 @@ def test_benchmark_data_compares_with_the_old_path(tmp_path, capsys):
     assert tool.main(["--decoders"] + opts) == 0  # the configured decoder (PyAV here) against PyAV
     out = capsys.readouterr().out
     assert out.startswith("pyav on cpu: ") and "pixel difference max 0," in out
+
+
+def test_check_videos_takes_a_folder_a_csv_or_a_video(data, tmp_path, capsys, monkeypatch):
+    tool = load_tool("check_videos")
+    clip = ["DATA.NUM_FRAMES", "4", "DATA.SAMPLING_RATE", "4"]  # a clip spans 13 frames at 30 fps
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "notes.txt.bak").write_text("not a video")
+    write_video(tmp_path / "sub" / "deep.webm", num_frames=20, fps=30)
+    assert tool.main([str(tmp_path), *clip]) == 1  # the folder: every video under it
+    out = capsys.readouterr().out
+    assert "UNREADABLE " in out and "cut.mp4" in out and "SHORT " in out and "short.mp4: 10 frames" in out
+    assert f"checked 6 videos of {tmp_path}: 1 unreadable, 1 shorter than a clip, 1 truncated" in out
+    # a CSV: its paths under DATA.PATH_PREFIX, as the datasets read them (from any folder)
+    monkeypatch.chdir(tmp_path / "sub")
+    csv = tmp_path / "train.csv"
+    assert tool.main([str(csv), "DATA.PATH_PREFIX", str(tmp_path), *clip]) == 1
+    assert f"checked 4 videos of {csv}: 1 unreadable, 1 shorter than a clip" in capsys.readouterr().out
+    assert tool.main([str(tmp_path / "ok.mp4"), str(tmp_path / "sub" / "deep.webm"), *clip]) == 0
+    assert "checked 2 videos" in capsys.readouterr().out
+    assert tool.main([str(tmp_path / "missing.mp4")]) == 2
+    assert "missing.mp4: no such file or folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert tool.main([str(empty)]) == 2
+    assert "a folder without video files" in capsys.readouterr().err

@@ -1,4 +1,7 @@
 """Transforms on uint8 clips, normalisation, RandAugment consistency and video mixup."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -85,3 +88,26 @@ def test_video_mixup_mixes_whole_clips():
     assert torch.allclose(target.sum(1), torch.ones(2))
     mask = out[0] != 0  # the CutMix box is the same in every channel and frame
     assert all(torch.equal(mask[0, 0], mask[c, t]) for c in range(3) for t in range(4))
+
+
+@pytest.mark.parametrize("native", [True, False])  # torch's own uint8 kernel (AVX2, ARM) or through float32
+def test_resize_gives_torchvisions_pixels(native, monkeypatch):
+    from torchvision.transforms.v2 import functional as TF
+    from torchvision.transforms.v2.functional import _geometry
+
+    from timesformer.data import transforms
+
+    monkeypatch.setattr(transforms, "_native_uint8_bilinear", lambda frames: native)
+    monkeypatch.setattr(_geometry, "_do_native_uint8_resize_on_cpu", lambda interpolation: native)
+    g = torch.Generator().manual_seed(0)
+    for shape, size in [((8, 3, 256, 340), (224, 298)), ((4, 3, 120, 160), (256, 341)), ((3, 33, 47), (20, 31))]:
+        frames = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+        for x in (frames, frames.float()):
+            assert torch.equal(transforms.resize(x, *size), TF.resize(x, list(size), antialias=True)), (shape, x.dtype)
+
+
+def test_the_data_package_imports_no_torchvision():
+    # torchvision.transforms.v2 pulls in its model zoo and torch._dynamo: seconds at every start-up
+    code = "import sys, timesformer.data; assert 'torchvision' not in sys.modules, 'torchvision imported'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

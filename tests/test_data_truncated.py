@@ -4,10 +4,10 @@ import os
 
 import pytest
 
-from tests.conftest import load_tool
 from tests.videos import frame_index, noisy_index_frames, write_cut_in_keyframe, write_truncated, write_video
 from timesformer.config import load_config
 from timesformer.data import build_loader, shuffle_dataset
+from timesformer.data.check import check_split
 from timesformer.data.decoding import DecodeError, ShortVideo, read_frames, scan_video
 
 # A cut at a share of the bytes, and a cut inside the keyframe packet nearest that share (a seek to
@@ -69,7 +69,7 @@ def _cfg(root, *opts):
 
 
 def _check_videos(cfg, split):
-    return load_tool("check_videos").check_split(cfg, split)
+    return check_split(cfg, split)
 
 
 def test_training_testing_and_check_videos_agree(cut_files):

@@ -15,6 +15,7 @@ came out.
     write_video(tmp_path / "fast.mp4", frames=noisy_index_frames(120), gop=10, faststart=True)
     write_cut_in_keyframe(tmp_path / "fast.mp4", tmp_path / "cut.mp4", near=0.3)  # a cut-off download
     write_video(tmp_path / "b.mp4", frames=noisy_index_frames(90), bframes=3)  # H.264 with B-frames
+    write_two_property_set(tmp_path / "data", {"train": 48, "test": 16})  # a multi-label task
 """
 import os
 from fractions import Fraction
@@ -190,3 +191,36 @@ def nonref_frames(path: PathLike) -> list:
         stream.codec_context.skip_frame = "NONREF"
         kept = {round(float(f.pts * f.time_base * stream.average_rate)) for f in container.decode(stream)}
     return [i for i in every if i not in kept]
+
+
+# The two independent properties of write_two_property_set's clips, each a pair of class names.
+PROPERTIES = (("bright", "dark"), ("red", "blue"))
+
+
+def two_property_frames(bright: bool, red: bool, rng: np.random.Generator, num_frames: int = 16,
+                        size: int = 32) -> np.ndarray:
+    """Frames (T, S, S, 3) uint8 of a noisy texture, bright or dark, tinted red or blue."""
+    level = 170.0 if bright else 80.0
+    tint = np.array([40.0, 0.0, -40.0]) * (1 if red else -1)  # R, G, B
+    texture = rng.uniform(-25, 25, size=(num_frames, size, size, 1))
+    return np.clip(level + tint + texture, 0, 255).astype(np.uint8)
+
+
+def write_two_property_set(root: PathLike, counts: dict, sep: str = " ", seed: int = 0) -> Path:
+    """A multi-label video_list data set: ``{split}.csv`` (``counts``: videos per split) listing real
+    mp4 clips with two labels each, one of every pair of PROPERTIES, written as class names
+    separated by commas (``videos/train_0003.mp4 dark,red``), and ``classnames.txt`` (the four
+    names, sorted). The two properties are independent and balanced."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        lines = []
+        for k in range(count):
+            bright, red = bool(k % 2), bool((k // 2) % 2)
+            name = f"videos/{split}_{k:04d}.mp4"
+            write_video(root / name, frames=two_property_frames(bright, red, rng))
+            labels = [PROPERTIES[0][not bright], PROPERTIES[1][not red]]
+            lines.append(f"{name}{sep}{','.join(labels)}\n")
+        (root / f"{split}.csv").write_text("".join(lines))
+    (root / "classnames.txt").write_text("".join(f"{name}\n" for name in sorted(sum(PROPERTIES, ()))))
+    return root

@@ -50,6 +50,11 @@ class ExportVerificationError(RuntimeError):
     """ONNX Runtime's outputs differ from PyTorch's by more than the tolerance."""
 
 
+class UsageError(Exception):
+    """A command line that cannot work (a missing or unusable argument, no GPU for ``--device cuda``, no
+    SLURM on this machine): a tool prints it as one line and exits with status 2 before any work."""
+
+
 class JobFailed(RuntimeError):
     """A spawned process of the job stopped; what it printed says why."""
 

@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 # and the training data folder (for its classnames.txt).
 PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE", "DATA.TARGET_FPS",
                  "DATA.TRAIN_JITTER_SCALES", "DATA.TRAIN_CROP_SIZE", "DATA.TEST_CROP_SIZE", "DATA.MEAN", "DATA.STD",
-                 "DATA.FRAMES_FPS", "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS", "TEST.ENSEMBLE_METHOD",
-                 "TEST.DATASET")
+                 "DATA.FRAMES_FPS", "DATA.MULTI_LABEL", "TEST.NUM_ENSEMBLE_VIEWS", "TEST.NUM_SPATIAL_CROPS",
+                 "TEST.ENSEMBLE_METHOD", "TEST.DATASET")
 
 
 @dataclass
@@ -234,6 +234,12 @@ def top_k(scores: torch.Tensor, k: int, names: Optional[List[str]]) -> List[Dict
             for v, i in zip(values, idx, strict=True)]
 
 
+def video_scores(p: Predictor, logits: torch.Tensor) -> torch.Tensor:
+    """Class scores (K,) of views' logits (V, K) combined by TEST.ENSEMBLE_METHOD: class probabilities
+    (a softmax, or with DATA.MULTI_LABEL one sigmoid per class), or summed logits ("sum")."""
+    return combine_views(logits, p.cfg.TEST.ENSEMBLE_METHOD, p.cfg.DATA.MULTI_LABEL)
+
+
 def _spans(clips: VideoClips, key: str) -> List[Dict[str, Any]]:
     """Index, frame indices and start / end seconds of every clip, as the JSON output lists them."""
     return [{key: i, "frames": frames, "start_s": round(start, 3), "end_s": round(end, 3)}
@@ -254,8 +260,7 @@ def timeline_scores(p: Predictor, path: str, known: Dict[Tuple[int, ...], torch.
                              for i, part in zip(todo, logits.view(len(todo), -1, logits.shape[-1]), strict=True)}}
     entries = _spans(windows, "window")
     for entry in entries:
-        entry["top"] = top_k(combine_views(known[tuple(entry["frames"])], p.cfg.TEST.ENSEMBLE_METHOD), k,
-                             p.class_names)
+        entry["top"] = top_k(video_scores(p, known[tuple(entry["frames"])]), k, p.class_names)
     return entries
 
 
@@ -267,7 +272,7 @@ def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8, prec
     clips, fps, duration = video_clips(path, p.cfg)
     logits, feats = run_clips(p, clips, batch_size, precision)  # (clips * crops, K), (clips * crops, D)
     per_clip = logits.view(len(clips), -1, logits.shape[-1])  # (clips, crops, K)
-    scores = combine_views(logits, p.cfg.TEST.ENSEMBLE_METHOD)
+    scores = video_scores(p, logits)
     result = {"video": path, "duration_s": round(duration, 3), "fps": round(fps, 3), "num_clips": len(clips),
               "num_crops": per_clip.shape[1], "clips": _spans(clips, "clip"), "top": top_k(scores, k, p.class_names),
               "scores": scores, "feature": feats.mean(dim=0)}

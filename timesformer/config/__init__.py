@@ -11,7 +11,6 @@ must have its default's type, except that an integer is accepted for a float key
 and a list for a tuple; strings are read as Python literals, as yacs does (``"[32, 40]"``).
 """
 import difflib
-import os
 from typing import Any, Dict, Iterable, List, Optional
 
 from fvcore.common.config import CfgNode
@@ -20,12 +19,9 @@ from timesformer.errors import ConfigError
 
 from .checks import a_type, check_choices, require
 from .defaults import get_cfg
-from .files import BASE_KEY, file_trees
+from .files import BASE_KEY, file_trees, find_config
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "load_config", "merge_opts", "require"]
-
-EXAMPLE_CFG = "configs/Kinetics/TimeSformer_divST_8x32_224.yaml"
-
+__all__ = ["CfgNode", "ConfigError", "find_config", "get_cfg", "load_config", "merge_opts", "require"]
 
 def _all_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
     keys = []
@@ -91,9 +87,7 @@ def load_config(path: Optional[str] = None, opts: Optional[Iterable[str]] = None
     the names of the keys that take one of a few are checked (the packages check the rest)."""
     cfg = get_cfg()
     if path:
-        if not os.path.isfile(path):
-            raise ConfigError(f"config file {path} does not exist; pass --cfg with a path such as {EXAMPLE_CFG}")
-        for source, tree in file_trees(path):
+        for source, tree in file_trees(find_config(path)):
             _merge_tree(cfg, tree, f"config file {source}", cfg)
     merge_opts(cfg, opts)
     if check:

@@ -23,7 +23,7 @@ ARCHS: Dict[str, Dict[str, Any]] = {
 # TIMESFORMER.ATTENTION_TYPE: the attention schemes (timesformer.models.SCHEMES).
 ATTENTION_TYPES = ("space_only", "joint_space_time", "divided_space_time", "sparse_local_global", "axial")
 # TRAIN.DATASET and TEST.DATASET (timesformer.data.DATASETS).
-DATASETS = ("diving48", "howto100m", "kinetics", "ssv2", "synthetic", "video_list")
+DATASETS = ("diving48", "hmdb51", "howto100m", "kinetics", "ssv2", "synthetic", "ucf101", "video_list")
 # DATA.INPUT_CHANNEL_ORDER.
 CHANNEL_ORDERS = ("rgb", "bgr")
 # DATA.DECODING_BACKEND and DATA.DECODING_DEVICE.
@@ -86,6 +86,14 @@ _C.DATA.PATH_TO_DATA_DIR = ""
 _C.DATA.PATH_PREFIX = ""
 # Separator between path and label in CSV annotation files (kinetics, howto100m, video_list).
 _C.DATA.PATH_LABEL_SEPARATOR = " "
+# Multi-label classification (Charades-style): a video may have several classes (video_list labels
+# "a,b,c"; other datasets give one-hot targets). Targets are multi-hot, the loss is binary cross-entropy
+# (timm's multi-label Mixup smooths each target towards 0.5 by MIXUP.LABEL_SMOOTH_VALUE), views are
+# combined as sigmoid scores (TEST.ENSEMBLE_METHOD "softmax": their mean, "max": their max, "sum":
+# summed logits) and evaluation reports the mean average precision over classes (mAP). DATASET.md.
+_C.DATA.MULTI_LABEL = False
+# UCF101 / HMDB51: which of the three official train/test splits the split files are read for.
+_C.DATA.OFFICIAL_SPLIT = 1
 # Take one frame every SAMPLING_RATE frames, counted at TARGET_FPS (mapped onto the video's real fps).
 _C.DATA.SAMPLING_RATE = 32
 # Frame rate at which SAMPLING_RATE is counted.
@@ -189,7 +197,8 @@ _C.TRAIN.ACTIVATION_CHECKPOINTING = False
 # evaluation and test-only runs use the compiled model too.
 _C.TRAIN.COMPILE = False
 
-# Dataset of the train and val splits: kinetics, ssv2, diving48, howto100m, video_list or synthetic.
+# Dataset of the train and val splits: kinetics, ssv2, diving48, howto100m, ucf101, hmdb51, video_list
+# or synthetic.
 _C.TRAIN.DATASET = "kinetics"
 
 # Resume from the newest valid checkpoint in OUTPUT_DIR/checkpoints when there is one (wins over the keys below).
@@ -244,10 +253,11 @@ _C.TEST.BATCH_SIZE = 8
 # Weights to test when not training: a checkpoint file; "" = the newest checkpoint in OUTPUT_DIR.
 _C.TEST.CHECKPOINT_FILE_PATH = ""
 # How the views of a video are combined: "softmax" (average of softmax scores, the paper),
-# "sum" (sum of logits, the reference code) or "max" (class-wise max of softmax scores).
+# "sum" (sum of logits, the reference code) or "max" (class-wise max of softmax scores). With
+# DATA.MULTI_LABEL the class probabilities are sigmoids instead of a softmax.
 _C.TEST.ENSEMBLE_METHOD = "softmax"
 
-# Dataset of the test split: kinetics, ssv2, diving48, howto100m, video_list or synthetic.
+# Dataset of the test split: kinetics, ssv2, diving48, howto100m, ucf101, hmdb51, video_list or synthetic.
 _C.TEST.DATASET = "kinetics"
 # Clips per video spread evenly over time (1 = the middle clip). HowTo100M covers the whole video.
 _C.TEST.NUM_ENSEMBLE_VIEWS = 1

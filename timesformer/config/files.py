@@ -1,8 +1,9 @@
 """Reading config files: ``yaml.safe_load`` (plain values only), ``_BASE_`` inheritance, and an error
 that names the file (and line) for a missing file, bad YAML, a circular ``_BASE_`` or a file that
-holds no mapping of keys."""
+holds no mapping of keys; where a config file named on a command line is found (``find_config``)."""
+import difflib
 import os
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import yaml
 
@@ -11,6 +12,39 @@ from timesformer.errors import ConfigError
 from .checks import a_type
 
 BASE_KEY = "_BASE_"
+# The recipe configs ship inside the package; the repository's top-level configs/ links here.
+PACKAGED_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def packaged_configs() -> List[str]:
+    """Every packaged config file, relative to the packaged folder ('Kinetics/TimeSformer_...yaml')."""
+    found = []
+    for folder, _, files in os.walk(PACKAGED_CONFIGS):
+        rel = os.path.relpath(folder, PACKAGED_CONFIGS)
+        found += [os.path.normpath(os.path.join(rel, f)) for f in files if f.endswith((".yaml", ".yml"))]
+    return sorted(found)
+
+
+def find_config(path: str) -> str:
+    """The config file ``path`` names: the path itself when it exists, else the packaged config of that
+    name ('Kinetics/X.yaml' or 'configs/Kinetics/X.yaml'), so a recipe works from any folder and from
+    an installed package; else a ConfigError naming the places tried and the closest names."""
+    if os.path.isfile(path):
+        return path
+    rel = os.path.normpath(os.path.expanduser(path))
+    tried = [os.path.abspath(rel)]
+    if not os.path.isabs(rel):
+        head, _, rest = rel.partition(os.sep)
+        rel = rest if head == "configs" and rest else rel
+        packaged = os.path.join(PACKAGED_CONFIGS, rel)
+        if os.path.isfile(packaged):
+            return packaged
+        tried.append(packaged)
+    names = packaged_configs()
+    close = difflib.get_close_matches(rel, names, n=3, cutoff=0.5)
+    hint = (f"the closest packaged configs: {', '.join(close)}" if close
+            else f"the packaged configs are in {PACKAGED_CONFIGS}, e.g. {', '.join(names[:2])}")
+    raise ConfigError(f"config file {path} does not exist (tried {' and '.join(tried)}); {hint}")
 
 
 def _yaml_error(path: str, e: yaml.YAMLError) -> ConfigError:

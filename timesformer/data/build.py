@@ -152,7 +152,8 @@ def shuffle_dataset(loader: DataLoader, epoch: int, seed: Optional[int] = None) 
 
 
 def build_mixup(cfg: CfgNode):
-    """timm Mixup/CutMix with label smoothing for (B, C, T, H, W) clips, or None when off."""
+    """timm Mixup/CutMix with label smoothing for (B, C, T, H, W) clips, or None when off; with
+    DATA.MULTI_LABEL timm's multi-label mode (multi-hot targets, each smoothed towards 0.5)."""
     if not cfg.MIXUP.ENABLE:
         return None
     from .mixup import VideoMixup
@@ -160,7 +161,7 @@ def build_mixup(cfg: CfgNode):
     m = cfg.MIXUP
     return VideoMixup(mixup_alpha=m.ALPHA, cutmix_alpha=m.CUTMIX_ALPHA, prob=m.PROB,
                       switch_prob=m.SWITCH_PROB, label_smoothing=m.LABEL_SMOOTH_VALUE,
-                      num_classes=cfg.MODEL.NUM_CLASSES)
+                      num_classes=cfg.MODEL.NUM_CLASSES, multi_label=cfg.DATA.MULTI_LABEL)
 
 
 def check_data_config(cfg: CfgNode) -> None:
@@ -202,6 +203,8 @@ def check_data_config(cfg: CfgNode) -> None:
             d.RANDOM_FLIP, f"False for TRAIN.DATASET = {cfg.TRAIN.DATASET!r}: flipping changes its labels "
             "(left/right is part of the class)")
     require(0.0 <= cfg.AUG.RE_PROB <= 1.0, "AUG.RE_PROB", cfg.AUG.RE_PROB, "a probability in [0, 1]")
+    require(d.OFFICIAL_SPLIT in (1, 2, 3), "DATA.OFFICIAL_SPLIT", d.OFFICIAL_SPLIT,
+            "1, 2 or 3 (UCF101 and HMDB51 have three official splits)")
     require(cfg.DATA.SYNTHETIC_NUM_VIDEOS >= 4, "DATA.SYNTHETIC_NUM_VIDEOS", d.SYNTHETIC_NUM_VIDEOS, ">= 4")
     if cfg.MIXUP.ENABLE:
         require(cfg.MIXUP.ALPHA > 0 or cfg.MIXUP.CUTMIX_ALPHA > 0, "MIXUP.ALPHA", cfg.MIXUP.ALPHA,

@@ -35,6 +35,7 @@ class EvalProtocol:
     short_side: int  # frames are resized to this short side before cropping
     crop_size: int
     ensemble: str  # how views combine into the video score (TEST.ENSEMBLE_METHOD)
+    multi_label: bool = False  # class probabilities are sigmoids, not a softmax (DATA.MULTI_LABEL)
 
     @property
     def crop_positions(self) -> Tuple[int, ...]:
@@ -88,7 +89,8 @@ class EvalProtocol:
                 "temporal_views": None if cover else n, "spatial_crops": self.spatial_crops,
                 "crops": [CROP_NAMES[p] for p in self.crop_positions], "num_frames": self.num_frames,
                 "sampling_rate": self.sampling_rate, "target_fps": self.target_fps,
-                "short_side": self.short_side, "crop_size": self.crop_size, "ensemble": self.ensemble}
+                "short_side": self.short_side, "crop_size": self.crop_size, "ensemble": self.ensemble,
+                "multi_label": self.multi_label}
 
 
 def eval_protocol(cfg: CfgNode, dataset: str, method: str, split: str = "test") -> EvalProtocol:
@@ -103,4 +105,4 @@ def eval_protocol(cfg: CfgNode, dataset: str, method: str, split: str = "test") 
                         spatial_crops=crops, num_frames=d.NUM_FRAMES, sampling_rate=d.SAMPLING_RATE,
                         target_fps=float(d.TARGET_FPS), crop_size=d.TEST_CROP_SIZE,
                         short_side=d.TEST_CROP_SIZE if crops > 1 else d.TRAIN_JITTER_SCALES[0],
-                        ensemble=t.ENSEMBLE_METHOD)
+                        ensemble=t.ENSEMBLE_METHOD, multi_label=d.MULTI_LABEL)

@@ -5,12 +5,13 @@ the model's channel order (``to_channel_order``) and is normalised on the traini
 ``normalize``.
 """
 import math
+import platform
 import random
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
+from torch.nn import functional as F
 
 
 def to_tchw(frames: np.ndarray) -> torch.Tensor:
@@ -27,7 +28,29 @@ def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
         new_h, new_w = size, int(math.floor(w * size / h + 0.5))
     else:
         new_h, new_w = int(math.floor(h * size / w + 0.5)), size
-    return TF.resize(frames, [new_h, new_w], antialias=True)
+    return resize(frames, new_h, new_w)
+
+
+def _native_uint8_bilinear(frames: torch.Tensor) -> bool:
+    """Whether torch resizes this uint8 tensor itself, as torchvision decides (its AVX2/AVX-512 and ARM
+    CPU kernels); elsewhere the frames go through float32 and are rounded back."""
+    return frames.device.type == "cpu" and (torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+                                            or platform.machine() in ("aarch64", "arm64"))
+
+
+def resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., C, H, W) -> (..., C, height, width), bilinear with antialiasing: the pixels of torchvision's
+    ``transforms.v2.functional.resize`` (a test holds them equal) without importing torchvision, whose
+    model zoo costs seconds at start-up."""
+    shape = frames.shape
+    x = frames.reshape(-1, *shape[-3:])  # (N, C, H, W)
+    cast = x.dtype == torch.uint8 and not _native_uint8_bilinear(x)
+    if cast or x.dtype not in (torch.uint8, torch.float32, torch.float64):
+        x = x.float()
+    out = F.interpolate(x, size=[height, width], mode="bilinear", align_corners=False, antialias=True)
+    if out.dtype != frames.dtype:
+        out = (out.round_() if not frames.dtype.is_floating_point else out).to(frames.dtype)
+    return out.reshape(*shape[:-2], height, width)
 
 
 def crop_offsets(height: int, width: int, size: int, position: int) -> Tuple[int, int]:

@@ -6,7 +6,7 @@ from timesformer.errors import USER_ERRORS, JobFailed, error_line
 from .checks import check_config
 from .launch import launch
 from .resume import Start, decide_start, settle_channel_order
-from .runner import preflight, run
+from .runner import dry_run, preflight, run
 
-__all__ = ["USER_ERRORS", "JobFailed", "Start", "check_config", "decide_start", "error_line", "launch", "preflight",
-           "run", "settle_channel_order"]
+__all__ = ["USER_ERRORS", "JobFailed", "Start", "check_config", "decide_start", "dry_run", "error_line", "launch",
+           "preflight", "run", "settle_channel_order"]

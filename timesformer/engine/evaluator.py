@@ -23,7 +23,7 @@ from timesformer.classnames import CHECKPOINT, ClassNames, guess_class_names
 from timesformer.data import normalize
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
-from timesformer.utils.meters import gpu_memory_mb, reported_topk, topk_correct
+from timesformer.utils.meters import average_precision, gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
 from timesformer.utils.strict_json import dumps, finite_or_none
 from timesformer.visualize.confusion import save_confusion_csv, save_confusion_png
@@ -33,15 +33,16 @@ logger = logging.getLogger(__name__)
 ENSEMBLE_METHODS = ("softmax", "sum", "max")
 
 
-def combine_views(logits: torch.Tensor, method: str) -> torch.Tensor:
-    """One video's score (C,) from its views' logits (V, C): mean softmax, summed logits or max softmax."""
-    if method == "softmax":
-        return logits.float().softmax(dim=1).mean(dim=0)
+def combine_views(logits: torch.Tensor, method: str, multi_label: bool = False) -> torch.Tensor:
+    """One video's score (C,) from its views' logits (V, C): the mean class probability ("softmax"),
+    summed logits ("sum") or the max probability ("max"). The probabilities are a softmax over the
+    classes, or with ``multi_label`` one sigmoid per class (DATA.MULTI_LABEL)."""
+    if method not in ENSEMBLE_METHODS:
+        raise ValueError(f"TEST.ENSEMBLE_METHOD = {method!r}; expected one of {ENSEMBLE_METHODS}")
     if method == "sum":
         return logits.float().sum(dim=0)
-    if method == "max":
-        return logits.float().softmax(dim=1).max(dim=0).values
-    raise ValueError(f"TEST.ENSEMBLE_METHOD = {method!r}; expected one of {ENSEMBLE_METHODS}")
+    probs = logits.float().sigmoid() if multi_label else logits.float().softmax(dim=1)  # (V, C)
+    return probs.mean(dim=0) if method == "softmax" else probs.max(dim=0).values
 
 
 @dataclasses.dataclass
@@ -61,10 +62,11 @@ class RankScores:
 
 class ViewCollector:
     """Collects one rank's view logits, combining a video's views as soon as all ``num_views(video)``
-    of them are in (the views of a video are contiguous in a shard, so few wait)."""
+    of them are in (the views of a video are contiguous in a shard, so few wait); ``multi_label``:
+    as sigmoid scores (``combine_views``)."""
 
-    def __init__(self, num_views: Callable[[int], int], method: str):
-        self.num_views, self.method = num_views, method
+    def __init__(self, num_views: Callable[[int], int], method: str, multi_label: bool = False):
+        self.num_views, self.method, self.multi_label = num_views, method, multi_label
         self.pending: Dict[int, Dict[int, np.ndarray]] = {}  # video -> {view: logits (C,)}
         self.done: Set[int] = set()
         self.videos: List[int] = []
@@ -87,7 +89,7 @@ class ViewCollector:
             self.done.add(video)
             self.videos.append(video)
             self.counts.append(len(views))
-            self.scores.append(_combine(views, self.method))
+            self.scores.append(_combine(views, self.method, self.multi_label))
 
     def result(self, info: Dict[str, float]) -> RankScores:
         """What this rank sends: combined videos and the rows of the views still pending."""
@@ -101,13 +103,13 @@ class ViewCollector:
             duplicates=self.duplicates, info=info)
 
 
-def _combine(views: Dict[int, np.ndarray], method: str) -> np.ndarray:
+def _combine(views: Dict[int, np.ndarray], method: str, multi_label: bool) -> np.ndarray:
     """One video's score (C,) from {view: logits (C,)}, in view order wherever it is computed."""
     logits = torch.from_numpy(np.stack([views[k] for k in sorted(views)]))  # (V, C)
-    return combine_views(logits, method).numpy()
+    return combine_views(logits, method, multi_label).numpy()
 
 
-def merge_rank_scores(parts: Sequence[RankScores], num_videos: int, method: str
+def merge_rank_scores(parts: Sequence[RankScores], num_videos: int, method: str, multi_label: bool = False
                       ) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Per-video scores (N, C) (NaN rows: videos without any view), view counts (N,) and the number
     of duplicate views dropped, from every rank's share. A video combined on one rank counts once;
@@ -130,7 +132,7 @@ def merge_rank_scores(parts: Sequence[RankScores], num_videos: int, method: str
                 continue
             loose.setdefault(video, {})[view] = row
     for video, views in loose.items():
-        scores[video], counts[video] = torch.from_numpy(_combine(views, method)), len(views)
+        scores[video], counts[video] = torch.from_numpy(_combine(views, method, multi_label)), len(views)
     return scores, counts, duplicates
 
 
@@ -153,16 +155,39 @@ def classification_metrics(scores: torch.Tensor, labels: torch.Tensor, num_class
             "confusion": confusion, "num_videos": n}
 
 
+def multilabel_metrics(scores: torch.Tensor, targets: torch.Tensor) -> Dict[str, object]:
+    """Multi-label metrics of ``scores`` (N, C) vs multi-hot ``targets`` (N, C): each class's average
+    precision over the videos (%, ``per_class_ap``; None for a class no video has, left out of the
+    mean and counted in ``classes_without_positives``), their mean ``mAP``, the videos per class
+    (``positives``) and top-1/top-5 (% of videos whose best 1 / 5 classes hold one of theirs)."""
+    n, num_classes = targets.shape
+    ap = [average_precision(scores[:, c], targets[:, c]) for c in range(num_classes)]
+    per_class = [None if math.isnan(a) else 100.0 * a for a in ap]
+    present = [a for a in per_class if a is not None]
+    ks = reported_topk(num_classes)
+    correct = topk_correct(scores, targets, ks) if n else (0,) * len(ks)
+    return {**{f"top{k}": 100.0 * c / max(n, 1) for k, c in zip(ks, correct, strict=True)},
+            "mAP": sum(present) / max(len(present), 1), "per_class_ap": per_class,
+            "classes_without_positives": num_classes - len(present),
+            "positives": [int(p) for p in targets.sum(dim=0).tolist()], "num_videos": n}
+
+
+def _label_json(label: torch.Tensor):
+    """A video's label for the predictions file: its class index, or the list of them (multi-hot)."""
+    return torch.nonzero(label > 0.5).flatten().tolist() if label.dim() else int(label)
+
+
 def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores: torch.Tensor,
                       counts: torch.Tensor) -> None:
-    """One JSON line per video: id, name, label, prediction, number of views and class scores."""
+    """One JSON line per video: id, name, label (a list of them when ``labels`` are multi-hot (N, C)),
+    prediction (the best class), number of views and class scores."""
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         for i, name in enumerate(names):
             if counts[i] == 0:
                 continue
             row = scores[i]
-            f.write(dumps({"video_index": i, "video": name, "label": int(labels[i]),
+            f.write(dumps({"video_index": i, "video": name, "label": _label_json(labels[i]),
                            "pred": int(row.argmax()), "num_views": int(counts[i]),
                            "scores": [round(float(s), 6) for s in row]}) + "\n")  # null: not finite
     os.replace(tmp, path)
@@ -170,16 +195,18 @@ def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores:
 
 @torch.no_grad()
 def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, precision: str = "none",
-              desc: str = "eval", log_period: int = 10, method: str = "softmax") -> RankScores:
+              desc: str = "eval", log_period: int = 10, method: str = "softmax", multi_label: bool = False
+              ) -> RankScores:
     """This rank's views over ``loader``, each video's combined where this rank has them all, plus
-    its loss sum, clips and skipped (``valid`` False) views."""
+    its loss sum (cross-entropy, or with ``multi_label`` the clip's binary cross-entropy averaged
+    over classes, as training computes them), clips and skipped (``valid`` False) views."""
     was_training = model.training
     model.eval()
-    collector = ViewCollector(loader.dataset.num_views, method)
+    collector = ViewCollector(loader.dataset.num_views, method, multi_label)
     loss_sum, clips, skipped = 0.0, 0, 0
     with Progress(len(loader), desc, log_period) as progress:
         for batch in loader:
-            valid = batch.get("valid", torch.ones_like(batch["label"], dtype=torch.bool))
+            valid = batch.get("valid", torch.ones_like(batch["video_index"], dtype=torch.bool))
             x = normalize(batch["frames"].to(device, non_blocking=True), mean, std)  # (B, C, T, H, W)
             with autocast(device, precision):
                 logits = model(x).float().cpu()  # (B, num_classes)
@@ -187,7 +214,7 @@ def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, p
             keep = valid.bool()
             skipped += int((~keep).sum())
             if keep.any():
-                loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
+                loss_sum += float(_loss_sum(logits[keep], labels[keep], multi_label))
                 clips += int(keep.sum())
             rows = logits.numpy()  # (B, num_classes)
             for j in torch.nonzero(keep).flatten().tolist():
@@ -197,12 +224,20 @@ def run_views(model: torch.nn.Module, loader, device: torch.device, mean, std, p
     return collector.result({"loss_sum": loss_sum, "clips": clips, "skipped_views": skipped})
 
 
+def _loss_sum(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """Summed over the clips: cross-entropy, or binary cross-entropy averaged over the classes."""
+    if multi_label:
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction="none").mean(dim=1).sum()
+    return F.cross_entropy(logits, labels, reduction="sum")
+
+
 def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: str,
              output_dir: Optional[str] = None, class_names: Optional[List[str]] = None) -> Dict[str, object]:
     """Evaluate ``model`` on every view of ``loader`` (all ranks), combine views per video with
-    TEST.ENSEMBLE_METHOD and return metrics; with ``output_dir`` rank 0 also writes
-    ``{split}_predictions.jsonl`` and the confusion matrix ``{split}_confusion.png`` / ``.csv``, its
-    classes named by ``class_names`` (default: the dataset's).
+    TEST.ENSEMBLE_METHOD and return metrics (``multilabel_metrics`` with DATA.MULTI_LABEL); with
+    ``output_dir`` rank 0 also writes ``{split}_predictions.jsonl`` and (single-label only) the
+    confusion matrix ``{split}_confusion.png`` / ``.csv``, its classes named by ``class_names``
+    (default: the dataset's).
 
     Only rank 0 receives the ranks' scores and returns every metric; the other ranks return the
     scalar ones (``summary``), broadcast from rank 0, so that every rank can act on the result."""
@@ -210,7 +245,8 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)  # gpu_mem_mb: this evaluation's peak
     share = run_views(model, loader, device, cfg.DATA.MEAN, cfg.DATA.STD, cfg.TRAIN.MIXED_PRECISION,
-                      desc=split, log_period=cfg.LOG_PERIOD, method=cfg.TEST.ENSEMBLE_METHOD)
+                      desc=split, log_period=cfg.LOG_PERIOD, method=cfg.TEST.ENSEMBLE_METHOD,
+                      multi_label=cfg.DATA.MULTI_LABEL)
     parts = du.gather_object(share)
     metrics = None
     if parts is not None:
@@ -225,19 +261,21 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
 def _score(parts: Sequence[RankScores], dataset, cfg, split: str, seconds: float, device: torch.device
            ) -> Dict[str, object]:
     """Metrics of every rank's share (rank 0); warns about duplicate, skipped and incomplete views."""
-    num_videos = dataset.num_videos
-    scores, counts, duplicates = merge_rank_scores(parts, num_videos, cfg.TEST.ENSEMBLE_METHOD)
+    num_videos, multi_label = dataset.num_videos, cfg.DATA.MULTI_LABEL
+    scores, counts, duplicates = merge_rank_scores(parts, num_videos, cfg.TEST.ENSEMBLE_METHOD, multi_label)
     if duplicates:
         logger.warning("%s: %d views arrived more than once (a padded sampler?); each was counted once",
                        split, duplicates)
-    labels = torch.tensor([dataset.video_label(i) for i in range(num_videos)], dtype=torch.long)
+    targets = [dataset.video_target(i) for i in range(num_videos)]
+    labels = torch.stack(targets) if multi_label else torch.tensor(targets, dtype=torch.long)  # (N, C) or (N,)
     expected = torch.tensor([dataset.num_views(i) for i in range(num_videos)], dtype=torch.long)
     seen = counts > 0
     incomplete = int(((counts < expected) & seen).sum())
     if incomplete:
         logger.warning("%s: %d videos had fewer views than expected; scored with the views present",
                        split, incomplete)
-    metrics = classification_metrics(scores[seen], labels[seen], dataset.num_classes)
+    metrics = (multilabel_metrics(scores[seen], labels[seen]) if multi_label
+               else classification_metrics(scores[seen], labels[seen], dataset.num_classes))
     metrics["non_finite_videos"] = int((~torch.isfinite(scores[seen])).any(dim=1).sum())  # NaN/inf weights
     loss_sum, clips, skipped_views = (sum(p.info[k] for p in parts) for k in ("loss_sum", "clips",
                                                                                "skipped_views"))
@@ -249,6 +287,12 @@ def _score(parts: Sequence[RankScores], dataset, cfg, split: str, seconds: float
         logger.warning("%s: %d unreadable views skipped; %d videos had no readable view and are left "
                        "out of the metrics", split, skipped_views, metrics["skipped_videos"])
     top5 = f" top5 {metrics['top5']:.2f}" if "top5" in metrics else ""
+    if multi_label:
+        without = metrics["classes_without_positives"]
+        left_out = f" ({without} classes without a positive video left out)" if without else ""
+        logger.info("%s: mAP %.2f%s top1 %.2f%s over %d videos (%d views), loss %.4f", split, metrics["mAP"],
+                    left_out, metrics["top1"], top5, metrics["num_videos"], metrics["num_views"], metrics["loss"])
+        return metrics
     logger.info("%s: top1 %.2f%s mean class acc %.2f over %d videos (%d views), loss %.4f", split,
                 metrics["top1"], top5, metrics["mean_class_acc"], metrics["num_videos"], metrics["num_views"],
                 metrics["loss"])
@@ -257,10 +301,13 @@ def _score(parts: Sequence[RankScores], dataset, cfg, split: str, seconds: float
 
 def _save_outputs(metrics: Dict[str, object], dataset, output_dir: str, split: str,
                   class_names: Optional[List[str]]) -> None:
-    """``{split}_predictions.jsonl`` and ``{split}_confusion.png`` / ``.csv`` (rank 0)."""
+    """``{split}_predictions.jsonl`` and ``{split}_confusion.png`` / ``.csv`` (rank 0; no confusion
+    matrix for multi-label)."""
     videos = [dataset.video_name(i) for i in range(dataset.num_videos)]
     write_predictions(os.path.join(output_dir, f"{split}_predictions.jsonl"), videos, metrics["labels"],
                       metrics["scores"], metrics["counts"])
+    if "confusion" not in metrics:
+        return
     title = (f"{split}: top-1 {metrics['top1']:.2f}% over {metrics['num_videos']} videos "
              "(rows: true class, normalised)")
     stem = os.path.join(output_dir, f"{split}_confusion")
@@ -284,8 +331,8 @@ def evaluation_class_names(cfg, dataset, stored: Optional[List[str]] = None,
 
 def summary(metrics: Dict[str, object]) -> Dict[str, float]:
     """The scalar entries of ``metrics`` (for stats.jsonl and TensorBoard)."""
-    keys = ("top1", "top5", "mean_class_acc", "loss", "num_videos", "num_views", "skipped_views",
-            "skipped_videos", "non_finite_videos", "time", "clips_per_s", "gpu_mem_mb")
+    keys = ("top1", "top5", "mean_class_acc", "mAP", "classes_without_positives", "loss", "num_videos",
+            "num_views", "skipped_views", "skipped_videos", "non_finite_videos", "time", "clips_per_s", "gpu_mem_mb")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -297,3 +344,9 @@ def per_class_table(metrics: Dict[str, object], class_names: Optional[List[str]]
     return [{"class": names[i], "acc": finite_or_none(metrics["per_class_acc"][i]), "support": int(conf[i].sum())}
             for i in range(conf.shape[0])]
 
+
+def per_class_ap_table(metrics: Dict[str, object], class_names: Optional[List[str]]) -> List[Dict]:
+    """[{class, ap, positives}] for every class of a multi-label test (ap None: no positive video)."""
+    aps = metrics["per_class_ap"]
+    names = class_names or [str(i) for i in range(len(aps))]
+    return [{"class": names[i], "ap": aps[i], "positives": metrics["positives"][i]} for i in range(len(aps))]

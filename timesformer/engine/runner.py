@@ -18,7 +18,8 @@ from timesformer.utils.logging import setup_logging
 from timesformer.utils.strict_json import write_json
 
 from .checks import check_config
-from .evaluator import evaluate, evaluation_class_names, per_class_table, summary
+from .evaluator import evaluate, evaluation_class_names, per_class_ap_table, per_class_table, summary
+from .launch import use_cuda
 from .resume import Start, build_run_model, decide_start, stated_class_names, trained_iterations
 from .trainer import Trainer, seed_all
 from .writers import TEST_RECORDS, StatsWriter, describe_bad_files, gather_bad_files
@@ -80,6 +81,25 @@ def _check_weights_path(cfg, key: str) -> None:
                           "to get the released weights), or set it to ''")
 
 
+def dry_run(cfg) -> str:
+    """``run_net --dry-run``: ``preflight`` (every check that needs no process and no GPU), then a short
+    plan of what the run would do, as text."""
+    start = preflight(cfg)
+    world = du.config_world_size(cfg)
+    device = "cuda" if use_cuda(cfg) else "cpu"
+    lines = [f"processes: {world} ({du.processes_per_machine(cfg)} per machine x {cfg.NUM_SHARDS} machine(s)) "
+             f"on {device}",
+             f"weights: {start.kind}" + (f" from {start.source} ({start.key})" if start.source else "")]
+    if cfg.TRAIN.ENABLE:
+        lines.append(f"train: {cfg.TRAIN.DATASET}, {cfg.SOLVER.MAX_EPOCH} epoch(s), batch {cfg.TRAIN.BATCH_SIZE} "
+                     f"in all, {cfg.DATA.NUM_FRAMES} frames x {cfg.DATA.TRAIN_CROP_SIZE} px")
+    if cfg.TEST.ENABLE:
+        lines.append(f"test: {cfg.TEST.DATASET}, {cfg.TEST.NUM_ENSEMBLE_VIEWS} clip(s) x "
+                     f"{cfg.TEST.NUM_SPATIAL_CROPS} crop(s) per video")
+    lines.append(f"output: {os.path.abspath(cfg.OUTPUT_DIR)}")
+    return "\n".join(lines)
+
+
 def save_config(cfg) -> Optional[str]:
     """Write the merged config to OUTPUT_DIR/config.yaml (rank 0)."""
     if not du.is_main_process():
@@ -104,10 +124,11 @@ def check_finite_result(metrics: Dict[str, object], source: str, precision: str)
 def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str = "the model",
          iteration: int = 0, stored_names: Optional[List[str]] = None,
          datasets: Iterable[str] = ()) -> Dict[str, object]:
-    """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix,
-    test_results.json (strict JSON) and ``test_final`` (at ``iteration``: the training iterations
-    behind the weights); non-finite scores or loss are an error instead. The classes are named as
-    ``evaluation_class_names`` says (``stored_names``: the weights' own; ``datasets``: theirs)."""
+    """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix (with
+    DATA.MULTI_LABEL instead each class's average precision), test_results.json (strict JSON) and
+    ``test_final`` (at ``iteration``: the training iterations behind the weights); non-finite scores
+    or loss are an error instead. The classes are named as ``evaluation_class_names`` says
+    (``stored_names``: the weights' own; ``datasets``: theirs)."""
     loader = build_loader(cfg, "test")
     names = evaluation_class_names(cfg, loader.dataset, stored_names, datasets)
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR, class_names=names.names)
@@ -116,9 +137,12 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
     record = {"type": "test_final", "iter": iteration, **summary(metrics),
               "ensemble": cfg.TEST.ENSEMBLE_METHOD}
     if du.is_main_process():
+        if "per_class_ap" in metrics:  # multi-label: every class's AP (None: no positive video)
+            record["per_class_ap"] = metrics["per_class_ap"]
         if writer is not None:
             writer.write(record)
-        result = {**record, "class_names_source": names.source, "per_class": per_class_table(metrics, names.names),
+        table = per_class_ap_table if "per_class_ap" in metrics else per_class_table
+        result = {**record, "class_names_source": names.source, "per_class": table(metrics, names.names),
                   "bad_files": [dataclasses.asdict(b) for b in bad]}
         write_json(os.path.join(cfg.OUTPUT_DIR, "test_results.json"), result)
         if bad:  # "skipped": unreadable, its views left out; "truncated": its decodable frames used

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.loss import SoftTargetCrossEntropy
+from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
 from timesformer.checkpoint import Checkpointer, capture_rng_state, restore_rng_state
@@ -68,6 +68,8 @@ class Trainer:
         self.net = net  # what the step calls: compiled and/or DDP-wrapped
         self.mixup = build_mixup(cfg)
         self.soft_target_loss = SoftTargetCrossEntropy()
+        # multi-label: mean BCE over clips and classes; Mixup has smoothed the targets when it is on
+        self.multi_label_loss = BinaryCrossEntropy(smoothing=0.0) if cfg.DATA.MULTI_LABEL else None
         self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
         self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
@@ -238,7 +240,7 @@ class Trainer:
         data_time = start - self._last_end
         x = normalize(batch["frames"].to(self.device, non_blocking=True), self.cfg.DATA.MEAN,
                       self.cfg.DATA.STD)  # (B, C, T, H, W) float
-        labels = batch["label"].to(self.device, non_blocking=True)  # (B,)
+        labels = batch["label"].to(self.device, non_blocking=True)  # (B,), multi-hot (B, C) with DATA.MULTI_LABEL
         target = labels
         if self.mixup is not None:
             x, target = self.mixup(x, labels)  # target (B, C) soft
@@ -248,8 +250,7 @@ class Trainer:
         with sync:
             with autocast(self.device, self.cfg.TRAIN.MIXED_PRECISION):
                 logits = self.net(x)  # (B, num_classes)
-                loss = (self.soft_target_loss(logits.float(), target) if target.dim() == 2  # mixup's (B, C)
-                        else F.cross_entropy(logits.float(), target))
+                loss = self._loss(logits.float(), target)
             mean_loss = float(du.all_reduce_sum(loss.detach().float()) / du.get_world_size())
             done_in_group = self.epoch_iter - self.group_start()
             self.group_losses = self.group_losses[:done_in_group] + [mean_loss]
@@ -262,8 +263,8 @@ class Trainer:
         if boundary:
             self._optimizer_step()
         ks = reported_topk(logits.shape[1])
-        correct = topk_correct(logits.detach().float(), labels, ks)
-        n = labels.numel()
+        correct = topk_correct(logits.detach().float(), labels, ks)  # multi-label: a top class is one of the clip's
+        n = labels.shape[0]
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         end = time.perf_counter()
@@ -273,6 +274,15 @@ class Trainer:
                              "data_time": data_time, "step_time": end - start,
                              "iter_time": end - start + data_time, "clips": n,
                              "replaced": int(batch["num_replaced"].sum())}
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy (DATA.MULTI_LABEL), cross-entropy with Mixup's soft targets (B, C), or
+        with class indices (B,)."""
+        if self.multi_label_loss is not None:
+            return self.multi_label_loss(logits, target)
+        if target.dim() == 2:
+            return self.soft_target_loss(logits, target)
+        return F.cross_entropy(logits, target)
 
     def _optimizer_step(self) -> None:
         """Unscale, clip, step, zero the gradients."""

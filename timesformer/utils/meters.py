@@ -1,4 +1,4 @@
-"""Meters: running averages of scalars and top-k accuracy of a batch."""
+"""Meters: running averages of scalars, top-k accuracy of a batch, average precision of a class."""
 from collections import deque
 from typing import Any, Dict, Iterable, Optional, Tuple
 
@@ -89,12 +89,33 @@ def reported_topk(num_classes: int) -> Tuple[int, ...]:
 
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)
                  ) -> Tuple[int, ...]:
-    """Number of rows of ``scores`` (N, C) whose label (N,) is among the top k, for each k."""
+    """Number of rows of ``scores`` (N, C) whose label (N,) is among the top k, for each k; with
+    multi-hot labels (N, C), whose top k hold at least one of the row's labels (multi-label top-1:
+    the highest-scored class is one of the video's)."""
     c = scores.shape[1]
     kmax = min(max(ks), c)
     top = scores.topk(kmax, dim=1).indices  # (N, kmax)
-    hit = top == labels.view(-1, 1)  # (N, kmax)
+    hit = labels.gather(1, top) > 0.5 if labels.dim() == 2 else top == labels.view(-1, 1)  # (N, kmax)
     return tuple(int(hit[:, :min(k, c)].any(dim=1).sum()) for k in ks)
+
+
+def average_precision(scores: torch.Tensor, positives: torch.Tensor) -> float:
+    """Average precision of one class over N videos: the mean, over its positives, of the precision
+    among the videos scored at least as high, tied scores counting as one threshold (scikit-learn's
+    ``average_precision_score``, as PySlowFast's Charades mAP). NaN when no video is positive.
+
+    scores: (N,) float; positives: (N,) of 0/1 (or bool)."""
+    pos = positives.double() > 0.5
+    if not pos.any():
+        return float("nan")
+    order = scores.double().argsort(descending=True)
+    s, hit = scores.double()[order], pos[order].double()  # (N,) best first
+    last = torch.ones_like(s, dtype=torch.bool)
+    last[:-1] = s[1:] != s[:-1]  # the last video of each run of equal scores: one threshold each
+    tp = hit.cumsum(0)[last]  # (thresholds,) positives scored at least this high
+    seen = torch.arange(1, s.numel() + 1, dtype=torch.double)[last]  # videos scored at least this high
+    new = torch.diff(tp, prepend=tp.new_zeros(1))  # positives reached at each threshold
+    return float((new * tp / seen).sum() / tp[-1])
 
 
 def gpu_memory_mb(device: torch.device) -> Optional[float]:

@@ -1,5 +1,5 @@
 """Datasets by name (TRAIN.DATASET / TEST.DATASET): each module registers its class in DATASETS."""
-from . import diving48, howto100m, kinetics, ssv2, synthetic, video_list  # noqa: F401  (registration)
+from . import diving48, hmdb51, howto100m, kinetics, ssv2, synthetic, ucf101, video_list  # noqa: F401  (registration)
 from .base import (
     BAD_KINDS,
     DATASETS,

@@ -17,7 +17,7 @@ import os
 import tempfile
 import weakref
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple, Type
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 import torch
@@ -47,12 +47,24 @@ def register_dataset(name: str) -> Callable[[Type["VideoDataset"]], Type["VideoD
     return wrap
 
 
+def label_indices(label: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+    """The class indices of a record's label: one, or several with DATA.MULTI_LABEL."""
+    return (label,) if isinstance(label, int) else tuple(label)
+
+
+def multi_hot(label: Union[int, Sequence[int]], num_classes: int) -> torch.Tensor:
+    """A multi-label target: float32 (num_classes,), 1 at the label's classes and 0 elsewhere."""
+    target = torch.zeros(num_classes, dtype=torch.float32)
+    target[list(label_indices(label))] = 1.0
+    return target
+
+
 @dataclass
 class VideoRecord:
     """One annotated video: a file or frame folder, its label, optional known length."""
 
     path: str
-    label: int
+    label: Union[int, Tuple[int, ...]]  # class index; with DATA.MULTI_LABEL a video_list may give several
     name: str = ""
     duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
     start_frame: int = 0  # clips are sampled from this frame on (Diving-48's start_frame)
@@ -83,6 +95,7 @@ class VideoDataset(torch.utils.data.Dataset):
     test_sampling = None       # "cover" for HowTo100M; None = as ``sampling``
     flip_changes_label = False  # True for SSv2: DATA.RANDOM_FLIP must be False
     class_list = ""  # the annotation file naming the classes, when the dataset has one
+    annotation_folder = "the folder holding it"  # what DATA.PATH_TO_DATA_DIR should be, for errors
     # Evaluation: the crops of a temporal clip share one decode (False: each view decodes its clip
     # itself, the slower per-crop path, for tests and tools/benchmark_data.py --compare).
     reuse_decoded_clips = True
@@ -96,6 +109,7 @@ class VideoDataset(torch.utils.data.Dataset):
             raise AnnotationError(f"{self.name} {split}: no videos listed under "
                                   f"DATA.PATH_TO_DATA_DIR = {cfg.DATA.PATH_TO_DATA_DIR!r} (see DATASET.md)")
         self.num_classes = len(self.class_names) if self.class_names else cfg.MODEL.NUM_CLASSES
+        self.multi_label = cfg.DATA.MULTI_LABEL
         self._check_labels()
         self.protocol = self.eval_protocol(cfg, split)  # which clips and crops evaluation scores
         self._crops = self.protocol.spatial_crops
@@ -128,7 +142,7 @@ class VideoDataset(torch.utils.data.Dataset):
         path = os.path.join(self.cfg.DATA.PATH_TO_DATA_DIR, file_name)
         if not os.path.isfile(path):
             raise AnnotationError(f"{self.name} {self.split}: annotation file {path} not found; set "
-                                  "DATA.PATH_TO_DATA_DIR to the folder holding it (see DATASET.md)")
+                                  f"DATA.PATH_TO_DATA_DIR to {self.annotation_folder} (see DATASET.md)")
         return path
 
     def video_path(self, relative: str) -> str:
@@ -136,17 +150,25 @@ class VideoDataset(torch.utils.data.Dataset):
         return os.path.join(self.cfg.DATA.PATH_PREFIX, relative)
 
     def _check_labels(self) -> None:
-        """Every label indexes a class; the first that does not is an error naming its file and line."""
-        bad = next((r for r in self.records if not 0 <= r.label < self.num_classes), None)
+        """Every label indexes a class; the first that does not is an error naming its file and line.
+        Multi-hot targets must be as wide as the model's head: the class list's length is
+        MODEL.NUM_CLASSES."""
+        names = self.class_list or f"the {self.name} class list"
+        if self.multi_label and self.num_classes != self.cfg.MODEL.NUM_CLASSES:
+            raise AnnotationError(f"{self.name} {self.split}: {names} names {self.num_classes} classes but "
+                                  f"MODEL.NUM_CLASSES = {self.cfg.MODEL.NUM_CLASSES}; with DATA.MULTI_LABEL the "
+                                  f"targets have one entry per class: set MODEL.NUM_CLASSES {self.num_classes}")
+        bad = next(((r, k) for r in self.records for k in label_indices(r.label) if not 0 <= k < self.num_classes),
+                   None)
         if bad is None:
             return
         if self.class_names:
-            names = self.class_list or f"the {self.name} class list"
             counted, fix = f"the {self.num_classes} classes of {names}", names
         else:
             counted, fix = f"MODEL.NUM_CLASSES = {self.num_classes}", "MODEL.NUM_CLASSES"
-        raise AnnotationError(f"{bad.source or f'{self.name} {self.split}'}: label {bad.label} of "
-                              f"{bad.name or bad.path} is outside 0..{self.num_classes - 1} ({counted}); "
+        r, k = bad
+        raise AnnotationError(f"{r.source or f'{self.name} {self.split}'}: label {k} of "
+                              f"{r.name or r.path} is outside 0..{self.num_classes - 1} ({counted}); "
                               f"fix the label or {fix}")
 
     # ------------------------------------------------------------------ public API
@@ -159,9 +181,15 @@ class VideoDataset(torch.utils.data.Dataset):
         """Name of video ``i`` as written in the annotations."""
         return self.records[i].name or self.records[i].path
 
-    def video_label(self, i: int) -> int:
-        """Class index of video ``i``."""
+    def video_label(self, i: int) -> Union[int, Tuple[int, ...]]:
+        """Class index of video ``i`` (with DATA.MULTI_LABEL a video_list may give a tuple of them)."""
         return self.records[i].label
+
+    def video_target(self, i: int) -> Union[int, torch.Tensor]:
+        """Video ``i``'s target as its items carry it ("label"): the class index, or with
+        DATA.MULTI_LABEL a multi-hot float32 (num_classes,) (a single label gives a one-hot one)."""
+        label = self.records[i].label
+        return multi_hot(label, self.num_classes) if self.multi_label else label
 
     def num_views(self, i: int) -> int:
         """Views (temporal clips x spatial crops) of video ``i`` in this split."""
@@ -315,7 +343,7 @@ class VideoDataset(torch.utils.data.Dataset):
         """One item; ``frames`` (C, T, H, W) RGB leave in the model's DATA.INPUT_CHANNEL_ORDER;
         ``decoded``: frames decoded to make it (0 when it reused a clip decoded for another view)."""
         frames = transforms.to_channel_order(frames, self.cfg.DATA.INPUT_CHANNEL_ORDER)
-        return {"frames": frames, "label": self.records[video].label, "video_index": video,
+        return {"frames": frames, "label": self.video_target(video), "video_index": video,
                 "view_index": view, "num_replaced": replaced, "valid": valid, "frames_decoded": decoded}
 
     def _unscored(self, video: int, view: int, decoded: int) -> dict:

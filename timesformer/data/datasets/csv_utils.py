@@ -9,17 +9,19 @@ from typing import Any, Iterator, List, Optional, Tuple
 from .base import AnnotationError
 
 
-def read_rows(file: str, sep: str, min_fields: int = 2, max_fields: int = 2) -> Iterator[Tuple[int, List[str]]]:
+def read_rows(file: str, sep: str, min_fields: int = 2, max_fields: int = 2,
+              first: bool = False) -> Iterator[Tuple[int, List[str]]]:
     """Yield (line number, fields) of each non-empty line.
 
-    With two fields the line is split at the last separator, so a path may contain it.
+    With two fields the line is split at the last separator, so a path may contain it (``first``: at
+    the first one, so the second field may contain it, as a multi-label "path,a,b" line).
     """
     with open(file) as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
-            fields = line.rsplit(sep, 1) if max_fields == 2 else line.split(sep)
+            fields = line.split(sep) if max_fields != 2 else line.split(sep, 1) if first else line.rsplit(sep, 1)
             fields = [x.strip() for x in fields]
             if not min_fields <= len(fields) <= max_fields or not all(fields):
                 count = str(min_fields) if min_fields == max_fields else f"{min_fields} or {max_fields}"
