@@ -23,13 +23,14 @@ def test_the_picture_has_a_title_large_frames_labels_and_a_colour_bar(tmp_path):
     frames = np.full((t, s, s, 3), 128, np.uint8)
     heat = np.linspace(0, 1, t * 4 * 4, dtype=np.float32).reshape(t, 4, 4)
     paths = write_attention(frames, heat, [1.0, 2.0, 3.0, 4.0], str(tmp_path), "clip",
-                            title="brightening  p=0.83  |  test clip 0 (1.07-2.13 s)",
+                            title="brightening  probability (softmax) 0.83  |  test clip 0 (1.07-2.13 s)",
                             frame_times=[1.07, 1.33, 1.60, 1.87])
     png = np.asarray(Image.open(paths["png"]).convert("RGB"))
     scale = -(-MIN_FRAME_PX // s)  # frames drawn at least MIN_FRAME_PX wide
     cell = s * scale + 2
     assert png.shape[1] == t * cell + 2
-    first_frame_top = next(y for y in range(png.shape[0]) if (png[y, 2:-2] == 128).all(axis=-1).any())
+    grey = (png == 128).all(axis=-1)  # (H, W): the frames' pixels (text is drawn in black and its greys)
+    first_frame_top = next(y for y in range(png.shape[0]) if grey[y].sum() >= t * s * scale)
     assert first_frame_top >= 14 and _dark_rows(png, 0, first_frame_top) >= 8  # a title above the frames
     grid_bottom = first_frame_top + 2 * cell
     below = png[grid_bottom:]
@@ -58,8 +59,8 @@ def test_the_tool_titles_the_picture(tmp_path, capsys):
                                                 "--device", "cpu"])
     assert rc == 0
     title = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("title: "))
-    assert re.fullmatch(r"title: class \d  p=0\.\d\d\d  \|  test clip 0 \(.*, \d+\.\d\d-\d+\.\d\d s\)"
-                        r"  \|  divided_space_time", title), title
+    assert re.fullmatch(r"title: class \d  probability \(softmax\) 0\.\d\d\d  \|  test clip 0 "
+                        r"\(.*, \d+\.\d\d-\d+\.\d\d s\)  \|  divided_space_time", title), title
     with Image.open(tmp_path / "vis" / "clip_attention.png") as png:
         cell = MIN_FRAME_PX + 2  # 32-px crops drawn at 128 px
         assert png.size[0] == 4 * cell + 2 and png.size[1] > 2 * cell + 2 + 100  # title, labels, colour bar

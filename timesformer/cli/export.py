@@ -6,10 +6,10 @@
 The ONNX model takes a normalised clip ``video`` (B, 3, T, S, S) float32 (any batch size; T and S
 as exported, by default the checkpoint's) and returns ``logits`` (B, K) and ``features`` (B, D).
 Mean/std, channel order (``channel_order``: rgb, or bgr for the released SSv2 models; the input must
-then be BGR), frame count, crop size, class names and ``class_names_source`` (where the names came
-from) are stored in the file's metadata. After export, ONNX Runtime runs the file on random clips
-(batch 1 and 2) and the largest difference from PyTorch is printed; above the tolerance the tool
-fails (exit status 1).
+then be BGR), frame count, crop size, class names, ``class_names_source`` (where the names came
+from) and ``probability`` (softmax, or sigmoid for a multi-label model) are stored in the file's
+metadata. After export, ONNX Runtime runs the file on random clips (batch 1 and 2) and the largest
+difference from PyTorch is printed; above the tolerance the tool fails (exit status 1).
 """
 import argparse
 import sys
