@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({os.path.getsize(out) / 2 ** 20:.1f} MiB, input video (B, 3, {frames}, {size}, {size}), "
           f"outputs logits and features)")
     print(f"ONNX Runtime vs PyTorch: max abs diff {diff:.3g} (tolerance {args.tolerance:g})")
+    print(p.describe_class_names())
     return 0
 
 

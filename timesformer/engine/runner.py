@@ -131,6 +131,9 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
     (``stored_names``: the weights' own; ``datasets``: theirs)."""
     loader = build_loader(cfg, "test")
     names = evaluation_class_names(cfg, loader.dataset, stored_names, datasets)
+    if du.is_main_process():  # a guess is said to be one, in the log as in test_results.json
+        logger.log(logging.WARNING if names.source.startswith("guessed") else logging.INFO,
+                   "test: class names: %s", names.source)
     metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR, class_names=names.names)
     check_finite_result(metrics, source, cfg.TRAIN.MIXED_PRECISION)
     bad = gather_bad_files(loader.dataset)  # every rank's
