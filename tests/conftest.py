@@ -46,6 +46,21 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
+def run_test_only(tmp_path: Path, ckpt, num_classes: int = 5) -> Path:
+    """Test ``ckpt`` without training (one crop) on the set tests/checkpoints.py's ``kinetics_test_set``
+    wrote into ``tmp_path``; returns the run's OUTPUT_DIR."""
+    from timesformer.config import load_config
+    from timesformer.engine import run
+
+    out = tmp_path / "out"
+    cfg = load_config(QUICKSTART, tiny_opts(str(tmp_path / "data"), str(out), **{
+        "TRAIN.ENABLE": False, "TEST.DATASET": "kinetics", "TEST.CHECKPOINT_FILE_PATH": str(ckpt),
+        "DATA.PATH_PREFIX": str(tmp_path / "videos"), "MODEL.DEPTH": 1, "MODEL.NUM_CLASSES": num_classes,
+        "DATA.SAMPLING_RATE": 8, "TEST.NUM_SPATIAL_CROPS": 1, "MODEL.MLP_RATIO": 4.0}))
+    run(cfg, torch.device("cpu"))
+    return out
+
+
 def final_state(out_dir) -> dict:
     """The newest checkpoint of a run."""
     from timesformer.checkpoint.checkpointer import Checkpointer

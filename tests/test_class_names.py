@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from tests.checkpoints import kinetics_test_set, tiny_checkpoint
-from tests.conftest import QUICKSTART, ROOT, final_state, load_tool, strict_json, tiny_opts
+from tests.conftest import QUICKSTART, ROOT, final_state, load_tool, run_test_only, strict_json, tiny_opts
 from tests.videos import write_video
 from timesformer.checkpoint.checkpointer import Checkpointer
 from timesformer.config import load_config
@@ -119,12 +119,7 @@ def test_a_test_report_with_guessed_names_says_so(tmp_path):
     """A 400-class model without names tested on a Kinetics-format set (integer labels only)."""
     kinetics_test_set(tmp_path)  # the video and its test.csv; its checkpoint is not used
     ckpt = tiny_checkpoint(tmp_path / "k400.pth", ["MODEL.NUM_CLASSES", 400, "DATA.SAMPLING_RATE", 8])
-    out = tmp_path / "out"
-    cfg = load_config(QUICKSTART, tiny_opts(str(tmp_path / "data"), str(out), **{
-        "TRAIN.ENABLE": False, "TEST.DATASET": "kinetics", "TEST.CHECKPOINT_FILE_PATH": str(ckpt),
-        "DATA.PATH_PREFIX": str(tmp_path / "videos"), "MODEL.DEPTH": 1, "MODEL.NUM_CLASSES": 400,
-        "DATA.SAMPLING_RATE": 8, "TEST.NUM_SPATIAL_CROPS": 1, "MODEL.MLP_RATIO": 4.0}))
-    run(cfg, torch.device("cpu"))
+    out = run_test_only(tmp_path, ckpt, num_classes=400)
     report = strict_json((out / "test_results.json").read_text())
     assert report["class_names_source"] == GUESSED_K400
     assert report["per_class"][0]["class"] == "abseiling"  # Kinetics-400's first class

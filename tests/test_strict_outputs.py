@@ -8,10 +8,8 @@ import pytest
 import torch
 
 from tests.checkpoints import kinetics_test_set, tiny_checkpoint
-from tests.conftest import QUICKSTART, load_tool, strict_json, tiny_opts
+from tests.conftest import load_tool, run_test_only, strict_json
 from tests.videos import write_video
-from timesformer.config import load_config
-from timesformer.engine import run
 from timesformer.engine.evaluator import write_predictions
 from timesformer.utils.logging import JsonLinesWriter
 from timesformer.utils.strict_json import dumps
@@ -20,12 +18,7 @@ from timesformer.utils.strict_json import dumps
 def test_test_results_json_has_null_for_a_class_without_test_videos(tmp_path):
     """One test video of class 2 among 5 classes: the accuracy of classes 0, 1, 3, 4 is unknown."""
     _, ckpt = kinetics_test_set(tmp_path)
-    out = tmp_path / "out"
-    cfg = load_config(QUICKSTART, tiny_opts(str(tmp_path / "data"), str(out), **{
-        "TRAIN.ENABLE": False, "TEST.DATASET": "kinetics", "TEST.CHECKPOINT_FILE_PATH": str(ckpt),
-        "DATA.PATH_PREFIX": str(tmp_path / "videos"), "MODEL.DEPTH": 1, "MODEL.NUM_CLASSES": 5,
-        "DATA.SAMPLING_RATE": 8, "TEST.NUM_SPATIAL_CROPS": 1, "MODEL.MLP_RATIO": 4.0}))
-    run(cfg, torch.device("cpu"))
+    out = run_test_only(tmp_path, ckpt)
     report = strict_json((out / "test_results.json").read_text())
     assert [row["acc"] is None for row in report["per_class"]] == [True, True, False, True, True]
     assert report["per_class"][2]["support"] == 1 and report["per_class"][0]["support"] == 0
