@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save each video's final CLS embedding (.npz or .pt)")
     p.add_argument("--class-names", default=None,
                    help="k400, k600, ssv2 or a file with one name per line (default: from the checkpoint, "
-                        "else the training data folder's classnames.txt, else by class count)")
+                        "else the training data folder's classnames.txt, else guessed by class count and "
+                        "said so; never guessed for a model trained on video_list data)")
     p.add_argument("--batch-size", type=common.positive_int, default=8, help="views per forward pass")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="none",
