@@ -6,7 +6,7 @@ blocks lost in a crash leave behind).
     tiny_checkpoint(path)              # a training checkpoint of a tiny model with its config
     write_hf_timesformer(folder)       # a tiny transformers TimeSformer saved with save_pretrained
     kinetics_test_set(tmp_path)        # one real video as a Kinetics test set, a checkpoint for it
-    install_fake_hub(monkeypatch, d)   # the hub id HUB_REPO_ID serves folder d; nothing downloads
+    install_fake_hub(monkeypatch, d)   # the hub id HUB_REPO_ID (or served=) serves folder d; nothing downloads
     damage_data(path)                  # the index reads; the largest member's bytes fail their CRC-32
     half_copy(src, dst)                # the first half of ``src`` only
 """
@@ -90,13 +90,13 @@ def hf_logits(hf, x: torch.Tensor) -> torch.Tensor:
         return hf(pixel_values=x.transpose(1, 2)).logits  # transformers wants (B, T, C, H, W)
 
 
-def install_fake_hub(monkeypatch, snapshot: Path) -> List[Tuple[str, dict]]:
-    """Serve ``snapshot`` as hub repo HUB_REPO_ID; other repos are missing as offline. Returns the calls."""
+def install_fake_hub(monkeypatch, snapshot: Path, served: str = HUB_REPO_ID) -> List[Tuple[str, dict]]:
+    """Serve ``snapshot`` as hub repo ``served``; other repos are missing as offline. Returns the calls."""
     calls: List[Tuple[str, dict]] = []
 
     def snapshot_download(repo_id: str, **kwargs) -> str:
         calls.append((repo_id, kwargs))
-        if repo_id != HUB_REPO_ID:
+        if repo_id != served:
             raise LocalEntryNotFoundError(f"{repo_id}: not in the local cache and outgoing traffic is disabled")
         return str(snapshot)
 

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import ROOT
 
 SOURCE = ["timesformer", "pyproject.toml", "setup.py", "README.md", "LICENSE", "requirements.txt",
-          "requirements-dev.txt", "requirements-torchcodec.txt"]
+          "requirements-dev.txt", "requirements-torchcodec.txt", "requirements-wandb.txt"]
 
 
 def _run(cmd, **kw) -> subprocess.CompletedProcess:
@@ -37,6 +37,11 @@ def test_the_installed_wheel_runs_a_packaged_config_from_an_empty_folder(tmp_pat
                      "configs/Kinetics/_BASE_/kinetics400.yaml", "classnames/kinetics400.txt"):
         packaged = f"timesformer/{packaged}"
         assert packaged in names, packaged
+    [meta] = [n for n in names if n.endswith(".dist-info/METADATA")]
+    metadata = zipfile.ZipFile(wheel).read(meta).decode()
+    for extra in ("dev", "torchcodec", "wandb"):  # pip install "timesformer[wandb]" and the like
+        assert f"Provides-Extra: {extra}" in metadata, extra
+    assert 'Requires-Dist: wandb>=0.31; extra == "wandb"' in metadata
     site = tmp_path / "site"
     _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)])
     # the installed copy only: the dependencies come from this interpreter, timesformer from site/ (it

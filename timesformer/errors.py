@@ -33,6 +33,10 @@ class FetchError(RuntimeError):
     """Weights could not be fetched from the Hugging Face hub or through timm (network, missing repo)."""
 
 
+class UploadError(RuntimeError):
+    """A folder could not be uploaded to the Hugging Face hub (not logged in, no write access, network)."""
+
+
 class UnsafeFileError(ValueError):
     """A weights file refused because it holds pickled objects other than tensors and plain containers."""
 

@@ -22,6 +22,7 @@ from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
 from timesformer.data.datasets.video_list import CLASS_NAMES
 from timesformer.engine import check_config
 from timesformer.engine.evaluator import combine_views
+from timesformer.errors import UsageError
 from timesformer.models import backbone, from_pretrained
 from timesformer.utils.amp import autocast, autocast_dtype
 
@@ -167,9 +168,11 @@ class VideoClips(collections.abc.Sequence):
         return self.plan[i][0] / self.fps, (self.plan[i][-1] + 1) / self.fps
 
 
-def video_clips(path: str, cfg: CfgNode, timeline: bool = False) -> Tuple[VideoClips, float, float]:
+def video_clips(path: str, cfg: CfgNode, timeline: bool = False,
+                stride_s: Optional[float] = None) -> Tuple[VideoClips, float, float]:
     """The test protocol's clips of the video at ``path`` (``timeline``: the windows along the whole
-    video instead) -> (clips, decoded lazily; fps; duration in seconds).
+    video instead, one every ``stride_s`` seconds, default a clip length) -> (clips, decoded lazily;
+    fps; duration in seconds).
 
     Positions come from the container's duration; the furthest planned frame is decoded here, and
     when the video ends before it, the clips are planned again on the frames that exist (as the
@@ -178,8 +181,15 @@ def video_clips(path: str, cfg: CfgNode, timeline: bool = False) -> Tuple[VideoC
     d, protocol, options = cfg.DATA, test_protocol(cfg), decoding.read_options(cfg.DATA)
     info = decoding.probe(path, d.FRAMES_FPS)
     num, fps = info.num_frames, info.fps
+    stride = None if stride_s is None else stride_s * fps  # in video frames
+    if stride is not None and stride < 1:
+        raise UsageError(f"--stride {stride_s} s is less than one frame of {path} ({fps:g} fps); "
+                         f"give at least {1 / fps:.3g} s")
+    if stride is not None and timeline and protocol.method == "segment":
+        logger.warning("%s: a segment-sampled clip spans the whole video, so the timeline is that one clip; "
+                       "the stride does not apply", path)
     for attempt in range(2):
-        plan = protocol.windows(num, fps) if timeline else protocol.clips(num, fps)
+        plan = protocol.windows(num, fps, stride) if timeline else protocol.clips(num, fps)
         try:
             decoding.read_frames(path, [max(max(idx) for idx in plan)], **options)
             break
@@ -247,28 +257,41 @@ def _spans(clips: VideoClips, key: str) -> List[Dict[str, Any]]:
             in enumerate(zip(clips.plan, map(clips.span, range(len(clips))), strict=True))]
 
 
+def smooth_windows(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Window scores (W, K) -> each the mean of ``k`` windows centred on it (an even ``k`` takes one
+    more after it than before); near the ends, the mean of those of the ``k`` that exist."""
+    w = scores.shape[0]
+    sums = torch.cat([scores.new_zeros(1, scores.shape[1]), scores.double().cumsum(0)])  # (W + 1, K)
+    lo = (torch.arange(w) - (k - 1) // 2).clamp(min=0)
+    hi = (torch.arange(w) + k // 2 + 1).clamp(max=w)
+    return ((sums[hi] - sums[lo]) / (hi - lo).unsqueeze(1)).to(scores.dtype)  # (W, K)
+
+
 def timeline_scores(p: Predictor, path: str, known: Dict[Tuple[int, ...], torch.Tensor], k: int = 5,
-                    batch_size: int = 8, precision: str = "none") -> List[Dict[str, Any]]:
-    """Top-k classes of every window along the video (``EvalProtocol.windows``), each window's crops
-    combined by TEST.ENSEMBLE_METHOD. ``known``: {frame indices: crop logits (crops, K)} of clips
-    already run (the protocol's own), which are not run again."""
-    windows, _, _ = video_clips(path, p.cfg, timeline=True)
+                    batch_size: int = 8, precision: str = "none", stride_s: Optional[float] = None,
+                    smooth: int = 1) -> List[Dict[str, Any]]:
+    """Top-k classes of every window along the video (``EvalProtocol.windows``, one every ``stride_s``
+    seconds), each window's crops combined by TEST.ENSEMBLE_METHOD, then averaged over ``smooth``
+    windows (``smooth_windows``). ``known``: {frame indices: crop logits (crops, K)} of clips already
+    run (the protocol's own), which are not run again."""
+    windows, _, _ = video_clips(path, p.cfg, timeline=True, stride_s=stride_s)
     todo = [i for i, frames in enumerate(windows.plan) if tuple(frames) not in known]
     if todo:
         logits, _ = run_clips(p, (windows[i] for i in todo), batch_size, precision)  # (len(todo) * crops, K)
         known = {**known, **{tuple(windows.plan[i]): part
                              for i, part in zip(todo, logits.view(len(todo), -1, logits.shape[-1]), strict=True)}}
     entries = _spans(windows, "window")
-    for entry in entries:
-        entry["top"] = top_k(video_scores(p, known[tuple(entry["frames"])]), k, p.class_names)
+    scores = smooth_windows(torch.stack([video_scores(p, known[tuple(e["frames"])]) for e in entries]), smooth)
+    for entry, row in zip(entries, scores, strict=True):  # row: (K,)
+        entry["top"] = top_k(row, k, p.class_names)
     return entries
 
 
 def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8, precision: str = "none",
-                  timeline: bool = False) -> Dict[str, Any]:
+                  timeline: bool = False, stride_s: Optional[float] = None, smooth: int = 1) -> Dict[str, Any]:
     """Scores of one video as run_net testing computes them: the test protocol's views combined by
     TEST.ENSEMBLE_METHOD; the mean CLS feature of those views; with ``timeline`` also the scores
-    of every window along the video (``timeline_scores``)."""
+    of every window along the video (``timeline_scores``: ``stride_s``, ``smooth``)."""
     clips, fps, duration = video_clips(path, p.cfg)
     logits, feats = run_clips(p, clips, batch_size, precision)  # (clips * crops, K), (clips * crops, D)
     per_clip = logits.view(len(clips), -1, logits.shape[-1])  # (clips, crops, K)
@@ -278,5 +301,6 @@ def predict_video(p: Predictor, path: str, k: int = 5, batch_size: int = 8, prec
               "scores": scores, "feature": feats.mean(dim=0)}
     if timeline:
         known = {tuple(frames): part for frames, part in zip(clips.plan, per_clip, strict=True)}
-        result["timeline"] = timeline_scores(p, path, known, k, batch_size, precision)
+        result["timeline"] = timeline_scores(p, path, known, k, batch_size, precision, stride_s, smooth)
+        result["timeline_smooth"] = smooth
     return result

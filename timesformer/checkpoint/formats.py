@@ -16,10 +16,11 @@ import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, BinaryIO, Callable, Dict, List, Optional
 
 import torch
 
+from timesformer import __version__
 from timesformer.config import get_cfg
 from timesformer.config.defaults import ARCHS, arch_sizes
 from timesformer.config.stated import read_stored
@@ -36,11 +37,11 @@ from .convert import (
     strip_prefixes,
     vit_to_hf,
 )
+from .hf_files import CARD, CFG_KEY, PREPROCESSOR, Parity, hf_config, model_card, preprocessor_config
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("timesformer", "pyth", "hf")
-CFG_KEY = "timesformer_cfg"  # our config YAML inside a Hugging Face config.json (transformers keeps it)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Our config keys that describe the network (read back from a stored cfg YAML).
 _CFG_KEYS = ("MODEL.ARCH", "MODEL.NUM_CLASSES", "MODEL.PATCH_SIZE", "MODEL.EMBED_DIM", "MODEL.DEPTH",
@@ -305,30 +306,20 @@ def _cfg_yaml(kw: Dict[str, Any], channel_order: str) -> str:
     return cfg.dump()
 
 
-def _hf_config(kw: Dict[str, Any], class_names: Optional[List[str]], cfg: Optional[str],
-               channel_order: str) -> Dict[str, Any]:
-    """transformers' TimesformerConfig of a model with keyword arguments ``kw`` (plus our config YAML
-    and the input channel order, which transformers keeps as extra attributes)."""
-    names = class_names or [f"LABEL_{i}" for i in range(kw["num_classes"])]
-    extra = {CFG_KEY: cfg} if cfg else {}
-    extra[ORDER_KEY] = channel_order
-    return dict(**extra, architectures=["TimesformerForVideoClassification"], model_type="timesformer",
-                attention_type=kw["attention_type"], image_size=kw["img_size"], patch_size=kw["patch_size"],
-                num_channels=kw["in_chans"], num_frames=kw["num_frames"], hidden_size=kw["embed_dim"],
-                num_hidden_layers=kw["depth"], num_attention_heads=kw["num_heads"],
-                intermediate_size=int(round(kw["embed_dim"] * kw["mlp_ratio"])), hidden_act="gelu",
-                layer_norm_eps=kw.get("norm_eps", 1e-6), qkv_bias=kw["qkv_bias"],
-                id2label={str(i): n for i, n in enumerate(names)}, label2id={n: i for i, n in enumerate(names)})
-
-
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to ``path.tmpPID``, fsync, rename over ``path``: a kill or an error during the
-    write leaves the previous ``path`` intact, and an error leaves no temporary file behind. A write
-    that fails (full disk: torch reports "unexpected pos") raises :class:`WriteError` naming ``path``."""
+    """``torch.save`` through :func:`atomic_write`."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """``write(f)`` into ``path.tmpPID``, fsync, rename over ``path``: a kill or an error during the
+    write leaves the previous ``path`` intact, and an error leaves no temporary file behind. The file
+    gets the usual mode (0666 less the umask: 0644, readable by group and others). A write that fails
+    (full disk: torch reports "unexpected pos") raises :class:`WriteError` naming ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -371,8 +362,10 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def write_weights(w: Weights, out: str, fmt: str) -> None:
-    """Write ``w`` as ``fmt``: 'timesformer' (our file), 'pyth' (reference layout) or 'hf' (a folder)."""
+def write_weights(w: Weights, out: str, fmt: str, source: Optional[str] = None) -> None:
+    """Write ``w`` as ``fmt``: 'timesformer' (our file), 'pyth' (reference layout) or 'hf' (a folder
+    that transformers runs: weights, config.json, preprocessor_config.json and a model card naming
+    ``source``, default ``w.source``). Every file is written atomically and readable by all (0644)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     kw = w.model_kwargs()
@@ -380,12 +373,14 @@ def write_weights(w: Weights, out: str, fmt: str) -> None:
     model_kwargs = {k: kw[k] for k in ("num_heads", "norm_eps", "qkv_bias", "in_chans") if k in kw}
     order = w.channel_order or RGB  # recorded in every file: None means an image ViT's RGB
     if fmt == "hf":
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         os.makedirs(out, exist_ok=True)
-        save_file(vit_to_hf(sd), os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
-        with open(os.path.join(out, "config.json"), "w") as f:
-            json.dump(_hf_config(kw, w.class_names, w.cfg, order), f, indent=2)
+        tensors = save(vit_to_hf(sd), metadata={"format": "pt"})
+        atomic_write(os.path.join(out, WEIGHT_FILES[0]), lambda f: f.write(tensors))
+        _write_json(os.path.join(out, "config.json"), hf_config(kw, w.class_names, w.cfg, order))
+        _write_json(os.path.join(out, PREPROCESSOR), preprocessor_config(kw, w.cfg, order))
+        write_model_card(w, out, source)
         return
     obj: Dict[str, Any] = {"model_state" if fmt == "pyth" else "model": add_prefix(sd),
                            "cfg": w.cfg if w.cfg else _cfg_yaml(kw, order), "model_kwargs": model_kwargs,
@@ -396,3 +391,16 @@ def write_weights(w: Weights, out: str, fmt: str) -> None:
         obj["class_names"] = list(w.class_names)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     atomic_torch_save(obj, out)
+
+
+def _write_json(path: str, obj: Dict[str, Any]) -> None:
+    text = json.dumps(obj, indent=2).encode()
+    atomic_write(path, lambda f: f.write(text))
+
+
+def write_model_card(w: Weights, folder: str, source: Optional[str] = None, parity: Optional[Parity] = None) -> None:
+    """The model card (README.md) of the Hugging Face folder ``folder`` written from ``w``, stating
+    ``parity`` (the check of its logits, see ``timesformer.export.hf``) when there is one."""
+    text = model_card(w.model_kwargs(), w.class_names, w.cfg, w.channel_order or RGB, w.layout, source or w.source,
+                      parity, __version__).encode()
+    atomic_write(os.path.join(folder, CARD), lambda f: f.write(text))

@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Dict, Optional, Tuple
 
-from timesformer.errors import FetchError
+from timesformer.errors import FetchError, UploadError
 
 from .formats import WEIGHT_FILES, Weights
 
@@ -159,3 +159,26 @@ def looks_like_hub_id(name: str) -> bool:
     """``owner/name`` that is not a local path."""
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not looks_like_path(name) and not os.path.exists(name)
+
+
+def push_to_hub(folder: str, repo_id: str, token: Optional[str] = None) -> str:
+    """Upload the Hugging Face model folder ``folder`` (``convert_checkpoint --to hf``) to hub repo
+    ``repo_id``, created (public) when missing, in one commit; returns the commit's URL. ``token``:
+    default the logged-in user's (``hf auth login`` or ``HF_TOKEN``)."""
+    from huggingface_hub import HfApi
+
+    missing = [f for f in ("config.json", WEIGHT_FILES[0]) if not os.path.isfile(os.path.join(folder, f))]
+    if missing:
+        raise FileNotFoundError(f"{folder}: not a model folder to upload (no {', '.join(missing)}); write one "
+                                "with tools/convert_checkpoint.py IN OUT --to hf")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type="model", exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="model",
+                                 commit_message=f"Upload {os.path.basename(os.path.abspath(folder))} (timesformer)")
+    except Exception as e:  # authentication, permissions and network errors all mean the same to the user
+        raise UploadError(f"could not upload {folder} to the Hugging Face hub repo {repo_id}: "
+                          f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}. Log in "
+                          "(hf auth login, or set HF_TOKEN) with write access to it; the folder is intact: "
+                          f"upload it later with hf upload {repo_id} {folder}") from e
+    return info.commit_url

@@ -10,6 +10,7 @@ from timesformer.errors import ConfigError
 
 from .formats import Weights, read_file, read_hf_folder
 from .hub import WEIGHT_SUFFIXES, download_hf, is_timm_name, looks_like_hub_id, looks_like_path, read_timm
+from .zoo import find_released
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,8 @@ def source_error(key: str, source: str, e: Exception) -> ConfigError:
 
 
 def read_source(source: Source, lazy: bool = False) -> Weights:
-    """Weights from a local file or folder, a timm model name or a Hugging Face hub id (``lazy``:
+    """Weights from a local file or folder, a released model's name (``timesformer_base_patch16_224.k400``,
+    read from its hub port, see ``zoo.py``), a timm model name or a Hugging Face hub id (``lazy``:
     tensors of a local PyTorch file mapped, not read, see ``formats.read_file``)."""
     if isinstance(source, Weights):
         return source
@@ -38,6 +40,9 @@ def read_source(source: Source, lazy: bool = False) -> Weights:
         raise FileNotFoundError(f"pretrained weights {source}{where}: no such file; expected a weights file "
                                 f"({', '.join(WEIGHT_SUFFIXES)}) or a Hugging Face model folder. Check the "
                                 "path; MODEL_ZOO.md says where to get the released checkpoints")
+    released = find_released(source)
+    if released is not None:
+        return read_hf_folder(download_hf(released.hub_id))
     if is_timm_name(source):
         return read_timm(source)
     if looks_like_hub_id(source):

@@ -7,14 +7,14 @@
 
 Without PATH: the split (--split) of the config's dataset, as training and testing read it (its
 annotation file, DATA.PATH_PREFIX, its frame windows). With PATH: a video, a folder (every video file
-under it) or a CSV of ``path label`` lines (paths under DATA.PATH_PREFIX, as the datasets read them),
-each video checked whole against the config's clip length (--cfg, else the defaults: 8 frames every
-32nd at 30 fps). Every video is decoded to the end, or to its first decoding error (the header's frame
-count is not trusted); that is the count training and testing use too. A video is unreadable when no
-frame decodes, truncated when fewer than 90% of the frames its duration x fps promises decode
-(training and testing use those frames); short means its frame window holds less than one clip
-(frames will repeat). Exit status 1 when a video is unreadable, 2 when the config, a PATH or an
-annotation file is unusable (printed as ``error: ...``).
+and folder of frames under it) or a CSV of ``path label`` lines (paths under DATA.PATH_PREFIX, as the
+datasets read them), each video checked whole against the config's clip length (--cfg, else the
+defaults: 8 frames every 32nd at 30 fps). Every video is decoded to the end, or to its first
+decoding error (the header's frame count is not trusted); that is the count training and testing use
+too. A video is unreadable when no frame decodes, truncated when fewer than 90% of the frames its
+duration x fps promises decode (training and testing use those frames); short means its frame window
+holds less than one clip (frames will repeat). Exit status 1 when a video is unreadable, 2 when the
+config, a PATH or an annotation file is unusable (printed as ``error: ...``).
 """
 import argparse
 import os

@@ -283,6 +283,23 @@ _C.DIST_BACKEND = "nccl"
 # Log (and write a train_iter record) every this many iterations.
 _C.LOG_PERIOD = 10
 
+# ----------------------------------------------------------------------------- Weights & Biases
+_C.LOG = CfgNode()
+# Also log the run to Weights & Biases (rank 0 only): the config, every scalar of stats.jsonl as
+# <type>/<key> against "iter" (what TensorBoard shows), the final test metrics (test_final/*, also
+# the run summary). Needs pip install "timesformer[wandb]". WANDB_MODE=offline writes the run under
+# OUTPUT_DIR/wandb without network (wandb sync uploads it). The run's id is kept in
+# OUTPUT_DIR/wandb_run.json: a resumed run (the same OUTPUT_DIR) continues the same W&B run.
+_C.LOG.WANDB = False
+# W&B project of the run.
+_C.LOG.WANDB_PROJECT = "timesformer"
+# W&B entity (user or team); "" = your default entity.
+_C.LOG.WANDB_ENTITY = ""
+# Name of the run in W&B; "" = W&B picks one.
+_C.LOG.WANDB_NAME = ""
+# Tags of the run in W&B, e.g. "['k400', 'divided']" on the command line.
+_C.LOG.WANDB_TAGS = []
+
 
 # Keys that take one of a few names, and those names (load_config checks them).
 CHOICES: Dict[str, Tuple[str, ...]] = {

@@ -70,19 +70,49 @@ def _listed(csv: str, cfg: CfgNode) -> List[str]:
             for _, fields in read_rows(csv, cfg.DATA.PATH_LABEL_SEPARATOR, min_fields=1)]
 
 
+def is_frames(folder: str) -> bool:
+    """A folder holding image files (JPEG/PNG) directly is one video, read as its frames."""
+    return any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(folder))
+
+
+def find_videos(folder: str) -> List[str]:
+    """The videos under ``folder``, sorted: video files (VIDEO_EXTENSIONS) at any depth, and folders
+    of frames (``is_frames``), each one video whose subfolders are not searched; ``[folder]`` when
+    it is a folder of frames itself. Hidden files and folders (``.name``) are left out; a linked
+    folder is searched once (a link back up the tree ends there)."""
+    if is_frames(folder):
+        return [folder]
+    found, seen = [], {os.path.realpath(folder)}  # linked folders are followed, each once
+    for parent, dirs, files in os.walk(folder, followlinks=True):
+        search = []
+        for d in sorted(dirs):
+            path = os.path.join(parent, d)
+            real = os.path.realpath(path)
+            if d.startswith(".") or real in seen:
+                continue
+            seen.add(real)
+            if is_frames(path):
+                found.append(path)  # one video: its subfolders are not searched
+            else:
+                search.append(d)
+        dirs[:] = search
+        found += [os.path.join(parent, f) for f in files
+                  if f.lower().endswith(VIDEO_EXTENSIONS) and not f.startswith(".")]
+    return sorted(found)
+
+
 def videos_at(path: str, cfg: CfgNode) -> List[str]:
     """The videos a PATH argument names: a video file or a folder of frames (images directly in it)
-    itself, the video files under another folder (recursively, sorted), or those a ``.csv``/``.txt``
+    itself, the videos under another folder (``find_videos``), or those a ``.csv``/``.txt``
     annotation file lists."""
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file or folder; give a video, a folder of videos or a CSV "
                                 "of 'path label' lines")
     if os.path.isfile(path) and path.lower().endswith((".csv", ".txt")):
         return _listed(path, cfg)
-    if os.path.isfile(path) or any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(path)):
-        return [path]  # a video, or a folder of JPEG frames
-    found = sorted(os.path.join(folder, f) for folder, _, files in os.walk(path) for f in files
-                   if f.lower().endswith(VIDEO_EXTENSIONS))
+    if os.path.isfile(path):
+        return [path]
+    found = find_videos(path)  # [path] itself when it is a folder of frames
     if not found:
         raise UsageError(f"{path}: a folder without video files ({', '.join(VIDEO_EXTENSIONS[:4])}, ...); "
                               "give a folder of videos, a video or a CSV of 'path label' lines")

@@ -12,6 +12,7 @@ from timesformer.utils import distributed as du
 from timesformer.utils.amp import PRECISIONS
 
 from .evaluator import ENSEMBLE_METHODS
+from .writers import check_log_config
 
 
 def check_engine_config(cfg) -> None:
@@ -34,6 +35,7 @@ def check_engine_config(cfg) -> None:
     require(cfg.NUM_SHARDS >= 1, "NUM_SHARDS", cfg.NUM_SHARDS, "a positive integer")
     require(0 <= cfg.SHARD_ID < cfg.NUM_SHARDS, "SHARD_ID", cfg.SHARD_ID, f"in [0, {cfg.NUM_SHARDS})")
     require(cfg.LOG_PERIOD > 0, "LOG_PERIOD", cfg.LOG_PERIOD, "a positive integer")
+    check_log_config(cfg)
     world = du.config_world_size(cfg)
     for sec in ("TRAIN", "TEST"):
         bs = cfg[sec].BATCH_SIZE

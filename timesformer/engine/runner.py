@@ -22,7 +22,7 @@ from .evaluator import evaluate, evaluation_class_names, per_class_ap_table, per
 from .launch import use_cuda
 from .resume import Start, build_run_model, decide_start, stated_class_names, trained_iterations
 from .trainer import Trainer, seed_all
-from .writers import TEST_RECORDS, StatsWriter, describe_bad_files, gather_bad_files
+from .writers import TEST_RECORDS, StatsWriter, WandbRun, describe_bad_files, gather_bad_files
 
 logger = logging.getLogger(__name__)
 
@@ -158,22 +158,28 @@ def run(cfg, device: torch.device, start: Optional[Start] = None) -> None:
     ``preflight`` decided; decided here when None); an explained error (``USER_ERRORS``) is also
     written to log.txt before it propagates."""
     setup_logging(cfg.OUTPUT_DIR)
+    wandb_run, done = None, False
     try:
-        _train_and_test(cfg, device, start or decide_start(cfg))
+        wandb_run = WandbRun.open(cfg)  # rank 0 with LOG.WANDB, else None
+        _train_and_test(cfg, device, start or decide_start(cfg), wandb_run)
+        done = True
     except USER_ERRORS as e:
         if du.is_main_process():
             logger.error("%s", e)
         raise
+    finally:
+        if wandb_run is not None:
+            wandb_run.close(exit_code=0 if done else 1)
 
 
-def _train_and_test(cfg, device: torch.device, start: Start) -> None:
+def _train_and_test(cfg, device: torch.device, start: Start, wandb_run: Optional[WandbRun] = None) -> None:
     save_config(cfg)
     logger.info("rank %d/%d on %s", du.get_rank(), du.get_world_size(), device)
     seed_all(cfg.RNG_SEED)
     model = build_run_model(cfg, start)
     iteration = 0
     if cfg.TRAIN.ENABLE:
-        trainer = Trainer(cfg, device, model)
+        trainer = Trainer(cfg, device, model, wandb_run)
         trainer.resume(start)
         trainer.train()
         model, iteration = trainer.model_for_eval(), trainer.iter
@@ -192,7 +198,7 @@ def _train_and_test(cfg, device: torch.device, start: Start) -> None:
     if cfg.TEST.ENABLE:
         # a test at iteration N supersedes the test results logged at N or later (a re-test)
         writer = StatsWriter(cfg.OUTPUT_DIR, purge_step=iteration, kinds=TEST_RECORDS,
-                             tensorboard=os.path.join("tensorboard", "test"))
+                             tensorboard=os.path.join("tensorboard", "test"), wandb=wandb_run)
         try:
             test(cfg, model, device, writer, source, iteration, stored, datasets)
         finally:

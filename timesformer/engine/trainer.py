@@ -32,7 +32,7 @@ from . import hooks as H
 from .checks import check_engine_config
 from .divergence import check_saveable, diverged
 from .resume import resume_or_load
-from .writers import StatsWriter
+from .writers import StatsWriter, WandbRun
 
 logger = logging.getLogger(__name__)
 
@@ -50,9 +50,10 @@ def epoch_seed(cfg, epoch: int) -> int:
 
 
 class Trainer:
-    """Builds model, optimizer, loaders and hooks from a config and runs the epochs."""
+    """Builds model, optimizer, loaders and hooks from a config and runs the epochs; its records also
+    go to ``wandb_run`` (LOG.WANDB, rank 0) when given."""
 
-    def __init__(self, cfg, device: torch.device, model: nn.Module):
+    def __init__(self, cfg, device: torch.device, model: nn.Module, wandb_run: Optional[WandbRun] = None):
         check_solver_config(cfg)
         check_engine_config(cfg)
         self.cfg, self.device = cfg, device
@@ -73,6 +74,7 @@ class Trainer:
         self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
         self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
+        self.wandb_run = wandb_run
         self._loaders: Dict[str, object] = {}
         self.max_epoch = cfg.SOLVER.MAX_EPOCH
         self.epoch, self.epoch_iter, self.iter = 0, 0, 0
@@ -203,7 +205,7 @@ class Trainer:
         """Run epochs ``self.epoch .. MAX_EPOCH - 1``, resuming inside an epoch when needed."""
         self.net.train()
         # supersedes the records a killed run wrote after the checkpoint this one resumed from
-        self.writer = StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1)
+        self.writer = StatsWriter(self.cfg.OUTPUT_DIR, purge_step=self.iter + 1, wandb=self.wandb_run)
         try:
             self._call("before_train")
             while self.epoch < self.max_epoch:
