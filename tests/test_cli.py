@@ -18,6 +18,7 @@ from timesformer.config import ConfigError, find_config, load_config
 
 # The tools that take config overrides, with the other arguments each needs to get as far as reading them.
 OVERRIDES = {"run_net": ["--cfg", QUICKSTART], "predict": ["v.mp4", "--weights", "w.pyth"],
+             "extract_features": ["--cfg", QUICKSTART, "--weights", "w.pyth", "--out", "feats"],
              "visualize_attention": ["v.mp4", "--weights", "w.pyth"], "export": ["--weights", "w.pyth"],
              "check_videos": [], "model_info": [], "submit": ["--cfg", QUICKSTART], "ablate_attention": [],
              "benchmark": [], "benchmark_data": []}

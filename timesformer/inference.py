@@ -8,7 +8,7 @@ import collections.abc
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -168,37 +168,59 @@ class VideoClips(collections.abc.Sequence):
         return self.plan[i][0] / self.fps, (self.plan[i][-1] + 1) / self.fps
 
 
+# (video frames, fps) -> the frame indices of each clip: EvalProtocol.clips, EvalProtocol.windows, ...
+ClipPlan = Callable[[int, float], List[List[int]]]
+
+
+def window_stride(path: str, fps: float, stride_s: Optional[float]) -> Optional[float]:
+    """``stride_s`` seconds between windows of the video at ``path`` -> video frames (None: the
+    default, a clip length); a stride under one frame is a UsageError."""
+    if stride_s is None:
+        return None
+    if stride_s * fps < 1:
+        raise UsageError(f"--stride {stride_s} s is less than one frame of {path} ({fps:g} fps); "
+                         f"give at least {1 / fps:.3g} s")
+    return stride_s * fps
+
+
 def video_clips(path: str, cfg: CfgNode, timeline: bool = False,
                 stride_s: Optional[float] = None) -> Tuple[VideoClips, float, float]:
     """The test protocol's clips of the video at ``path`` (``timeline``: the windows along the whole
     video instead, one every ``stride_s`` seconds, default a clip length) -> (clips, decoded lazily;
-    fps; duration in seconds).
+    fps; duration in seconds); see ``planned_clips``."""
+    protocol = test_protocol(cfg)
+    if stride_s is not None and timeline and protocol.method == "segment":
+        logger.warning("%s: a segment-sampled clip spans the whole video, so the timeline is that one clip; "
+                       "the stride does not apply", path)
+
+    def plan(num: int, fps: float) -> List[List[int]]:
+        return protocol.windows(num, fps, window_stride(path, fps, stride_s)) if timeline else protocol.clips(num, fps)
+
+    return planned_clips(path, cfg, plan)
+
+
+def planned_clips(path: str, cfg: CfgNode, plan: ClipPlan) -> Tuple[VideoClips, float, float]:
+    """The clips ``plan`` places in the video at ``path`` -> (clips, decoded lazily; fps; duration in
+    seconds).
 
     Positions come from the container's duration; the furthest planned frame is decoded here, and
     when the video ends before it, the clips are planned again on the frames that exist (as the
     test split does). Unreadable files raise ``decoding.DecodeError`` naming the file.
     """
-    d, protocol, options = cfg.DATA, test_protocol(cfg), decoding.read_options(cfg.DATA)
-    info = decoding.probe(path, d.FRAMES_FPS)
+    options = decoding.read_options(cfg.DATA)
+    info = decoding.probe(path, cfg.DATA.FRAMES_FPS)
     num, fps = info.num_frames, info.fps
-    stride = None if stride_s is None else stride_s * fps  # in video frames
-    if stride is not None and stride < 1:
-        raise UsageError(f"--stride {stride_s} s is less than one frame of {path} ({fps:g} fps); "
-                         f"give at least {1 / fps:.3g} s")
-    if stride is not None and timeline and protocol.method == "segment":
-        logger.warning("%s: a segment-sampled clip spans the whole video, so the timeline is that one clip; "
-                       "the stride does not apply", path)
     for attempt in range(2):
-        plan = protocol.windows(num, fps, stride) if timeline else protocol.clips(num, fps)
+        clips = plan(num, fps)
         try:
-            decoding.read_frames(path, [max(max(idx) for idx in plan)], **options)
+            decoding.read_frames(path, [max(max(idx) for idx in clips)], **options)
             break
         except decoding.ShortVideo as e:
             if attempt or e.num_frames < 1:
                 raise decoding.DecodeError(path, f"only {e.num_frames} frames decode") from e
             logger.info("%s: %d frames decode, not the ~%d its duration promises", path, e.num_frames, num)
             num = e.num_frames
-    return VideoClips(path, cfg, plan, fps, num), fps, num / fps
+    return VideoClips(path, cfg, clips, fps, num), fps, num / fps
 
 
 def model_input(p: Predictor, views: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ from timesformer.config import get_cfg
 from timesformer.config.defaults import ARCHS, arch_sizes
 from timesformer.config.stated import read_stored
 from timesformer.errors import HeadsUnknownError, UnsafeFileError, WriteError
+from timesformer.utils.files import fsync_dir
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
 from .convert import (
@@ -328,7 +329,7 @@ def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def _write_failure(path: str, e: BaseException) -> str:
@@ -346,20 +347,6 @@ def _write_failure(path: str, e: BaseException) -> str:
         free = "its free space unknown"
     return (f"could not write {path}: {reason} ({free}); the disk is full or a file-size limit (ulimit -f) "
             "applies. Nothing was replaced: files already there are intact. Free some space and run again")
-
-
-def _fsync_dir(path: str) -> None:
-    """Make a rename inside ``path`` durable (where the filesystem supports it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems do not support fsync on a directory
-    finally:
-        os.close(fd)
 
 
 def write_weights(w: Weights, out: str, fmt: str, source: Optional[str] = None) -> None:

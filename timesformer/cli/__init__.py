@@ -10,9 +10,9 @@ import sys
 from typing import List, Optional
 
 # Every tool, in the order ``timesformer --help`` lists them.
-TOOLS = ("run_net", "predict", "visualize_attention", "export", "convert_checkpoint", "make_annotations",
-         "check_videos", "model_info", "submit", "ablate_attention", "benchmark", "benchmark_table", "benchmark_data",
-         "benchmark_eval_gather", "benchmark_startup")
+TOOLS = ("run_net", "predict", "extract_features", "visualize_attention", "export", "convert_checkpoint",
+         "make_annotations", "check_videos", "model_info", "submit", "ablate_attention", "benchmark", "benchmark_table",
+         "benchmark_data", "benchmark_eval_gather", "benchmark_startup")
 
 
 def summary(name: str) -> str:

@@ -4,15 +4,21 @@
         --timeout-min 4320 NUM_GPUS 8 NUM_SHARDS 2 DATA.PATH_TO_DATA_DIR /data/k400
     python tools/submit.py --cfg configs/Synthetic/quickstart.yaml --dry-run
     python tools/submit.py --cfg configs/Synthetic/quickstart.yaml --cluster local
+    python tools/submit.py --cfg configs/HowTo100M/TimeSformer_divST_8x32_224.yaml --partition gpu \
+        --tool extract_features --tool-args "--weights W.pyth --out feats/ --clips cover" NUM_GPUS 8 NUM_SHARDS 4
 
 A preempted or timed-out job is requeued and auto-resumes from its newest checkpoint
 (TRAIN.AUTO_RESUME). ``--dry-run`` prints the sbatch script instead of submitting;
 ``--cluster local`` / ``debug`` run the same job on this machine (debug: in this process).
+``--tool extract_features`` runs tools/extract_features.py with ``--tool-args`` in every task instead,
+its videos shared out over all of them (a requeued job skips the videos already done).
 Submitting to SLURM needs its ``srun`` and ``sbatch`` on this machine (a login node); without them the
 tool says so (exit status 2).
 """
 import argparse
+import importlib
 import os
+import shlex
 import shutil
 import sys
 from typing import List, Optional
@@ -22,6 +28,8 @@ from submitit.core.utils import FailedJobError, FailedSubmissionError, Uncomplet
 
 from timesformer.cli import common
 from timesformer.errors import JobFailed, UsageError
+
+JOB_TOOLS = ("run_net", "extract_features")  # what a job's tasks may run (--tool)
 
 
 class Job:
@@ -36,14 +44,51 @@ class Job:
         from timesformer.engine import launch, run
 
         cfg = load_config(self.cfg_file, self.opts)
-        env = submitit.JobEnvironment()
-        if env.num_tasks > 1:  # torch.distributed env:// variables; devices are picked by LOCAL_RANK
-            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        export_rendezvous()
         launch(run, cfg)
 
     def checkpoint(self) -> submitit.helpers.DelayedSubmission:
         """On preemption / timeout: requeue the same job; it resumes from the newest checkpoint."""
         return submitit.helpers.DelayedSubmission(Job(self.cfg_file, self.opts))
+
+
+def export_rendezvous() -> None:
+    """This task's torch.distributed env:// variables from SLURM (several tasks); devices are picked by LOCAL_RANK."""
+    if submitit.JobEnvironment().num_tasks > 1:
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
+class ToolJob:
+    """The callable submitit pickles for ``--tool extract_features``: every task runs the tool with
+    ``argv`` under the SLURM rendezvous, as torchrun would start it."""
+
+    def __init__(self, tool: str, argv: List[str]):
+        self.tool, self.argv = tool, argv
+
+    def __call__(self) -> None:
+        """Run this task's process of the tool; a non-zero exit status fails the job."""
+        export_rendezvous()
+        status = importlib.import_module(f"timesformer.cli.{self.tool}").main(self.argv)
+        if status:
+            raise JobFailed(f"{self.tool} ended with exit status {status}; its output above says why")
+
+    def checkpoint(self) -> submitit.helpers.DelayedSubmission:
+        """On preemption / timeout: requeue the same job; the rerun skips the videos already done."""
+        return submitit.helpers.DelayedSubmission(ToolJob(self.tool, self.argv))
+
+
+def tool_job(args: argparse.Namespace) -> ToolJob:
+    """``--tool``'s job with ``--cfg``, ``--tool-args`` and the overrides, its arguments checked now
+    (exit status 2 for what its parser refuses)."""
+    argv = ["--cfg", os.path.abspath(args.cfg), *shlex.split(args.tool_args), *args.opts]
+    parser = importlib.import_module(f"timesformer.cli.{args.tool}").build_parser()
+
+    def refuse(message: str) -> None:
+        raise UsageError(f"--tool-args for {args.tool}: {message} (see {args.tool} --help)")
+
+    parser.error = refuse
+    common.parse(parser, argv)
+    return ToolJob(args.tool, argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mem-gb", type=int, default=0, help="memory per node in GB (0 = SLURM's default)")
     p.add_argument("--job-name", default="timesformer", help="the SLURM job name")
     p.add_argument("--log-dir", default="", help="submitit logs (default: OUTPUT_DIR/submitit)")
+    p.add_argument("--tool", choices=JOB_TOOLS, default="run_net",
+                   help="what every task runs: run_net (train and test, default) or extract_features")
+    p.add_argument("--tool-args", default="", metavar="'ARGS'",
+                   help="--tool extract_features: its own arguments, quoted as one (e.g. '--weights W --out feats/')")
     p.add_argument("--dry-run", action="store_true", help="print the sbatch script, do not submit")
     common.add_overrides(p)
     return p
@@ -116,19 +165,24 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"NUM_SHARDS {cfg.NUM_SHARDS} > 1 needs --cluster slurm")
     if args.cluster == "slurm" and not args.dry_run:
         check_slurm()
+    if args.tool_args and args.tool == "run_net":
+        raise UsageError("--tool-args is for --tool extract_features; run_net takes --cfg and KEY VALUE overrides")
     from timesformer.engine import preflight  # after the quick checks: the library takes seconds to import
     from timesformer.utils.logging import setup_logging
 
     setup_logging()
-    preflight(cfg)
+    if args.tool == "run_net":
+        preflight(cfg)
+        job_fn = Job(os.path.abspath(args.cfg), list(args.opts))
+    else:  # the tool checks its weights and data in every task
+        job_fn = tool_job(args)
     executor = build_executor(args, cfg)
-    job_fn = Job(os.path.abspath(args.cfg), list(args.opts))
     if args.dry_run:
         if isinstance(executor, submitit.SlurmExecutor):
             print(executor._make_submission_file_text(executor._submitit_command_str, "dry-run"))
         else:
-            print(f"{type(executor).__name__} in {executor.folder}: would run {job_fn.cfg_file} "
-                  f"{job_fn.opts}")
+            what = f"{job_fn.cfg_file} {job_fn.opts}" if isinstance(job_fn, Job) else " ".join(job_fn.argv)
+            print(f"{type(executor).__name__} in {executor.folder}: would run {what}")
         return 0
     try:
         job = executor.submit(job_fn)

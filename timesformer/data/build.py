@@ -2,7 +2,7 @@
 import itertools
 import logging
 import random
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence, Type
 
 import numpy as np
 import torch
@@ -22,12 +22,17 @@ from .torchcodec_reader import DEVICES
 logger = logging.getLogger(__name__)
 
 
-def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
-    """The dataset of ``split``: TRAIN.DATASET for train and val, TEST.DATASET for test."""
+def dataset_class(cfg: CfgNode, split: str) -> Type[VideoDataset]:
+    """The dataset class of ``split``: TRAIN.DATASET for train and val, TEST.DATASET for test."""
     name = cfg.TEST.DATASET if split == "test" else cfg.TRAIN.DATASET
     if name not in DATASETS:
         raise ValueError(f"dataset {name!r}: expected one of {sorted(DATASETS)}")
-    return DATASETS[name](cfg, split)
+    return DATASETS[name]
+
+
+def build_dataset(cfg: CfgNode, split: str) -> VideoDataset:
+    """The dataset of ``split`` (``dataset_class``)."""
+    return dataset_class(cfg, split)(cfg, split)
 
 
 def test_protocol(cfg: CfgNode) -> EvalProtocol:

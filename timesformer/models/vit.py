@@ -129,16 +129,16 @@ class VisionTransformer(nn.Module):
             tokens = torch.cat([cls.expand(b, -1, -1), patches.flatten(1, 2)], dim=1)
         return self.pos_drop(tokens), (t, h, w)
 
-    def forward_features(self, x: Tensor, return_attention: bool = False
-                         ) -> Union[Tensor, Tuple[Tensor, List[Dict[str, Tensor]]]]:
-        """Clip ``(B, C, T, H, W)`` -> final-norm CLS feature ``(B, D)``; with ``return_attention``
-        also a list (one dict per block) of every step's attention weights ``(B*G, heads, L, L)``."""
+    def _encode(self, x: Tensor, maps: Optional[List[Dict[str, Tensor]]] = None
+                ) -> Tuple[Tensor, Tuple[int, int, int]]:
+        """Clip ``(B, C, T, H, W)`` -> the last block's tokens before the final norm, ``(B, 1 + N*T, D)``
+        patch-major time-minor (space_only: ``(B, 1 + N, D)`` averaged over the frames), and the
+        (T, H', W') grid; ``maps`` (a list) collects one dict of attention weights per block."""
         b = x.shape[0]
         x, (t, h, w) = self.embed(x)
         grid = (1, h, w) if self.scheme.frame_batched else (t, h, w)
-        maps: List[Dict[str, Tensor]] = []
         for blk in self.blocks:
-            if return_attention:
+            if maps is not None:
                 maps.append({})
                 x = blk(x, grid, maps[-1])
             elif self.grad_checkpointing and self.training:
@@ -147,8 +147,28 @@ class VisionTransformer(nn.Module):
                 x = blk(x, grid)
         if self.scheme.frame_batched:  # space_only: average all tokens over the frames
             x = x.view(b, t, *x.shape[1:]).mean(dim=1)
+        return x, (t, h, w)
+
+    def forward_features(self, x: Tensor, return_attention: bool = False
+                         ) -> Union[Tensor, Tuple[Tensor, List[Dict[str, Tensor]]]]:
+        """Clip ``(B, C, T, H, W)`` -> final-norm CLS feature ``(B, D)``; with ``return_attention``
+        also a list (one dict per block) of every step's attention weights ``(B*G, heads, L, L)``."""
+        maps: Optional[List[Dict[str, Tensor]]] = [] if return_attention else None
+        x, _ = self._encode(x, maps)
         feat = self.norm(x)[:, 0]
         return (feat, maps) if return_attention else feat
+
+    def forward_tokens(self, x: Tensor) -> Tensor:
+        """Clip ``(B, C, T, H, W)`` -> every final-norm token ``(B, 1 + L, D)``: the CLS token (what
+        ``forward_features`` returns), then the patch tokens time-major, in (t, h', w') order, L =
+        T * H' * W' (space_only: L = H' * W', averaged over the frames as its CLS is)."""
+        x, (t, h, w) = self._encode(x)
+        x = self.norm(x)
+        if self.scheme.frame_batched:
+            return x
+        b, d = x.shape[0], x.shape[-1]
+        patches = x[:, 1:].view(b, h * w, t, d).transpose(1, 2).reshape(b, t * h * w, d)  # (B, T*H'*W', D)
+        return torch.cat([x[:, :1], patches], dim=1)
 
     def forward_head(self, feat: Tensor) -> Tensor:
         return self.head(self.head_drop(feat))

@@ -104,10 +104,7 @@ class VideoDataset(torch.utils.data.Dataset):
         if split not in SPLITS:
             raise ValueError(f"split {split!r}: expected one of {SPLITS}")
         self.cfg, self.split, self.train = cfg, split, split == "train"
-        self.records, self.class_names = self.load_annotations()
-        if not self.records:
-            raise AnnotationError(f"{self.name} {split}: no videos listed under "
-                                  f"DATA.PATH_TO_DATA_DIR = {cfg.DATA.PATH_TO_DATA_DIR!r} (see DATASET.md)")
+        self.records, self.class_names = self._listed()
         self.num_classes = len(self.class_names) if self.class_names else cfg.MODEL.NUM_CLASSES
         self.multi_label = cfg.DATA.MULTI_LABEL
         self._check_labels()
@@ -130,6 +127,24 @@ class VideoDataset(torch.utils.data.Dataset):
     def load_annotations(self) -> Tuple[List[VideoRecord], Optional[List[str]]]:
         """Parse this split's annotation files -> (records, class names or None)."""
         raise NotImplementedError
+
+    def _listed(self) -> Tuple[List[VideoRecord], Optional[List[str]]]:
+        """``load_annotations``, and an AnnotationError when the split lists no video."""
+        records, class_names = self.load_annotations()
+        if not records:
+            raise AnnotationError(f"{self.name} {self.split}: no videos listed under "
+                                  f"DATA.PATH_TO_DATA_DIR = {self.cfg.DATA.PATH_TO_DATA_DIR!r} (see DATASET.md)")
+        return records, class_names
+
+    @classmethod
+    def list_videos(cls, cfg: CfgNode, split: str) -> List[VideoRecord]:
+        """The videos ``split``'s annotation files list, read without building the dataset: no label
+        checked, no video opened (tools/extract_features.py needs only the files)."""
+        if split not in SPLITS:
+            raise ValueError(f"split {split!r}: expected one of {SPLITS}")
+        reader = cls.__new__(cls)  # load_annotations reads only cfg and split
+        reader.cfg, reader.split, reader.train = cfg, split, split == "train"
+        return reader._listed()[0]
 
     @classmethod
     def eval_protocol(cls, cfg: CfgNode, split: str = "test") -> EvalProtocol:
