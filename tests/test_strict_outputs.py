@@ -1,6 +1,6 @@
 """Every JSON and JSON-lines file the package writes is strict JSON (no NaN / Infinity tokens, which
-jq, JavaScript and Go reject): test_results.json, {split}_predictions.jsonl, stats.jsonl and
-predict --json. A number that is not finite is null; stats.jsonl also names it."""
+jq, JavaScript and Go reject): test_results.json, {split}_predictions.jsonl, stats.jsonl,
+predict --json and extract_features' manifest.jsonl / failed.jsonl. A number that is not finite is null; stats.jsonl also names it."""
 import json
 
 import numpy as np
@@ -65,3 +65,15 @@ def test_strict_dumps():
     with pytest.raises(TypeError):
         dumps({"x": object()})
     assert json.loads(dumps([1, 2])) == [1, 2]
+
+
+def test_feature_manifests_are_strict(tmp_path):
+    """extract_features' manifest lines and failures.jsonl: a number that is not finite is null."""
+    from timesformer.features.store import MANIFEST, ManifestPart, merge_manifest, write_failures
+
+    (tmp_path / "a.npy").write_bytes(b"")
+    ManifestPart(str(tmp_path), 0).add({"video": "a.mp4", "file": "a.npy", "clips": [[0.0, float("nan")]]})
+    merge_manifest(str(tmp_path), [])
+    assert strict_json((tmp_path / MANIFEST).read_text())["clips"] == [[0.0, None]]
+    write_failures(str(tmp_path), [{"video": "b.mp4", "error": "unreadable", "seconds": float("inf")}])
+    assert strict_json((tmp_path / "failed.jsonl").read_text())["seconds"] is None
