@@ -1,6 +1,7 @@
 """Every JSON and JSON-lines file the package writes is strict JSON (no NaN / Infinity tokens, which
 jq, JavaScript and Go reject): test_results.json, {split}_predictions.jsonl, stats.jsonl,
-predict --json and extract_features' manifest.jsonl / failed.jsonl. A number that is not finite is null; stats.jsonl also names it."""
+predict --json and extract_features' manifest.jsonl / failed.jsonl. A number that is not finite is
+null; stats.jsonl also names it."""
 import json
 
 import numpy as np
