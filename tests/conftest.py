@@ -6,6 +6,7 @@ helper modules beside this one (tests/videos.py: encoded videos, tests/checkpoin
 files) are imported the same way.
 """
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,30 @@ def tiny_opts(data_dir, out_dir, **extra) -> list:
             "TEST.BATCH_SIZE": 4, "SOLVER.MAX_EPOCH": 1, "SOLVER.WARMUP_EPOCHS": 0.5, "LOG_PERIOD": 1,
             "OUTPUT_DIR": out_dir, **extra}
     return [str(x) for kv in opts.items() for x in kv]
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses what JSON does not allow and Python's json writes by default
+    (NaN, Infinity, -Infinity): what a strict reader (jq, JavaScript, Go) does."""
+    def refuse(token: str):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def run_test_only(tmp_path: Path, ckpt, num_classes: int = 5) -> Path:
+    """Test ``ckpt`` without training (one crop) on the set tests/checkpoints.py's ``kinetics_test_set``
+    wrote into ``tmp_path``; returns the run's OUTPUT_DIR."""
+    from timesformer.config import load_config
+    from timesformer.engine import run
+
+    out = tmp_path / "out"
+    cfg = load_config(QUICKSTART, tiny_opts(str(tmp_path / "data"), str(out), **{
+        "TRAIN.ENABLE": False, "TEST.DATASET": "kinetics", "TEST.CHECKPOINT_FILE_PATH": str(ckpt),
+        "DATA.PATH_PREFIX": str(tmp_path / "videos"), "MODEL.DEPTH": 1, "MODEL.NUM_CLASSES": num_classes,
+        "DATA.SAMPLING_RATE": 8, "TEST.NUM_SPATIAL_CROPS": 1, "MODEL.MLP_RATIO": 4.0}))
+    run(cfg, torch.device("cpu"))
+    return out
 
 
 def final_state(out_dir) -> dict:

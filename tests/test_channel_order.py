@@ -30,7 +30,8 @@ convert_checkpoint, export, predict, run_net, visualize_attention = (
 
 RED = (220, 40, 90)  # R, G, B of every pixel of the test video
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, num_frames=4)
-# The stored config of a reference .pyth: the authors' fvcore dump (MODEL.ARCH vit), cut down.
+# The stored config of a reference .pyth: the authors' fvcore dump (MODEL.ARCH vit), cut down; the tiny
+# model's head count stated (the authors' ViT-B is a preset width, 768: 12 heads; 32 is no preset's).
 REFERENCE_CFG = """DATA:
   INPUT_CHANNEL_NUM: [3]
   MEAN: [0.45, 0.45, 0.45]
@@ -44,6 +45,7 @@ MODEL:
   ARCH: vit
   MODEL_NAME: vit_base_patch16_224
   NUM_CLASSES: {classes}
+  NUM_HEADS: 2
 TEST:
   DATASET: {dataset}
   NUM_SPATIAL_CROPS: 3
@@ -232,8 +234,9 @@ def test_visualize_feeds_bgr_but_draws_the_real_colours(tmp_path, red_video, mod
     assert len(model_inputs) == 1
     assert_order(model_inputs[0], "bgr")
     with Image.open(tmp_path / "vis" / "red_attention.png") as png:
-        r, g, b = np.asarray(png.convert("RGB"))[2:34, 2:34].reshape(-1, 3).mean(axis=0)  # first frame
-    assert abs(r - RED[0]) < 15 and abs(b - RED[2]) < 15, (r, g, b)
+        pixels = np.asarray(png.convert("RGB")).reshape(-1, 3).astype(int)
+    near = lambda colour: int((np.abs(pixels - colour).max(axis=1) < 15).sum())  # noqa: E731
+    assert near(RED) >= 4 * 128 * 128 and near(RED[::-1]) == 0  # the 4 frames (drawn at 128 px) in RGB
     capsys.readouterr()
 
 

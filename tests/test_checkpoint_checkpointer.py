@@ -129,8 +129,8 @@ def test_a_save_that_fails_partway_leaves_the_previous_newest_and_no_temp_file(t
     with pytest.raises(OSError, match="No space left"):
         ck.save(_state(model, opt, scaler, 2, 16), 2, 16)  # over the newest file's own name
     with pytest.raises(OSError, match="No space left"):  # tools/convert_checkpoint.py writes the same way
-        write_weights(Weights(model.model.state_dict(), "timesformer", "memory"), str(tmp_path / "w" / "a.pth"),
-                      "timesformer")
+        write_weights(Weights(model.model.state_dict(), "timesformer", "memory", meta=dict(num_heads=2)),
+                      str(tmp_path / "w" / "a.pth"), "timesformer")
     monkeypatch.undo()
     assert os.listdir(tmp_path / "w") == []
     assert sorted(os.listdir(ck.dir)) == ["checkpoint_epoch_00001_iter_000000008.pyth",

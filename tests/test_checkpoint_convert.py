@@ -1,5 +1,4 @@
 """Key renaming, layout detection, architecture inference, resampling and the load errors."""
-import logging
 
 import pytest
 import torch
@@ -8,6 +7,7 @@ from timesformer.checkpoint import hf_to_vit, infer_architecture, vit_to_hf
 from timesformer.checkpoint.convert import attention_type_of
 from timesformer.config import ConfigError, load_config
 from timesformer.engine import check_config
+from timesformer.errors import HeadsUnknownError
 from timesformer.models import SCHEMES, TimeSformer, from_pretrained, load_pretrained
 
 TINY_VIT = dict(patch_size=8, embed_dim=32, depth=2, num_heads=2)
@@ -53,16 +53,14 @@ def test_hf_names_are_a_bijection():
         hf_to_vit({"timesformer.encoder.layer.0.bogus.weight": torch.zeros(1)})
 
 
-def test_reference_pyth_with_more_frames_and_larger_crop(tmp_path, caplog):
+def test_reference_pyth_with_more_frames_and_larger_crop(tmp_path):
     """A released-style .pyth into a model with other T and crop: time_embed 1-D, pos_embed 2-D,
     the same numbers the source model computes for that input at runtime."""
     src = _tiny()
     path = tmp_path / "TimeSformer_divST_4x32_32_reference.pyth"
     _reference_pyth(src, path, "MODEL:\n  ARCH: vit\n  NUM_CLASSES: 5\nDATA:\n  NUM_FRAMES: 4\n")
-    with caplog.at_level(logging.WARNING):
-        guessed = from_pretrained(str(path))
-    assert "does not state the number of attention heads" in caplog.text
-    assert guessed.model.blocks[0].attn.num_heads == 1  # 32 // 64, at least one: the documented guess
+    with pytest.raises(HeadsUnknownError, match="width 32 is no preset's"):  # never a guessed head count
+        from_pretrained(str(path))
     model = from_pretrained(str(path), num_heads=2, num_frames=8, img_size=64).eval()
     report = load_pretrained(model, str(path))
     assert set(report.resampled) == {"pos_embed", "time_embed"} and report.layout == "pyth"

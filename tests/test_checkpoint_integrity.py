@@ -42,7 +42,8 @@ def _hf_folder_with_bin(cfg, path: str, folder) -> str:
     """A Hugging Face folder whose weights are a ``pytorch_model.bin`` (a torch zip archive)."""
     from safetensors.torch import load_file
 
-    w = Weights(TimeSformer(**model_kwargs_from_cfg(cfg)).model.state_dict(), "timesformer", path)
+    w = Weights(TimeSformer(**model_kwargs_from_cfg(cfg)).model.state_dict(), "timesformer", path,
+                meta=dict(num_heads=cfg.MODEL.NUM_HEADS))
     write_weights(w, str(folder), "hf")
     torch.save(load_file(os.path.join(folder, "model.safetensors")), os.path.join(folder, "pytorch_model.bin"))
     os.remove(os.path.join(folder, "model.safetensors"))

@@ -143,7 +143,7 @@ def test_a_refused_pickle_is_named_without_advice_to_turn_the_safety_off(data_di
 def _weights(path, **kw) -> str:
     args = dict(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, num_frames=4, num_classes=2)
     args.update(kw)
-    torch.save({"model": TimeSformer(**args).state_dict()}, path)
+    torch.save({"model": TimeSformer(**args).state_dict(), "model_kwargs": {"num_heads": args["num_heads"]}}, path)
     return str(path)
 
 

@@ -168,7 +168,7 @@ def test_predict_rejects_bad_arguments(tmp_path, capsys):
     video = write_video(tmp_path / "a.mp4", num_frames=8, fps=30)
     ckpt = tiny_checkpoint(tmp_path / "m.pth")
     assert predict.main([str(video), "--weights", str(ckpt), "--class-names", "k400"]) == 2
-    assert "400 class names for a model with 5 classes" in capsys.readouterr().err
+    assert "400 class names (--class-names k400) for a model with 5 classes" in capsys.readouterr().err
     assert predict.main([str(video), "--weights", str(tmp_path / "nope.pth")]) == 2
     assert predict.main([str(video), "--weights", str(ckpt), "--features", str(tmp_path / "f.csv")]) == 2
     assert "--features" in capsys.readouterr().err

@@ -41,6 +41,11 @@ class UnsafeFileError(ValueError):
     """A weights file refused because it holds pickled objects other than tensors and plain containers."""
 
 
+class HeadsUnknownError(ValueError):
+    """A weights file that does not state its number of attention heads, which its tensors cannot
+    tell (or states one that does not divide its width); the message names ``--num-heads``."""
+
+
 class WriteError(OSError):
     """A file could not be written (disk full, file-size limit); the message names it and what is intact."""
 

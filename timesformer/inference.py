@@ -13,11 +13,11 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import torch
 from torch import nn
 
-from timesformer.checkpoint import read_source
+from timesformer.checkpoint import Weights, read_source
 from timesformer.checkpoint.channels import apply_channel_order
-from timesformer.classnames import class_names_for, load_class_names
+from timesformer.classnames import CHECKPOINT, ClassNames, guess_class_names, load_class_names
 from timesformer.config import CfgNode, load_config, merge_opts
-from timesformer.config.stated import read_stored, stated_keys
+from timesformer.config.stated import read_stored, stated_keys, stored_datasets
 from timesformer.data import EvalProtocol, decoding, test_protocol, transforms
 from timesformer.data.datasets.video_list import CLASS_NAMES
 from timesformer.engine import check_config
@@ -38,12 +38,18 @@ PROTOCOL_KEYS = ("DATA.PATH_TO_DATA_DIR", "DATA.NUM_FRAMES", "DATA.SAMPLING_RATE
 
 @dataclass
 class Predictor:
-    """A model in eval mode on its device, the protocol config and the class names (or None)."""
+    """A model in eval mode on its device, the protocol config, the class names (or None) and where
+    they came from (``ClassNames.source``: "checkpoint", a guess from the class count, ...)."""
 
     model: nn.Module
     cfg: CfgNode
     class_names: Optional[List[str]]
     device: torch.device
+    class_names_source: str = "none"
+
+    def describe_class_names(self) -> str:
+        """'class names: SOURCE', the line the tools print (a guess or no names said as such)."""
+        return f"class names: {self.class_names_source}"
 
 
 def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
@@ -68,9 +74,9 @@ def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
     return cfg
 
 
-def _data_dir_class_names(data_dir: str, num_classes: int) -> Optional[List[str]]:
-    """The training data folder's ``classnames.txt`` (our checkpoints do not store the names), when
-    it exists on this machine and names ``num_classes`` classes."""
+def _data_dir_class_names(data_dir: str, num_classes: int) -> Optional[ClassNames]:
+    """The training data folder's ``classnames.txt`` (for checkpoints that do not store the names),
+    when it exists on this machine and names ``num_classes`` classes."""
     path = os.path.join(data_dir, CLASS_NAMES) if data_dir else ""
     if not os.path.isfile(path):
         return None
@@ -79,14 +85,30 @@ def _data_dir_class_names(data_dir: str, num_classes: int) -> Optional[List[str]
         logger.warning("%s lists %d class names, the model has %d classes; not using it (pass --class-names)",
                        path, len(names), num_classes)
         return None
-    return names
+    return ClassNames(names, f"training data folder ({path})")
+
+
+def predictor_class_names(w: Weights, data_dir: str, num_classes: int, given: Optional[str] = None) -> ClassNames:
+    """The names of the model's classes: ``given`` (--class-names), else the checkpoint's, else the
+    training data folder's classnames.txt, else the built-in list of that class count (said to be a
+    guess, and never for a model trained on a video_list or synthetic set: its stored config says)."""
+    if given:
+        found = ClassNames(load_class_names(given), f"--class-names {given}")
+    elif w.class_names:
+        found = ClassNames(list(w.class_names), CHECKPOINT)
+    else:
+        found = _data_dir_class_names(data_dir, num_classes) or guess_class_names(
+            num_classes, stored_datasets(w.cfg, w.source))
+    if found.names is not None and len(found.names) != num_classes:
+        raise ValueError(f"{len(found.names)} class names ({found.source}) for a model with {num_classes} classes "
+                         f"({w.source}); pass --class-names with a list of {num_classes} names")
+    return found
 
 
 def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[str] = (),
                    class_names: Optional[str] = None, device: Optional[str] = None) -> Predictor:
     """Model, protocol config and class names from ``weights`` (our checkpoint, a released .pyth,
-    a Hugging Face folder or hub id). The names: ``class_names``, else the checkpoint's, else the
-    training data folder's classnames.txt, else the built-in list with the model's class count."""
+    a Hugging Face folder or hub id). The names: see :func:`predictor_class_names`."""
     w = read_source(weights)
     kwargs: Dict[str, Any] = {}
     if cfg_path:  # an explicit config may change the frames / size the model runs at
@@ -96,14 +118,9 @@ def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[
     cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
     stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(cfg_path, opts)
     cfg = apply_channel_order(cfg, w.channel_order, w.channel_order_note, w.source, stated)
-    names = load_class_names(class_names) if class_names else (
-        w.class_names or _data_dir_class_names(cfg.DATA.PATH_TO_DATA_DIR, model.model.num_classes)
-        or class_names_for(model.model.num_classes) or None)
-    if names is not None and len(names) != model.model.num_classes:
-        raise ValueError(f"{len(names)} class names for a model with {model.model.num_classes} classes "
-                         f"({weights}); pass --class-names with a list of {model.model.num_classes} names")
+    names = predictor_class_names(w, cfg.DATA.PATH_TO_DATA_DIR, model.model.num_classes, class_names)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return Predictor(model.to(dev), cfg, names, dev)
+    return Predictor(model.to(dev), cfg, names.names, dev, names.source)
 
 
 @dataclass

@@ -22,9 +22,9 @@ import torch
 
 from timesformer import __version__
 from timesformer.config import get_cfg
-from timesformer.config.defaults import arch_sizes
+from timesformer.config.defaults import ARCHS, arch_sizes
 from timesformer.config.stated import read_stored
-from timesformer.errors import UnsafeFileError, WriteError
+from timesformer.errors import HeadsUnknownError, UnsafeFileError, WriteError
 from timesformer.utils.files import fsync_dir
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
@@ -68,14 +68,31 @@ class Weights:
         """Keyword arguments of the TimeSformer these weights describe (shapes first, then metadata)."""
         kw = dict(self.meta)
         kw.update(infer_architecture(self.state_dict))
-        if "num_heads" not in kw:
-            kw["num_heads"] = max(1, kw["embed_dim"] // 64)
-            logger.warning("%s does not state the number of attention heads; assuming %d (head width "
-                           "64, as every ViT preset). Pass num_heads= to override.", self.source,
-                           kw["num_heads"])
+        kw["num_heads"] = self._num_heads(kw["embed_dim"])
         if "num_frames" not in kw:  # neither a time_embed nor a stated frame count: an image ViT
             kw["num_frames"] = 8
         return kw
+
+    def _num_heads(self, width: int) -> int:
+        """The attention heads the file states, else the preset of its width (ARCHS); else refused:
+        the tensors cannot tell 4 heads of 16 channels from 1 of 64, and a guess is a different model."""
+        fix = ("State it: --num-heads N to tools/convert_checkpoint.py, which records it in the file it "
+               "writes (in Python: from_pretrained(..., num_heads=N))")
+        heads = self.meta.get("num_heads")
+        if heads is None:
+            preset = next(((name, a["num_heads"]) for name, a in ARCHS.items() if a["embed_dim"] == width), None)
+            if preset is None:
+                widths = ", ".join(f"{n} {a['embed_dim']}: {a['num_heads']} heads" for n, a in ARCHS.items())
+                raise HeadsUnknownError(f"{self.source} does not state its number of attention heads and its "
+                                        f"width {width} is no preset's ({widths}), so the count cannot be read "
+                                        f"off its tensors. {fix}")
+            logger.info("%s does not state its number of attention heads; width %d is %s's: %d heads",
+                        self.source, width, *preset)
+            heads = preset[1]
+        if heads < 1 or width % heads:
+            raise HeadsUnknownError(f"{self.source}: {heads} attention heads do not divide its width {width}. "
+                                    f"{fix}, a divisor of {width}")
+        return heads
 
 
 def check_crc(path: str) -> None:

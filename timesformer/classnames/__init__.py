@@ -8,7 +8,8 @@ camera"). One name per line.
 """
 import json
 import os
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -20,6 +21,30 @@ BUILTIN: Dict[str, str] = {
 }
 # Number of classes -> built-in list, to name the classes of a checkpoint that carries no names.
 BY_NUM_CLASSES: Dict[int, str] = {400: "kinetics400", 600: "kinetics600", 174: "ssv2"}
+TITLES: Dict[str, str] = {"kinetics400": "Kinetics-400", "kinetics600": "Kinetics-600",
+                          "ssv2": "Something-Something-V2"}
+# Datasets of one's own classes (TRAIN.DATASET / TEST.DATASET): a model trained on one is never given a
+# built-in list because its class count happens to be 400, 600 or 174.
+OWN_CLASS_DATASETS = ("video_list", "synthetic")
+CHECKPOINT = "checkpoint"  # the source of names stored in the weights (class_names, id2label)
+
+
+@dataclass(frozen=True)
+class ClassNames:
+    """Class names in label order (None: the classes are unnamed and shown as their indices) and
+    where they came from, as outputs state it (``class_names_source``): "checkpoint",
+    "--class-names FILE", "test data (FILE)", "guessed from the class count (400: Kinetics-400)", "none"."""
+
+    names: Optional[List[str]]
+    source: str
+
+    def name(self, label: int) -> str:
+        """The name of class ``label`` (its index as text for unnamed classes)."""
+        return self.names[label] if self.names else str(label)
+
+    def all(self, num_classes: int) -> List[str]:
+        """Every class's name (indices as text for unnamed classes)."""
+        return list(self.names) if self.names else [str(i) for i in range(num_classes)]
 
 
 def _from_json(path: str) -> List[str]:
@@ -68,3 +93,17 @@ def class_names_for(num_classes: int) -> List[str]:
     """The built-in list with ``num_classes`` names (400, 600, 174), else ``[]``."""
     name = BY_NUM_CLASSES.get(num_classes)
     return load_class_names(name) if name else []
+
+
+def guess_class_names(num_classes: int, datasets: Iterable[str] = ()) -> ClassNames:
+    """The built-in list with ``num_classes`` names, said to be a guess; none (labels shown as numbers)
+    when there is no such list or when any of ``datasets`` (the model's TRAIN.DATASET / TEST.DATASET)
+    holds one's own classes (OWN_CLASS_DATASETS)."""
+    own = sorted(set(datasets) & set(OWN_CLASS_DATASETS))
+    if own:
+        return ClassNames(None, f"none (a {own[0]} dataset's classes: not guessed from the class count; "
+                                "pass --class-names or keep the data folder's classnames.txt)")
+    key = BY_NUM_CLASSES.get(num_classes)
+    if key is None:
+        return ClassNames(None, "none")
+    return ClassNames(load_class_names(key), f"guessed from the class count ({num_classes}: {TITLES[key]})")

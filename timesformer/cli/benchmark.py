@@ -15,7 +15,6 @@ trains with fused AdamW (``--no-fused-adamw`` to turn it off). FLOPs per clip co
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from typing import TYPE_CHECKING, Dict, List, Optional
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 from timesformer.cli import common
 from timesformer.config.defaults import PRECISIONS
 from timesformer.errors import UsageError
+from timesformer.utils.strict_json import dumps
 
 if TYPE_CHECKING:
     import torch
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> List[Dict]:
     if args.json:
         with open(args.json, "a") as f:
             for r in rows:
-                f.write(json.dumps(r) + "\n")
+                f.write(dumps(r) + "\n")  # strict JSON: a NaN is null
     return rows
 
 

@@ -8,7 +8,6 @@ Each non-empty line of the commands file (``#`` starts a comment) holds the argu
 of the markdown table names the command that produced it.
 """
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -19,6 +18,7 @@ from typing import Dict, List, Optional
 
 from timesformer.cli import benchmark, common
 from timesformer.errors import UsageError
+from timesformer.utils.strict_json import dumps
 
 logger = logging.getLogger("benchmark_table")
 
@@ -47,7 +47,7 @@ def run_all(commands: List[str], json_path: Optional[str]) -> List[Dict]:
         rows.extend(new)
         if json_path:
             with open(json_path, "a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in new)
+                f.writelines(dumps(r) + "\n" for r in new)  # strict JSON: a NaN is null
         import torch
 
         if hasattr(torch, "_dynamo"):

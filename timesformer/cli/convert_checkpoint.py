@@ -10,9 +10,10 @@ Hugging Face folder or hub id). Tensors are only renamed, never changed, so roun
 ``--to hf`` writes what transformers needs (config.json with id2label, preprocessor_config.json, a
 model card README.md) and checks the folder's logits against the source model (stated in the card);
 ``--push-to-hub REPO_ID`` then uploads the folder (logged in: ``hf auth login`` or HF_TOKEN).
-An error is one line, ``error: ...``, naming the file; exit status 2 when IN does not exist, 1 when
-IN cannot be read or converted (refused, corrupt, a scheme the output layout lacks) or OUT cannot be
-written (a full disk) or uploaded.
+An error is one line, ``error: ...``, naming the file; exit status 2 when IN does not exist or does
+not state its number of attention heads (a bare state dict whose width is no preset's: pass
+--num-heads), 1 when IN cannot be read or converted (refused, corrupt, a scheme the output layout
+lacks) or OUT cannot be written (a full disk) or uploaded.
 """
 import argparse
 import sys
@@ -37,11 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read, rename, write (and upload); status 2 when IN does not exist, 1 when it cannot be read, OUT
-    written or uploaded."""
+    """Read, rename, write (and upload); status 2 when IN does not exist or its head count is unknown,
+    1 when it cannot be read, OUT written or uploaded."""
     from timesformer.checkpoint import read_source
     from timesformer.checkpoint.hub import push_to_hub
-    from timesformer.errors import LOAD_ERRORS, UploadError, UsageError, WriteError, error_line
+    from timesformer.errors import LOAD_ERRORS, HeadsUnknownError, UploadError, UsageError, WriteError, error_line
     from timesformer.export.hf import export_weights
     from timesformer.utils.logging import setup_logging
 
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         weights.meta["num_heads"] = args.num_heads
     try:
         parity = export_weights(weights, args.output, args.to, source=args.input)
+    except HeadsUnknownError as e:  # not in the file and not a preset's width: --num-heads states it
+        raise UsageError(str(e)) from e
     except WriteError:  # names the file and what is intact: status 1
         raise
     except (ValueError, OSError) as e:

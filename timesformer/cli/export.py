@@ -6,9 +6,10 @@
 The ONNX model takes a normalised clip ``video`` (B, 3, T, S, S) float32 (any batch size; T and S
 as exported, by default the checkpoint's) and returns ``logits`` (B, K) and ``features`` (B, D).
 Mean/std, channel order (``channel_order``: rgb, or bgr for the released SSv2 models; the input must
-then be BGR), frame count, crop size and class names are stored in the file's metadata. After export,
-ONNX Runtime runs the file on random clips (batch 1 and 2) and the largest difference from
-PyTorch is printed; above the tolerance the tool fails (exit status 1).
+then be BGR), frame count, crop size, class names, ``class_names_source`` (where the names came
+from) and ``probability`` (softmax, or sigmoid for a multi-label model) are stored in the file's
+metadata. After export, ONNX Runtime runs the file on random clips (batch 1 and 2) and the largest
+difference from PyTorch is printed; above the tolerance the tool fails (exit status 1).
 """
 import argparse
 import sys
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise common.UsageError(f"--frames {frames} --size {size}: {e}") from e
     out = args.out or os.path.splitext(os.path.basename(os.path.normpath(args.weights)))[0] + ".onnx"
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    meta = export_metadata(p.cfg, p.class_names, p.model.model.attention_type)
+    meta = export_metadata(p.cfg, p.class_names, p.model.model.attention_type, p.class_names_source)
     meta.update(num_frames=str(frames), crop_size=str(size))
     export_onnx(p.model, out, frames, size, args.opset, meta)
     inputs = [torch.randn(b, 3, frames, size, size) for b in (1, 2)]
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({os.path.getsize(out) / 2 ** 20:.1f} MiB, input video (B, 3, {frames}, {size}, {size}), "
           f"outputs logits and features)")
     print(f"ONNX Runtime vs PyTorch: max abs diff {diff:.3g} (tolerance {args.tolerance:g})")
+    print(p.describe_class_names())
     return 0
 
 

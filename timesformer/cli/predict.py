@@ -18,7 +18,8 @@ ends, those that exist). --out-video FILE.mp4 writes the video (one video only) 
 of the nearest window drawn on every frame, H.264 at the source frame rate, at most 1280 pixels on
 the longer side; it is for looking, and slow on long videos. --stride, --smooth and --out-video
 imply --timeline; the video's own score stays the test protocol's. The JSON output states the
-protocol. Exit status 1 when any video could not be read (the others are still reported).
+protocol and where the class names came from (``class_names_source``). Exit status 1 when any video
+could not be read (the others are still reported).
 """
 import argparse
 import os
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save each video's final CLS embedding (.npz or .pt)")
     p.add_argument("--class-names", default=None,
                    help="k400, k600, ssv2 or a file with one name per line (default: from the checkpoint, "
-                        "else the training data folder's classnames.txt, else by class count)")
+                        "else the training data folder's classnames.txt, else guessed by class count and "
+                        "said so; never guessed for a model trained on video_list data)")
     p.add_argument("--batch-size", type=common.positive_int, default=8, help="views per forward pass")
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default="none",
@@ -112,7 +114,6 @@ def _text(result: Dict[str, Any], protocol: Dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the predictor once, score every video; exit status 1 when a video could not be read."""
-    import json
     import logging
 
     if args.out_video and len(args.videos) > 1:
@@ -124,11 +125,14 @@ def run(args: argparse.Namespace) -> int:
     from timesformer.data import test_protocol
     from timesformer.errors import LOAD_ERRORS, DecodeError, error_line
     from timesformer.inference import load_predictor, predict_video
+    from timesformer.utils.strict_json import dumps
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with common.usage_errors(*LOAD_ERRORS):  # weights or class names that cannot be used
         predictor = load_predictor(args.weights, args.cfg, args.opts, args.class_names, str(device))
     protocol = test_protocol(predictor.cfg).describe()
+    if not args.json:
+        print(predictor.describe_class_names())
     results, failed = [], []
     for video in args.videos:
         try:
@@ -153,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"features ({len(results)} x {results[0]['feature'].numel()}) -> {args.features}")
     if args.json:
         keep = [{k: v for k, v in r.items() if k not in ("scores", "feature")} for r in results]
-        print(json.dumps({"weights": args.weights, "protocol": protocol, "results": keep, "errors": failed},
-                         indent=2))
+        print(dumps({"weights": args.weights, "protocol": protocol,
+                     "class_names_source": predictor.class_names_source, "results": keep, "errors": failed},
+                    indent=2))
     return 1 if failed else 0
 
 

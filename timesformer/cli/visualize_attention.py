@@ -7,8 +7,10 @@ Takes one clip of VIDEO, its centre crop: by default the clip the config's test 
 (the middle one of its clips: Kinetics' middle clip), with --clip K window K along the video as
 tools/predict.py --timeline numbers them. Runs the model with
 attention weights and rolls them out through every attention step of every block (all five
-schemes). Writes DIR/<video>_attention.png (frames above their overlays; each column is labelled
-with its frame's share of the relevance), DIR/<video>_attention.gif (or .mp4; frames and overlays
+schemes). Writes DIR/<video>_attention.png (titled with the predicted class, its probability (a
+softmax over the classes, or for a multi-label model, DATA.MULTI_LABEL, the class's own sigmoid)
+and the clip's time; frames above their overlays, each column labelled with its frame's time and
+share of the relevance; a colour bar), DIR/<video>_attention.gif (or .mp4; frames and overlays
 side by side) and DIR/<video>_rollout.npy (the map, (T, H', W'), scaled to [0, 1] over the clip).
 """
 import argparse
@@ -47,8 +49,6 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     device = common.device(args.device)  # before the library is imported: no GPU answers at once
-    import torch
-
     from timesformer.data import test_protocol
     from timesformer.errors import LOAD_ERRORS
     from timesformer.inference import load_predictor, model_input, top_k, video_clips
@@ -68,13 +68,21 @@ def run(args: argparse.Namespace) -> int:
     heat = normalize_maps(out["rollout"])[0].cpu().numpy()  # (T, H', W') in [0, 1]
     frames = crop.permute(1, 2, 3, 0).numpy()  # (T, S, S, 3)
     stem = os.path.splitext(os.path.basename(os.path.normpath(args.video)))[0]
-    paths = write_attention(frames, heat, out["per_frame"][0].tolist(), args.out, stem, args.format,
-                            args.fps, args.alpha)
-    best = top_k(torch.softmax(out["logits"][0].float().cpu(), dim=0), 1, p.class_names)[0]
+    logits = out["logits"][0].float().cpu()  # (num_classes,)
+    kind = "sigmoid" if p.cfg.DATA.MULTI_LABEL else "softmax"
+    probs = logits.sigmoid() if p.cfg.DATA.MULTI_LABEL else logits.softmax(dim=0)
+    best = top_k(probs, 1, p.class_names)[0]
     span = f"{clip.start_s:.2f}-{clip.end_s:.2f} s"
     which = (f"test clip {k} ({test_protocol(p.cfg).describe()['sampling']}, {span})" if args.clip is None
              else f"window {k} ({span})")
-    print(f"{args.video} {which}, {p.model.model.attention_type}: {best['name']} ({best['score']:.3f})")
+    title = (f"{best['name']}  probability ({kind}) {best['score']:.3f}  |  {which}  |  "
+             f"{p.model.model.attention_type}")
+    title += f"\nclass names {p.class_names_source}" if p.class_names_source.startswith("guessed") else ""
+    paths = write_attention(frames, heat, out["per_frame"][0].tolist(), args.out, stem, args.format,
+                            args.fps, args.alpha, title=title, frame_times=[f / clips.fps for f in clip.frames])
+    print(f"{args.video} {which}, {p.model.model.attention_type}: {best['name']} ({kind} {best['score']:.3f})")
+    print(f"title: {title.splitlines()[0]}")
+    print(p.describe_class_names())
     for path in paths.values():
         print(f"  wrote {path}")
     return 0

@@ -67,3 +67,11 @@ def read_stored(text: Optional[str], keys: Sequence[str], source: str) -> Tuple[
         cfg[section][name] = value
         stated.add(key)
     return cfg, stated
+
+
+def stored_datasets(text: Optional[str], source: str) -> Set[str]:
+    """The TRAIN.DATASET and TEST.DATASET values a stored config YAML states (the data a checkpoint
+    was trained and tested on); empty for weights without a config."""
+    keys = ("TRAIN.DATASET", "TEST.DATASET")
+    cfg, stated = read_stored(text, keys, source)
+    return {cfg[key.split(".")[0]][key.split(".")[1]] for key in keys if key in stated}

@@ -9,23 +9,24 @@ the scores do not depend on the number of processes. The pure functions (``combi
 runs a model over a loader and ties them together.
 """
 import dataclasses
-import json
 import logging
 import math
 import os
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from timesformer.classnames import CHECKPOINT, ClassNames, guess_class_names
 from timesformer.data import normalize
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
 from timesformer.utils.meters import average_precision, gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
-from timesformer.visualize.confusion import save_confusion_png
+from timesformer.utils.strict_json import dumps, finite_or_none
+from timesformer.visualize.confusion import save_confusion_csv, save_confusion_png
 
 logger = logging.getLogger(__name__)
 
@@ -186,9 +187,9 @@ def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores:
             if counts[i] == 0:
                 continue
             row = scores[i]
-            f.write(json.dumps({"video_index": i, "video": name, "label": _label_json(labels[i]),
-                                "pred": int(row.argmax()), "num_views": int(counts[i]),
-                                "scores": [round(float(s), 6) for s in row]}) + "\n")
+            f.write(dumps({"video_index": i, "video": name, "label": _label_json(labels[i]),
+                           "pred": int(row.argmax()), "num_views": int(counts[i]),
+                           "scores": [round(float(s), 6) for s in row]}) + "\n")  # null: not finite
     os.replace(tmp, path)
 
 
@@ -231,11 +232,12 @@ def _loss_sum(logits: torch.Tensor, labels: torch.Tensor, multi_label: bool) -> 
 
 
 def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: str,
-             output_dir: Optional[str] = None) -> Dict[str, object]:
+             output_dir: Optional[str] = None, class_names: Optional[List[str]] = None) -> Dict[str, object]:
     """Evaluate ``model`` on every view of ``loader`` (all ranks), combine views per video with
     TEST.ENSEMBLE_METHOD and return metrics (``multilabel_metrics`` with DATA.MULTI_LABEL); with
-    ``output_dir`` rank 0 also writes ``{split}_predictions.jsonl`` and ``{split}_confusion.png``
-    (single-label only).
+    ``output_dir`` rank 0 also writes ``{split}_predictions.jsonl`` and (single-label only) the
+    confusion matrix ``{split}_confusion.png`` / ``.csv``, its classes named by ``class_names``
+    (default: the dataset's).
 
     Only rank 0 receives the ranks' scores and returns every metric; the other ranks return the
     scalar ones (``summary``), broadcast from rank 0, so that every rank can act on the result."""
@@ -250,7 +252,8 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device, cfg, split: s
     if parts is not None:
         metrics = _score(parts, loader.dataset, cfg, split, time.perf_counter() - start, device)
         if output_dir:
-            _save_outputs(metrics, loader.dataset, output_dir, split)
+            _save_outputs(metrics, loader.dataset, output_dir, split,
+                          class_names or getattr(loader.dataset, "class_names", None))
     scalars = du.broadcast_object(summary(metrics) if metrics is not None else None)
     return metrics if metrics is not None else scalars
 
@@ -296,17 +299,34 @@ def _score(parts: Sequence[RankScores], dataset, cfg, split: str, seconds: float
     return metrics
 
 
-def _save_outputs(metrics: Dict[str, object], dataset, output_dir: str, split: str) -> None:
-    """``{split}_predictions.jsonl`` and ``{split}_confusion.png`` (rank 0; none for multi-label)."""
-    names = [dataset.video_name(i) for i in range(dataset.num_videos)]
-    write_predictions(os.path.join(output_dir, f"{split}_predictions.jsonl"), names, metrics["labels"],
+def _save_outputs(metrics: Dict[str, object], dataset, output_dir: str, split: str,
+                  class_names: Optional[List[str]]) -> None:
+    """``{split}_predictions.jsonl`` and ``{split}_confusion.png`` / ``.csv`` (rank 0; no confusion
+    matrix for multi-label)."""
+    videos = [dataset.video_name(i) for i in range(dataset.num_videos)]
+    write_predictions(os.path.join(output_dir, f"{split}_predictions.jsonl"), videos, metrics["labels"],
                       metrics["scores"], metrics["counts"])
     if "confusion" not in metrics:
         return
     title = (f"{split}: top-1 {metrics['top1']:.2f}% over {metrics['num_videos']} videos "
              "(rows: true class, normalised)")
-    save_confusion_png(metrics["confusion"], os.path.join(output_dir, f"{split}_confusion.png"),
-                       getattr(dataset, "class_names", None), title=title)
+    stem = os.path.join(output_dir, f"{split}_confusion")
+    save_confusion_png(metrics["confusion"], f"{stem}.png", class_names, title=title)
+    save_confusion_csv(metrics["confusion"], f"{stem}.csv", class_names)
+
+
+def evaluation_class_names(cfg, dataset, stored: Optional[List[str]] = None,
+                           datasets: Iterable[str] = ()) -> ClassNames:
+    """The names an evaluation report gives the classes: the test data's own (its class list file),
+    else those stored with the weights, else a guess from the class count, never made for a
+    video_list or synthetic set (TEST.DATASET or any of ``datasets``, the model's)."""
+    if dataset.class_names:
+        where = (os.path.join(cfg.DATA.PATH_TO_DATA_DIR, dataset.class_list) if dataset.class_list
+                 else f"{dataset.name} dataset")
+        return ClassNames(list(dataset.class_names), f"{dataset.split} data ({where})")
+    if stored and len(stored) == dataset.num_classes:
+        return ClassNames(list(stored), CHECKPOINT)
+    return guess_class_names(dataset.num_classes, {cfg.TEST.DATASET, *datasets})
 
 
 def summary(metrics: Dict[str, object]) -> Dict[str, float]:
@@ -317,12 +337,12 @@ def summary(metrics: Dict[str, object]) -> Dict[str, float]:
 
 
 def per_class_table(metrics: Dict[str, object], class_names: Optional[List[str]]) -> List[Dict]:
-    """[{class, accuracy, support}] for every class (for the test report)."""
+    """[{class, acc, support}] for every class (for the test report); ``acc`` is None (JSON null) for
+    a class without a test video."""
     conf = metrics["confusion"]
     names = class_names or [str(i) for i in range(conf.shape[0])]
-    return [{"class": names[i], "acc": metrics["per_class_acc"][i], "support": int(conf[i].sum())}
+    return [{"class": names[i], "acc": finite_or_none(metrics["per_class_acc"][i]), "support": int(conf[i].sum())}
             for i in range(conf.shape[0])]
-
 
 
 def per_class_ap_table(metrics: Dict[str, object], class_names: Optional[List[str]]) -> List[Dict]:

@@ -12,8 +12,8 @@ the weights once, in full and checked (``build_run_model``, ``resume_or_load``).
 """
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import torch
 import yaml
@@ -24,6 +24,7 @@ from timesformer.checkpoint.channels import apply_channel_order
 from timesformer.checkpoint.formats import weights_of
 from timesformer.checkpoint.hub import is_timm_name
 from timesformer.checkpoint.sources import source_error
+from timesformer.config.stated import stored_datasets
 from timesformer.errors import LOAD_ERRORS, ConfigError, FetchError
 from timesformer.models import TimeSformer, build_model, load_pretrained, model_kwargs_from_cfg
 from timesformer.utils.modules import unwrap_model
@@ -35,12 +36,15 @@ KINDS = ("resume", "checkpoint", "finetune", "pretrained", "scratch", "test")
 
 @dataclass
 class Header:
-    """What a weights source says about itself: the input channel order and the training iteration."""
+    """What a weights source says about itself: the input channel order, the training iteration, the
+    class names and the datasets its stored config names (TRAIN.DATASET, TEST.DATASET)."""
 
     channel_order: Optional[str]
     channel_order_note: str
     source: str
     iteration: int = 0
+    class_names: Optional[List[str]] = None
+    datasets: Set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -57,7 +61,8 @@ class Start:
 
 
 def _header(w: Weights) -> Header:
-    return Header(w.channel_order, w.channel_order_note, w.source, w.iteration)
+    return Header(w.channel_order, w.channel_order_note, w.source, w.iteration, w.class_names,
+                  stored_datasets(w.cfg, w.source))
 
 
 def _test_start(cfg, checkpointer: Checkpointer) -> Start:
@@ -112,6 +117,18 @@ def trained_iterations(start: Start) -> int:
         return read_header(start).iteration
     except LOAD_ERRORS:
         return 0
+
+
+def stated_class_names(start: Start) -> Tuple[Optional[List[str]], Set[str]]:
+    """The class names the weights of ``start`` store and the datasets their config names (None and
+    an empty set for a timm name, or weights that do not read: loading them says why)."""
+    if not start.source or (start.header is None and is_timm_name(start.source)):
+        return None, set()
+    try:
+        header = read_header(start)
+    except LOAD_ERRORS:
+        return None, set()
+    return header.class_names, header.datasets
 
 
 def settle_channel_order(cfg, stated: bool, start: Optional[Start] = None):

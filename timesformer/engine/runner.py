@@ -1,12 +1,11 @@
 """What one process of ``tools/run_net.py`` does: train when TRAIN.ENABLE, then test when TEST.ENABLE."""
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import torch
 from torch import nn
@@ -18,11 +17,12 @@ from timesformer.errors import USER_ERRORS, ConfigError
 from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
+from timesformer.utils.strict_json import write_json
 
 from .checks import check_config
-from .evaluator import evaluate, per_class_ap_table, per_class_table, summary
+from .evaluator import evaluate, evaluation_class_names, per_class_ap_table, per_class_table, summary
 from .launch import check_env_world
-from .resume import Start, build_run_model, decide_start, trained_iterations
+from .resume import Start, build_run_model, decide_start, stated_class_names, trained_iterations
 from .trainer import Trainer, seed_all
 from .writers import TEST_RECORDS, StatsWriter, WandbRun, describe_bad_files, gather_bad_files
 
@@ -152,13 +152,19 @@ def check_finite_result(metrics: Dict[str, object], source: str, precision: str)
 
 
 def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str = "the model",
-         iteration: int = 0) -> Dict[str, object]:
+         iteration: int = 0, stored_names: Optional[List[str]] = None,
+         datasets: Iterable[str] = ()) -> Dict[str, object]:
     """Multi-view test of ``source`` (named in errors); writes predictions, confusion matrix (with
-    DATA.MULTI_LABEL instead each class's average precision), test_results.json and ``test_final``
-    (at ``iteration``: the training iterations behind the weights); non-finite scores or loss are
-    an error instead."""
+    DATA.MULTI_LABEL instead each class's average precision), test_results.json (strict JSON) and
+    ``test_final`` (at ``iteration``: the training iterations behind the weights); non-finite scores
+    or loss are an error instead. The classes are named as ``evaluation_class_names`` says
+    (``stored_names``: the weights' own; ``datasets``: theirs)."""
     loader = build_loader(cfg, "test")
-    metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR)
+    names = evaluation_class_names(cfg, loader.dataset, stored_names, datasets)
+    if du.is_main_process():  # a guess is said to be one, in the log as in test_results.json
+        logger.log(logging.WARNING if names.source.startswith("guessed") else logging.INFO,
+                   "test: class names: %s", names.source)
+    metrics = evaluate(model, loader, device, cfg, "test", output_dir=cfg.OUTPUT_DIR, class_names=names.names)
     check_finite_result(metrics, source, cfg.TRAIN.MIXED_PRECISION)
     bad = gather_bad_files(loader.dataset)  # every rank's
     record = {"type": "test_final", "iter": iteration, **summary(metrics),
@@ -168,12 +174,10 @@ def test(cfg, model: nn.Module, device: torch.device, writer=None, source: str =
             record["per_class_ap"] = metrics["per_class_ap"]
         if writer is not None:
             writer.write(record)
-        names = getattr(loader.dataset, "class_names", None)
         table = per_class_ap_table if "per_class_ap" in metrics else per_class_table
-        result = {**record, "per_class": table(metrics, names),
+        result = {**record, "class_names_source": names.source, "per_class": table(metrics, names.names),
                   "bad_files": [dataclasses.asdict(b) for b in bad]}
-        with open(os.path.join(cfg.OUTPUT_DIR, "test_results.json"), "w") as f:
-            json.dump(result, f, indent=1, default=str)
+        write_json(os.path.join(cfg.OUTPUT_DIR, "test_results.json"), result)
         if bad:  # "skipped": unreadable, its views left out; "truncated": its decodable frames used
             logger.warning("test: %d bad files: %s", len(bad), describe_bad_files(bad))
     return metrics
@@ -212,18 +216,21 @@ def _train_and_test(cfg, device: torch.device, start: Start, wandb_run: Optional
         model, iteration = trainer.model_for_eval(), trainer.iter
         ck = trainer.checkpointer  # the last save holds these weights
         source = ck.last_saved or ck.find_latest() or cfg.OUTPUT_DIR
+        stored, datasets = trainer.class_names, {cfg.TRAIN.DATASET}
     else:
         source = start.source
         model = model.to(device)
         if cfg.TRAIN.COMPILE:
             model = compile_model(model)
+        stored, datasets = None, set()
         if cfg.TEST.ENABLE:
             iteration = trained_iterations(start)
+            stored, datasets = stated_class_names(start)
     if cfg.TEST.ENABLE:
         # a test at iteration N supersedes the test results logged at N or later (a re-test)
         writer = StatsWriter(cfg.OUTPUT_DIR, purge_step=iteration, kinds=TEST_RECORDS,
                              tensorboard=os.path.join("tensorboard", "test"), wandb=wandb_run)
         try:
-            test(cfg, model, device, writer, source, iteration)
+            test(cfg, model, device, writer, source, iteration, stored, datasets)
         finally:
             writer.close()

@@ -173,8 +173,15 @@ class Trainer:
             return capture_rng_state()
         return per_rank[du.get_rank()]
 
+    @property
+    def class_names(self) -> Optional[List[str]]:
+        """The training set's class names (None when it names none): every checkpoint stores them, so
+        that predict, export and conversions name the classes wherever the weights go."""
+        names = getattr(self.loader("train").dataset, "class_names", None)
+        return list(names) if names else None
+
     def save_checkpoint(self, epoch: int, epoch_iteration: int) -> None:
-        """Save the full training state (rank 0); ``epoch`` is the epoch to continue with."""
+        """Save the full training state (rank 0), with the class names; ``epoch`` is the epoch to continue with."""
         iteration = self.iter + 1 if epoch_iteration else self.iter
         loss = sum(self.group_losses) / len(self.group_losses) if self.group_losses else None
         check_saveable(self, iteration, loss)  # no checkpoint of a blown-up state (engine/divergence.py)
@@ -189,6 +196,8 @@ class Trainer:
                      "loss": loss,
                      "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump(),
                      "hooks": {name: [h[name] for _, h in ranks] for name in ranks[0][1]}}
+            if self.class_names:
+                state["class_names"] = self.class_names
             self.checkpointer.save(state, epoch=epoch, iteration=state["iteration"])
         du.synchronize()
 

@@ -3,7 +3,7 @@
 The exported graph takes a normalised clip ``video`` (B, 3, T, S, S) float32 (batch size free; T
 and S fixed at export) and returns ``logits`` (B, K) and ``features`` (B, D), the final CLS
 embedding. Mean, std, channel order (``rgb``, or ``bgr`` for the released SSv2 models), frames, crop
-size and class names are stored as ONNX metadata.
+size, class names and where those came from (``class_names_source``) are stored as ONNX metadata.
 """
 import json
 import logging
@@ -90,14 +90,19 @@ def verify_onnx(path: str, model: nn.Module, inputs: Sequence[Tensor], tolerance
     return worst
 
 
-def export_metadata(cfg, class_names: Optional[List[str]], attention_type: str) -> Dict[str, str]:
-    """What a user of the ONNX file needs to prepare input and read output."""
+def export_metadata(cfg, class_names: Optional[List[str]], attention_type: str,
+                    class_names_source: str = "none") -> Dict[str, str]:
+    """What a user of the ONNX file needs to prepare input and read output (how logits become
+    probabilities: a softmax, or per class a sigmoid for a multi-label model; where the class names
+    came from: a guess from the class count is stated as one)."""
     d = cfg.DATA
     order = d.INPUT_CHANNEL_ORDER
     meta = {"input": f"normalised clip (B, 3, T, S, S): (pixels/255 - mean) / std, channels {order.upper()}",
             "channel_order": order, "mean": json.dumps(list(d.MEAN)), "std": json.dumps(list(d.STD)),
             "num_frames": str(d.NUM_FRAMES), "crop_size": str(d.TEST_CROP_SIZE),
-            "attention_type": attention_type}
+            "attention_type": attention_type, "class_names_source": class_names_source,
+            "probability": ("sigmoid of each logit (multi-label)" if d.MULTI_LABEL
+                            else "softmax over the logits")}
     if class_names:
         meta["class_names"] = json.dumps(class_names)
     return meta

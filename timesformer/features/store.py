@@ -29,6 +29,7 @@ import numpy as np
 
 from timesformer.errors import AnnotationError
 from timesformer.utils.files import commit, write_text
+from timesformer.utils.strict_json import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class ManifestPart:
     def add(self, record: Dict[str, Any]) -> None:
         """Append one line; on disk before this returns."""
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(dumps(record) + "\n")  # strict JSON: a NaN is null
             f.flush()
             os.fsync(f.fileno())
 
@@ -189,7 +190,7 @@ def merge_manifest(out_dir: str, videos: Sequence[SplitVideo], tokens: bool = Fa
                 done[v.features_file] = describe(v)
     order = {v.features_file: v.index for v in videos}
     lines = sorted(done.values(), key=lambda r: order.get(r["file"], len(order)))  # stable: the others keep order
-    write_text(os.path.join(out_dir, MANIFEST), "".join(json.dumps(r) + "\n" for r in lines))
+    write_text(os.path.join(out_dir, MANIFEST), "".join(dumps(r) + "\n" for r in lines))
     for path in part_files + glob.glob(os.path.join(glob.escape(out_dir), PARTS, f"*{DONE}")):
         os.remove(path)
     finished = {r["video"] for r in lines}
@@ -201,7 +202,7 @@ def merge_manifest(out_dir: str, videos: Sequence[SplitVideo], tokens: bool = Fa
 def write_failures(out_dir: str, failures: Iterable[Dict[str, Any]]) -> None:
     """``failed.jsonl``: the videos this run could not read (removed when there are none)."""
     path = os.path.join(out_dir, FAILED)
-    text = "".join(json.dumps(r) + "\n" for r in failures)
+    text = "".join(dumps(r) + "\n" for r in failures)
     if text:
         write_text(path, text)
     elif os.path.exists(path):

@@ -76,6 +76,8 @@ def from_pretrained(source: Source, **overrides: Any) -> TimeSformer:
     checkpoint names them (else None).
     """
     weights = read_source(source)
+    if "num_heads" in overrides:  # stated by the caller: what the file lacks, or a correction
+        weights.meta["num_heads"] = overrides["num_heads"]
     kwargs = weights.model_kwargs()
     kwargs.update(overrides)
     model = TimeSformer(**kwargs)

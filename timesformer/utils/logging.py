@@ -4,12 +4,12 @@ Only rank 0 writes files; other ranks print warnings and errors only, prefixed w
 """
 import json
 import logging
-import math
 import os
 import sys
 from typing import Any, Callable, Dict, Optional
 
 from .distributed import get_rank
+from .strict_json import dumps, non_finite
 
 _FORMAT = "[%(asctime)s %(levelname)s %(name)s] %(message)s"
 _HANDLER_TAG = "_timesformer_handler"
@@ -44,17 +44,13 @@ def setup_logging(output_dir: Optional[str] = None, rank: Optional[int] = None) 
     return logger
 
 
-def _clean(v: Any) -> Any:
-    """A JSON-safe value: floats rounded, NaN/inf as strings, tensors as numbers."""
-    if hasattr(v, "item") and getattr(v, "numel", lambda: 1)() == 1:
-        v = v.item()
-    if isinstance(v, float):
-        return v if math.isfinite(v) else str(v)
-    return v
-
-
 class JsonLinesWriter:
-    """Appends one JSON object per line to ``path`` on rank 0 (a no-op elsewhere)."""
+    """Appends one JSON object per line to ``path`` on rank 0 (a no-op elsewhere).
+
+    Lines are strict JSON (``utils.strict_json``): a number that is not finite (a loss that diverged,
+    a mean over nothing) is written as ``null``, and the record gets ``"non_finite": {key: "nan" |
+    "inf" | "-inf"}`` naming it, so that readers can tell a missing value from a blown-up one.
+    """
 
     def __init__(self, path: str):
         self.path = path
@@ -66,8 +62,9 @@ class JsonLinesWriter:
         """Append ``record`` (flushed at once, so a killed run keeps everything written)."""
         if not self.enabled:
             return
+        bad = non_finite(record)
         with open(self.path, "a") as f:
-            f.write(json.dumps({k: _clean(v) for k, v in record.items()}, sort_keys=False) + "\n")
+            f.write(dumps({**record, "non_finite": bad} if bad else record) + "\n")
 
 
 def read_json_lines(path: str) -> list:

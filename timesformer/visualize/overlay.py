@@ -5,8 +5,12 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
+MIN_FRAME_PX = 128  # frames narrower than this are drawn larger (nearest neighbour), so labels fit
+FONT_PX = 14  # label text height
+BAR_PX = 12  # colour bar height
+PAD = 4
 # A perceptually ordered dark-blue -> red colour ramp (anchors of a "turbo"-like map), RGB 0..1.
 _RAMP = np.array([[0.19, 0.07, 0.23], [0.16, 0.47, 0.94], [0.10, 0.81, 0.77], [0.64, 0.99, 0.24],
                   [0.98, 0.73, 0.22], [0.89, 0.27, 0.05], [0.48, 0.02, 0.01]])
@@ -88,27 +92,108 @@ def side_by_side(frames: np.ndarray, overlaid: np.ndarray) -> np.ndarray:
     return np.concatenate([frames, overlaid], axis=2)
 
 
-def frame_labels(per_frame: Sequence[float]) -> List[str]:
-    """'t=0 23%' style labels: the share of the relevance each frame holds."""
+def frame_labels(per_frame: Sequence[float], times: Optional[Sequence[float]] = None) -> List[str]:
+    """One two-line label per frame: 'frame 3 at 1.07 s' and '23% of relevance', the frame's share
+    of the class token's rollout relevance over the clip (the labels sum to about 100%)."""
     total = float(sum(per_frame)) or 1.0
-    return [f"t={i} {100 * v / total:.0f}%" for i, v in enumerate(per_frame)]
+    at = [f" at {t:.2f} s" for t in times] if times is not None else [""] * len(per_frame)
+    return [f"frame {i}{at[i]}\n{100 * v / total:.0f}% of relevance" for i, v in enumerate(per_frame)]
+
+
+def _font(px: int) -> ImageFont.ImageFont:
+    """Pillow's built-in font at ``px`` pixels (a scalable one since Pillow 10.1)."""
+    try:
+        return ImageFont.load_default(size=px)
+    except TypeError:  # an older Pillow: its fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _wrap(text: str, font, width: int) -> List[str]:
+    """``text`` broken into lines no wider than ``width`` pixels (at word boundaries)."""
+    lines: List[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}".strip()
+            if line and font.getlength(candidate) > width:
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+    return lines
+
+
+def _text_band(lines: List[str], font, width: int, line_px: int) -> Image.Image:
+    """A white band of ``width`` holding ``lines`` of text, left-aligned."""
+    band = Image.new("RGB", (width, PAD * 2 + line_px * len(lines)), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for k, line in enumerate(lines):
+        draw.text((PAD, PAD + k * line_px), line, fill=(0, 0, 0), font=font)
+    return band
+
+
+def _colour_bar(width: int, font, line_px: int) -> Image.Image:
+    """The heat map's colour ramp, low (left) to high (right), with what it shows."""
+    bar_w = max(64, width * 2 // 3)
+    band = Image.new("RGB", (width, PAD * 3 + BAR_PX + line_px), (255, 255, 255))
+    ramp = colormap(np.linspace(0, 1, bar_w))  # (bar_w, 3)
+    band.paste(Image.fromarray(np.repeat(ramp[None], BAR_PX, axis=0)), (PAD, PAD))
+    draw = ImageDraw.Draw(band)
+    y = PAD * 2 + BAR_PX
+    draw.text((PAD, y), "low", fill=(0, 0, 0), font=font)
+    draw.text((PAD + bar_w - font.getlength("high"), y), "high", fill=(0, 0, 0), font=font)
+    return band
+
+
+def attention_picture(frames: np.ndarray, blended: np.ndarray, per_frame: Sequence[float], title: str = "",
+                      frame_times: Optional[Sequence[float]] = None) -> Image.Image:
+    """The PNG a person reads: ``title`` (class, probability, clip time), the frames above their
+    overlays (each drawn at least MIN_FRAME_PX wide), under each column its time and its share of
+    the relevance, a colour bar and a line saying what the colours and percentages mean."""
+    scale = -(-MIN_FRAME_PX // frames.shape[2])  # ceil: nearest-neighbour upscaling of small crops
+
+    def up(x: np.ndarray) -> np.ndarray:  # (T, H, W, 3) -> (T, H * scale, W * scale, 3)
+        return x.repeat(scale, axis=1).repeat(scale, axis=2)
+
+    grid = make_grid([up(frames), up(blended)])
+    width, cell = grid.width, frames.shape[2] * scale + 2
+    font, line_px = _font(FONT_PX), FONT_PX + 4
+    labels = Image.new("RGB", (width, PAD * 2 + 2 * line_px), (255, 255, 255))
+    draw = ImageDraw.Draw(labels)
+    for c, label in enumerate(frame_labels(per_frame, frame_times)):
+        for k, line in enumerate(label.split("\n")):
+            draw.text((2 + c * cell + 2, PAD + k * line_px), line, fill=(0, 0, 0), font=font)
+    meaning = ("Colours: the class token's attention rollout over the clip's patches, scaled to [0, 1] over "
+               "the clip. Percent: each frame's share of that relevance (the frames sum to 100%).")
+    parts = [_text_band(_wrap(title, _font(FONT_PX + 2), width - 2 * PAD), _font(FONT_PX + 2), width, line_px + 2)
+             if title else None, grid, labels, _colour_bar(width, font, line_px),
+             _text_band(_wrap(meaning, font, width - 2 * PAD), font, width, line_px)]
+    parts = [p for p in parts if p is not None]
+    picture = Image.new("RGB", (width, sum(p.height for p in parts)), (255, 255, 255))
+    y = 0
+    for part in parts:
+        picture.paste(part, (0, y))
+        y += part.height
+    return picture
 
 
 def write_attention(frames: np.ndarray, heat: np.ndarray, per_frame: Sequence[float], out_dir: str, stem: str,
-                    fmt: str = "gif", fps: float = 4.0, alpha: float = 0.5) -> dict:
-    """Write ``<stem>_attention.png`` (frames over their overlays, one column per frame),
-    ``<stem>_attention.<fmt>`` (frames and overlays side by side, animated) and ``<stem>_rollout.npy``
-    (the raw map). frames: (T, H, W, 3) uint8; heat: (T, h, w) in [0, 1]. Returns the paths."""
+                    fmt: str = "gif", fps: float = 4.0, alpha: float = 0.5, title: str = "",
+                    frame_times: Optional[Sequence[float]] = None) -> dict:
+    """Write ``<stem>_attention.png`` (:func:`attention_picture`: ``title``, frames over their
+    overlays, labels with ``frame_times`` in seconds, colour bar), ``<stem>_attention.<fmt>``
+    (frames and overlays side by side, animated) and ``<stem>_rollout.npy`` (the raw map).
+    frames: (T, H, W, 3) uint8; heat: (T, h, w) in [0, 1]. Returns the paths."""
     os.makedirs(out_dir, exist_ok=True)
     blended = overlay(frames, heat, alpha)
     paths = {"png": os.path.join(out_dir, f"{stem}_attention.png"),
              "animation": os.path.join(out_dir, f"{stem}_attention.{fmt}"),
              "npy": os.path.join(out_dir, f"{stem}_rollout.npy")}
-    make_grid([frames, blended], frame_labels(per_frame)).save(paths["png"])
+    attention_picture(frames, blended, per_frame, title, frame_times).save(paths["png"])
     save_animation(side_by_side(frames, blended), paths["animation"], fps)
     np.save(paths["npy"], heat.astype(np.float32))
     return paths
 
 
-__all__ = ["colormap", "frame_labels", "make_grid", "overlay", "save_animation", "save_gif", "save_mp4",
-           "side_by_side", "write_attention"]
+__all__ = ["attention_picture", "colormap", "frame_labels", "make_grid", "overlay", "save_animation", "save_gif",
+           "save_mp4", "side_by_side", "write_attention"]
