@@ -25,7 +25,7 @@ from timesformer.config import get_cfg
 from timesformer.config.defaults import ARCHS, arch_sizes
 from timesformer.config.stated import read_stored
 from timesformer.errors import HeadsUnknownError, UnsafeFileError, WriteError
-from timesformer.utils.files import fsync_dir
+from timesformer.utils.files import atomic_open
 
 from .channels import ORDER_KEY, RGB, checked_order, order_from_cfg_yaml, order_from_hf_config
 from .convert import (
@@ -317,19 +317,11 @@ def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     write leaves the previous ``path`` intact, and an error leaves no temporary file behind. The file
     gets the usual mode (0666 less the umask: 0644, readable by group and others). A write that fails
     (full disk: torch reports "unexpected pos") raises :class:`WriteError` naming ``path``."""
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
+        with atomic_open(path, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except (OSError, RuntimeError) as e:
         raise WriteError(_write_failure(path, e)) from e
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def _write_failure(path: str, e: BaseException) -> str:

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from fvcore.common.config import CfgNode
 
 from timesformer.errors import UsageError
+from timesformer.utils.files import write_text
 
 from .check import Report, check_paths, find_videos
 from .datasets.video_list import CLASS_NAMES
@@ -121,10 +122,7 @@ def split(data: Annotations, val: float, test: float, seed: int = 0) -> Annotati
 
 def _write(path: str, lines: Sequence[str]) -> None:
     """Write ``lines`` to ``path`` whole or not at all (a temporary file renamed over it)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.writelines(f"{line}\n" for line in lines)
-    os.replace(tmp, path)
+    write_text(path, "".join(f"{line}\n" for line in lines))
 
 
 def write(data: Annotations, out: str) -> Dict[str, Optional[str]]:

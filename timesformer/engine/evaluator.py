@@ -23,6 +23,7 @@ from timesformer.classnames import CHECKPOINT, ClassNames, guess_class_names
 from timesformer.data import normalize
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
+from timesformer.utils.files import atomic_open
 from timesformer.utils.meters import average_precision, gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
 from timesformer.utils.strict_json import dumps, finite_or_none
@@ -181,8 +182,7 @@ def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores:
                       counts: torch.Tensor) -> None:
     """One JSON line per video: id, name, label (a list of them when ``labels`` are multi-hot (N, C)),
     prediction (the best class), number of views and class scores."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_open(path) as f:
         for i, name in enumerate(names):
             if counts[i] == 0:
                 continue
@@ -190,7 +190,6 @@ def write_predictions(path: str, names: List[str], labels: torch.Tensor, scores:
             f.write(dumps({"video_index": i, "video": name, "label": _label_json(labels[i]),
                            "pred": int(row.argmax()), "num_views": int(counts[i]),
                            "scores": [round(float(s), 6) for s in row]}) + "\n")  # null: not finite
-    os.replace(tmp, path)
 
 
 @torch.no_grad()

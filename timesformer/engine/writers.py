@@ -12,6 +12,7 @@ import yaml
 
 from timesformer.config import ConfigError, require
 from timesformer.utils import distributed as du
+from timesformer.utils.files import write_text
 from timesformer.utils.logging import JsonLinesWriter, filter_json_lines, read_json_lines
 
 logger = logging.getLogger(__name__)
@@ -116,9 +117,7 @@ def _run_id(output_dir: str) -> str:
             raise ConfigError(f"{path}: not a W&B run id file as this library writes ({{\"id\": ...}}; {e!r}); "
                               "delete it to start a new W&B run in this OUTPUT_DIR") from e
     run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))  # as W&B's ids
-    with open(f"{path}.tmp", "w") as f:  # renamed into place: a kill leaves no half-written file
-        json.dump({"id": run_id}, f)
-    os.replace(f"{path}.tmp", path)
+    write_text(path, json.dumps({"id": run_id}))
     return run_id
 
 

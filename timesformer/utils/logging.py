@@ -9,6 +9,7 @@ import sys
 from typing import Any, Callable, Dict, Optional
 
 from .distributed import get_rank
+from .files import atomic_open
 from .strict_json import dumps, non_finite
 
 _FORMAT = "[%(asctime)s %(levelname)s %(name)s] %(message)s"
@@ -96,10 +97,6 @@ def filter_json_lines(path: str, keep: Callable[[Dict[str, Any]], bool]) -> int:
             else:
                 dropped += 1
     if dropped:
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
+        with atomic_open(path) as f:
             f.writelines(kept)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     return dropped

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from timesformer.data import decoding
+from timesformer.utils.files import atomic_open
 
 MAX_SIDE = 1280  # the longer side of the written frames at most (720p landscape)
 CHUNK_BYTES = 256 << 20  # decoded frames held at once
@@ -94,8 +95,8 @@ def write_timeline_video(src: str, out: str, windows: Sequence[Dict[str, Any]], 
     fps = decoding.probe(src, data_cfg.FRAMES_FPS).fps
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     centres = [(w["start_s"] + w["end_s"]) / 2 for w in windows]
-    tmp, count, stream = f"{out}.tmp", 0, None
-    with av.open(tmp, mode="w", format="mp4") as container:
+    count, stream = 0, None
+    with atomic_open(out, "wb") as f, av.open(f, mode="w", format="mp4") as container:
         for frame in read_all_frames(src, options):
             if stream is None:
                 stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
@@ -109,5 +110,4 @@ def write_timeline_video(src: str, out: str, windows: Sequence[Dict[str, Any]], 
             count += 1
         if stream is not None:
             container.mux(stream.encode())
-    os.replace(tmp, out)
     return count
