@@ -153,7 +153,9 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path):
     proc = run_tool("run_net", "--cfg", "configs/Synthetic/quickstart.yaml", "--dry-run", "OUTPUT_DIR", str(out),
                     cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "weights: scratch" in proc.stdout and "train: synthetic" in proc.stdout and "on cpu" in proc.stdout
+    plan = proc.stdout  # engine/plan.py's plan (tests/test_engine_plan.py checks its numbers)
+    assert plan.startswith("run plan") and "(synthetic train)" in plan and "on the CPU (gloo)" in plan
+    assert "random weights" in plan and f"output       {out} (to be created" in plan
     assert not (out / "checkpoints").exists() and not (out / "log.txt").exists()
     proc = run_tool("run_net", "--cfg", QUICKSTART, "--dry-run", "SOLVER.OPTIMIZING_METHOD", "adam",
                     "OUTPUT_DIR", str(out))

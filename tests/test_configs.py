@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from timesformer.config import load_config
+from timesformer.data import train_batch
 from timesformer.models import build_model
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -65,7 +66,12 @@ def test_config_describes_its_experiment(path):
     assert (cfg.SOLVER.OPTIMIZING_METHOD, cfg.SOLVER.BASE_LR, cfg.SOLVER.MAX_EPOCH) == ("sgd", 0.005, 15)
     assert (list(cfg.SOLVER.STEPS), list(cfg.SOLVER.LRS)) == ([0, 11, 14], [1, 0.1, 0.01])
     assert cfg.SOLVER.NESTEROV and cfg.SOLVER.MOMENTUM == 0.9 and cfg.SOLVER.WEIGHT_DECAY == 1e-4
-    assert cfg.TRAIN.GLOBAL_BATCH_SIZE == 64 and cfg.TEST.ENSEMBLE_METHOD == "softmax"
+    assert cfg.TRAIN.BATCH_SIZE == 64 and cfg.TEST.ENSEMBLE_METHOD == "softmax"
+    for processes in (1, 2, 4, 8, 16, 32, 64):  # any cluster size that divides 64: the same step
+        batch = train_batch(cfg, processes)
+        assert batch.effective == 64 and batch.per_process <= cfg.TRAIN.MAX_BATCH_PER_PROCESS
+    # as many clips per process as hold the tokens of 8 clips of 8x224 (12,544), at least one
+    assert max(1, 8 * 8 * 14 ** 2 // (cfg.DATA.NUM_FRAMES * (size // 16) ** 2)) == cfg.TRAIN.MAX_BATCH_PER_PROCESS
     if dataset in FROM_KINETICS:  # starts from the Kinetics-400 TimeSformer, never a full training state
         assert "K400" in cfg.TIMESFORMER.PRETRAINED_MODEL and not cfg.TRAIN.CHECKPOINT_FILE_PATH
     else:

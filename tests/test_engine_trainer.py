@@ -77,7 +77,7 @@ def test_gradient_accumulation_equals_the_large_batch(data_dir, tmp_path):
     big = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "big"), **common,
                                             **{"TRAIN.BATCH_SIZE": 8}))
     acc = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "acc"), **common,
-                                            **{"TRAIN.BATCH_SIZE": 4, "TRAIN.GLOBAL_BATCH_SIZE": 8}))
+                                            **{"TRAIN.BATCH_SIZE": 8, "TRAIN.MAX_BATCH_PER_PROCESS": 4}))
     run(big, torch.device("cpu"))
     run(acc, torch.device("cpu"))
     a, b = final_state(big.OUTPUT_DIR), final_state(acc.OUTPUT_DIR)
@@ -91,7 +91,7 @@ def test_a_partial_last_accumulation_group_is_the_mean_of_its_batches(data_dir, 
     cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "acc"), **{
         "SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
         "SOLVER.LR_POLICY": "steps_with_relative_lrs", "SOLVER.STEPS": "[0]", "SOLVER.LRS": "[1.0]",
-        "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.BATCH_SIZE": 4, "TRAIN.GLOBAL_BATCH_SIZE": 12}))
+        "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "TRAIN.BATCH_SIZE": 12, "TRAIN.MAX_BATCH_PER_PROCESS": 4}))
     run(cfg, torch.device("cpu"))
     trained = final_state(cfg.OUTPUT_DIR)["model"]
     cfg.defrost()
@@ -101,18 +101,25 @@ def test_a_partial_last_accumulation_group_is_the_mean_of_its_batches(data_dir, 
         assert torch.allclose(trained[k], reference[k], atol=1e-6), k
 
 
+def resume_from(checkpoint: str, cfg, monkeypatch) -> list:
+    """Run ``cfg`` in a new OUTPUT_DIR holding only ``checkpoint``; the dataset indices it read."""
+    os.makedirs(os.path.join(cfg.OUTPUT_DIR, "checkpoints"))
+    shutil.copy(checkpoint, os.path.join(cfg.OUTPUT_DIR, "checkpoints"))
+    reads = []
+    getitem = VideoDataset.__getitem__
+    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
+    run(cfg, torch.device("cpu"))
+    return reads
+
+
 def test_a_resumed_epoch_reads_only_its_remaining_batches(data_dir, tmp_path, monkeypatch):
     common = {"TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0, "TRAIN.EVAL_PERIOD": 0,
               "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.1}
     full = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "full"), **common))
     run(full, torch.device("cpu"))  # 4 iterations of 4 clips, a checkpoint after each
     halfway = os.path.join(full.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000002.pyth")
-    os.makedirs(tmp_path / "resumed" / "checkpoints")
-    shutil.copy(halfway, tmp_path / "resumed" / "checkpoints")
-    reads = []
-    getitem = VideoDataset.__getitem__
-    monkeypatch.setattr(VideoDataset, "__getitem__", lambda self, i: reads.append(i) or getitem(self, i))
-    run(load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common)), torch.device("cpu"))
+    reads = resume_from(halfway, load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common)),
+                        monkeypatch)
     assert len(reads) == 2 * 4  # the last two batches only
     a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
     assert a["iteration"] == b["iteration"] == 4
@@ -248,3 +255,22 @@ def test_hooks_take_their_settings_and_do_not_keep_the_trainer_alive(data_dir, t
     alive = weakref.ref(trainer)
     del trainer
     assert alive() is None
+
+
+def test_a_mid_epoch_resume_with_another_split_of_the_batch_continues_at_the_same_clip(data_dir, tmp_path,
+                                                                                       monkeypatch):
+    # 8 clips per step as 2 clips x 4 iterations; resumed as 4 clips x 2 iterations (what another
+    # process count also changes): the checkpoint after step 1 is 8 clips into the epoch either way
+    common = {"TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0, "TRAIN.EVAL_PERIOD": 0,
+              "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.0, "SOLVER.OPTIMIZING_METHOD": "sgd",
+              "SOLVER.WARMUP_EPOCHS": 0.0, "TRAIN.BATCH_SIZE": 8}
+    full = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "full"), **common,
+                                             **{"TRAIN.MAX_BATCH_PER_PROCESS": 2}))
+    run(full, torch.device("cpu"))
+    step1 = os.path.join(full.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000004.pyth")
+    resumed = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common,
+                                                **{"TRAIN.MAX_BATCH_PER_PROCESS": 4}))
+    assert len(resume_from(step1, resumed, monkeypatch)) == 8  # the epoch's second half: 2 iterations of 4
+    a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k

@@ -58,5 +58,5 @@ def test_the_installed_wheel_runs_a_packaged_config_from_an_empty_folder(tmp_pat
     out = tmp_path / "out"
     argv = ["run_net", "--cfg", "configs/Synthetic/quickstart.yaml", "--dry-run", "OUTPUT_DIR", str(out)]
     plan = _run([command, *argv], cwd=empty, env=env).stdout
-    assert "train: synthetic" in plan and f"output: {out}" in plan
+    assert plan.startswith("run plan") and "(synthetic train)" in plan and f"output       {out} (to be created" in plan
     assert os.listdir(empty) == []

@@ -66,7 +66,7 @@ def test_build_optimizer(tiny_kwargs, method, cls):
 
 @pytest.mark.parametrize("key,value", [("SOLVER.OPTIMIZING_METHOD", "adam"), ("SOLVER.LR_POLICY", "poly"),
                                        ("SOLVER.LRS", "[1.0, 0.1]"), ("TRAIN.MIXED_PRECISION", "fp8"),
-                                       ("TRAIN.GLOBAL_BATCH_SIZE", "12"), ("TEST.ENSEMBLE_METHOD", "vote")])
+                                       ("TRAIN.MAX_BATCH_PER_PROCESS", "-1"), ("TEST.ENSEMBLE_METHOD", "vote")])
 def test_bad_values_are_named(key, value):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         check_config(load_config(None, [key, value]))

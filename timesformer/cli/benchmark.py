@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_cfg(p, what="config (default: the built-in defaults)")
     p.add_argument("--mode", choices=["train", "infer"], default="train",
                    help="train: forward, backward and optimizer step; infer: forward under inference_mode")
-    p.add_argument("--batch", type=int, default=0, help="clips per step (default TRAIN/TEST.BATCH_SIZE)")
+    p.add_argument("--batch", type=int, default=0, help="clips per step (default: what one process runs, "
+                   "TRAIN.BATCH_SIZE up to TRAIN.MAX_BATCH_PER_PROCESS, or TEST.BATCH_SIZE)")
     p.add_argument("--steps", type=int, default=10, help="timed steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
@@ -74,12 +75,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def model_kwargs(args: argparse.Namespace) -> Dict:
     """Our model's keyword arguments from the config (random initialisation: no pretrained weights)."""
     from timesformer.config import load_config
+    from timesformer.data import eval_batch, train_batch
     from timesformer.engine import check_config
     from timesformer.models import model_kwargs_from_cfg
 
     cfg = check_config(load_config(args.cfg, args.opts))  # validated; no --cfg: the defaults
     kwargs = model_kwargs_from_cfg(cfg)
-    batch = args.batch or (cfg.TRAIN.BATCH_SIZE if args.mode == "train" else cfg.TEST.BATCH_SIZE)
+    batch = args.batch or (train_batch(cfg, 1).per_process if args.mode == "train" else eval_batch(cfg, 1))
     return dict(kwargs, batch=batch)
 
 

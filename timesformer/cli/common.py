@@ -131,12 +131,13 @@ def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None)
     return args
 
 
-def check_overrides(opts: Sequence[str]) -> None:
-    """The overrides' keys and value types, checked on the defaults before any file or weights are read
-    (a ConfigError naming the key and the closest ones); the tool merges them into its config later."""
-    from timesformer.config import get_cfg, merge_opts
+def check_overrides(opts: Sequence[str], cfg_file: Optional[str] = None) -> None:
+    """The overrides' keys and value types, checked with the tool's config file (``--cfg``; else the
+    defaults) before any weights or data are read: one ConfigError naming every unknown key (with the
+    closest ones) and bad value of the file and the overrides. The tool loads its config later."""
+    from timesformer.config import load_config
 
-    merge_opts(get_cfg(), opts)
+    load_config(cfg_file, opts)
 
 
 @contextlib.contextmanager
@@ -162,7 +163,7 @@ def run_tool(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace]
         return e.code if isinstance(e.code, int) else 2
     try:
         if getattr(args, "opts", None):
-            check_overrides(args.opts)
+            check_overrides(args.opts, getattr(args, "cfg", None))
         status = run(args)
     except USAGE_ERRORS as e:
         print(error_line(e), file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Train and/or test a model from a config: trains when TRAIN.ENABLE, then tests when TEST.ENABLE.
+r"""Train and/or test a model from a config: trains when TRAIN.ENABLE, then tests when TEST.ENABLE.
 
     python tools/run_net.py --cfg configs/Synthetic/quickstart.yaml
     python tools/run_net.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml NUM_GPUS 8 \
@@ -7,7 +7,9 @@
 
 NUM_GPUS > 1 starts one process per GPU; under torchrun the processes it started are used; without
 CUDA it runs on the CPU (gloo). --dry-run loads and checks the config and runs the preflight (files,
-folders, the weights a run starts from; no process, no GPU), prints the plan and exits.
+folders, the weights a run starts from, the processes torchrun started; no GPU, nothing written) and
+prints the plan: processes, clips per process and iteration, accumulation, effective batch,
+iterations per epoch (from the training annotations), schedule, test batch, start and output folder.
 Every error it explains is one line, ``error: ...``, on stderr (no traceback), naming the file, key or
 value and what to do. Exit status 2: the config or command line cannot work (a bad key or value, a
 config file that is missing, not valid YAML or inherits from itself, a file it names that is not
@@ -27,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = common.build(__name__, __doc__)
     common.add_cfg(p, required=True)
     p.add_argument("--dry-run", action="store_true",
-                   help="check the config and its files, print what the run would do, start nothing")
+                   help="check the config and its files, print the run's plan (processes, batches, iterations, "
+                        "output folder, start) and exit: 0, or 2 naming every problem; starts nothing")
     common.add_overrides(p)
     return p
 
@@ -46,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from timesformer.utils.logging import setup_logging
 
     setup_logging()
-    if args.dry_run:
-        print(dry_run(cfg))
+    if args.dry_run:  # engine/plan.py: every preflight check, then the plan; writes nothing
+        print(dry_run(cfg), end="")
         return 0
     start = preflight(cfg)
     # The weights the run starts from decide the input channel order, unless the user states it.

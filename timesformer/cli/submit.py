@@ -1,4 +1,4 @@
-"""Submit ``tools/run_net.py`` to SLURM through submitit: one task per GPU, NUM_SHARDS nodes.
+r"""Submit ``tools/run_net.py`` to SLURM through submitit: one task per GPU, NUM_SHARDS nodes.
 
     python tools/submit.py --cfg configs/Kinetics/TimeSformer_divST_8x32_224.yaml --partition gpu \
         --timeout-min 4320 NUM_GPUS 8 NUM_SHARDS 2 DATA.PATH_TO_DATA_DIR /data/k400
@@ -8,8 +8,9 @@
         --tool extract_features --tool-args "--weights W.pyth --out feats/ --clips cover" NUM_GPUS 8 NUM_SHARDS 4
 
 A preempted or timed-out job is requeued and auto-resumes from its newest checkpoint
-(TRAIN.AUTO_RESUME). ``--dry-run`` prints the sbatch script instead of submitting;
-``--cluster local`` / ``debug`` run the same job on this machine (debug: in this process).
+(TRAIN.AUTO_RESUME). ``--dry-run`` prints the sbatch script instead of submitting, and for run_net
+checks the run as ``run_net --dry-run`` does and prints its plan; ``--cluster local`` / ``debug`` run
+the same job on this machine (debug: in this process).
 ``--tool extract_features`` runs tools/extract_features.py with ``--tool-args`` in every task instead,
 its videos shared out over all of them (a requeued job skips the videos already done).
 Submitting to SLURM needs its ``srun`` and ``sbatch`` on this machine (a login node); without them the
@@ -108,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what every task runs: run_net (train and test, default) or extract_features")
     p.add_argument("--tool-args", default="", metavar="'ARGS'",
                    help="--tool extract_features: its own arguments, quoted as one (e.g. '--weights W --out feats/')")
-    p.add_argument("--dry-run", action="store_true", help="print the sbatch script, do not submit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the sbatch script and, for run_net, the run's plan (exit 2 naming every problem); "
+                        "submit nothing")
     common.add_overrides(p)
     return p
 
@@ -167,12 +170,16 @@ def run(args: argparse.Namespace) -> int:
         check_slurm()
     if args.tool_args and args.tool == "run_net":
         raise UsageError("--tool-args is for --tool extract_features; run_net takes --cfg and KEY VALUE overrides")
-    from timesformer.engine import preflight  # after the quick checks: the library takes seconds to import
+    from timesformer.engine import dry_run, preflight  # after the quick checks: the library takes seconds to import
     from timesformer.utils.logging import setup_logging
 
     setup_logging()
+    plan_text = ""
     if args.tool == "run_net":
-        preflight(cfg)
+        if args.dry_run:
+            plan_text = dry_run(cfg)  # every check of preflight, then the plan
+        else:
+            preflight(cfg)
         job_fn = Job(os.path.abspath(args.cfg), list(args.opts))
     else:  # the tool checks its weights and data in every task
         job_fn = tool_job(args)
@@ -183,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             what = f"{job_fn.cfg_file} {job_fn.opts}" if isinstance(job_fn, Job) else " ".join(job_fn.argv)
             print(f"{type(executor).__name__} in {executor.folder}: would run {what}")
+        print(plan_text, end="")
         return 0
     try:
         job = executor.submit(job_fn)

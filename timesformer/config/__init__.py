@@ -17,11 +17,12 @@ from fvcore.common.config import CfgNode
 
 from timesformer.errors import ConfigError
 
-from .checks import a_type, check_choices, require
-from .defaults import get_cfg
+from .checks import a_type, check_choices, check_each, report, require
+from .defaults import RETIRED, get_cfg
 from .files import BASE_KEY, file_trees, find_config
 
-__all__ = ["CfgNode", "ConfigError", "find_config", "get_cfg", "load_config", "merge_opts", "require"]
+__all__ = ["CfgNode", "ConfigError", "check_each", "find_config", "get_cfg", "load_config", "merge_opts", "report",
+           "require"]
 
 def _all_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
     keys = []
@@ -32,6 +33,8 @@ def _all_keys(cfg: CfgNode, prefix: str = "") -> List[str]:
 
 
 def _unknown_key(key: str, root: CfgNode, source: str) -> ConfigError:
+    if key in RETIRED:
+        return ConfigError(f"{source}: config key {key} was retired: {RETIRED[key]}")
     close = difflib.get_close_matches(key, _all_keys(root), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     return ConfigError(f"{source}: unknown config key {key}.{hint} "
@@ -59,11 +62,14 @@ def _merge_tree(cfg: CfgNode, tree: Dict[Any, Any], source: str, root: CfgNode, 
     for k, v in tree.items():
         key = f"{prefix}{k}"
         if k not in cfg:
-            raise _unknown_key(key, root, source)
-        if isinstance(cfg[k], CfgNode) and isinstance(v, dict):
+            report(str(_unknown_key(key, root, source)))
+        elif isinstance(cfg[k], CfgNode) and isinstance(v, dict):
             _merge_tree(cfg[k], v, source, root, key + ".")
         else:
-            cfg[k] = _coerce(key, CfgNode._decode_cfg_value(v), cfg[k], source)
+            try:
+                cfg[k] = _coerce(key, CfgNode._decode_cfg_value(v), cfg[k], source)
+            except ConfigError as e:
+                report(str(e))
 
 
 def merge_opts(cfg: CfgNode, opts: Iterable[str], source: str = "command line") -> CfgNode:
@@ -73,7 +79,8 @@ def merge_opts(cfg: CfgNode, opts: Iterable[str], source: str = "command line") 
         raise ConfigError(f"{source}: overrides come in KEY VALUE pairs, got an odd number: {opts}")
     for key, value in zip(opts[0::2], opts[1::2], strict=True):
         if key == BASE_KEY:
-            raise ConfigError(f"{source}: {BASE_KEY} can only be used in config files")
+            report(f"{source}: {BASE_KEY} can only be used in config files")
+            continue
         tree: Dict[str, Any] = {key.split(".")[-1]: value}
         for part in reversed(key.split(".")[:-1]):
             tree = {part: tree}
@@ -84,13 +91,15 @@ def merge_opts(cfg: CfgNode, opts: Iterable[str], source: str = "command line") 
 def load_config(path: Optional[str] = None, opts: Optional[Iterable[str]] = None,
                 check: bool = True) -> CfgNode:
     """Defaults, then the YAML at ``path`` (with ``_BASE_`` inheritance), then ``opts``; with ``check``
-    the names of the keys that take one of a few are checked (the packages check the rest)."""
+    the names of the keys that take one of a few are checked (the packages check the rest). One
+    ConfigError lists every unknown key and bad value of the files and ``opts``."""
     cfg = get_cfg()
-    if path:
-        for source, tree in file_trees(find_config(path)):
+    path = find_config(path) if path else None  # a missing file: nothing else can be checked
+
+    def merge_files() -> None:
+        for source, tree in file_trees(path) if path else ():
             _merge_tree(cfg, tree, f"config file {source}", cfg)
-    merge_opts(cfg, opts)
-    if check:
-        check_choices(cfg)
+
+    check_each(merge_files, lambda: merge_opts(cfg, opts), lambda: check and check_choices(cfg))
     cfg.freeze()
     return cfg

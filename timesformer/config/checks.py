@@ -1,7 +1,14 @@
 """What the config checks itself (the names of :data:`~timesformer.config.defaults.CHOICES`), and
-``require``, the one way every package words a bad value: the key, the value, what is allowed."""
+``require``, the one way every package words a bad value: the key, the value, what is allowed.
+
+Every problem at once: under :func:`check_each` (``engine.check_config`` and ``engine.preflight``
+use it), ``require`` and ``report`` record a problem instead of raising it, each package's checks
+run to their end, and one ConfigError lists them all. Elsewhere a check raises at its first
+problem, as a builder wants.
+"""
+import contextvars
 import difflib
-from typing import Any, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from fvcore.common.config import CfgNode
 
@@ -16,10 +23,58 @@ def a_type(value: Any) -> str:
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
-def require(ok: bool, key: str, value: Any, allowed: str) -> None:
-    """Raise ConfigError for ``key`` unless ``ok``."""
+# The problems check_each is recording (None outside it).
+_PROBLEMS: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar("config_problems", default=None)
+
+
+def report(message: str) -> None:
+    """A config problem: recorded under :func:`check_each`, else raised as a ConfigError."""
+    found = _PROBLEMS.get()
+    if found is None:
+        raise ConfigError(message)
+    if message not in found:
+        found.append(message)
+
+
+def require(ok: bool, key: str, value: Any, allowed: str) -> bool:
+    """A problem naming ``key``, its value and what is allowed unless ``ok``; returns ``ok`` (a check
+    that needs the value to be valid goes on only when it is)."""
     if not ok:
-        raise ConfigError(f"config key {key} = {value!r} is invalid: expected {allowed}.")
+        report(f"config key {key} = {value!r} is invalid: expected {allowed}.")
+    return ok
+
+
+def problems_error(messages: Sequence[str]) -> ConfigError:
+    """One ConfigError for ``messages``: the message itself when there is one, else a numbered list."""
+    if len(messages) == 1:
+        return ConfigError(messages[0])
+    listed = "\n".join(f"  {i}. {m}" for i, m in enumerate(messages, 1))
+    return ConfigError(f"the config has {len(messages)} problems:\n{listed}")
+
+
+def check_each(*checks: Callable[[], Any]) -> None:
+    """Run every one of ``checks`` with ``require``/``report`` recording problems instead of raising
+    them, then raise one ConfigError listing them all (:func:`problems_error`). A ConfigError a check
+    raises itself is recorded and the next check runs; so is any error once a problem was recorded
+    (a check reading a value already reported as invalid). Inside another ``check_each`` the outer
+    one reports."""
+    outer = _PROBLEMS.get()
+    found: List[str] = [] if outer is None else outer
+    token = _PROBLEMS.set(found)
+    try:
+        for check in checks:
+            try:
+                check()
+            except ConfigError as e:
+                report(str(e))
+            except Exception:
+                if not found:
+                    raise
+                # the check read a value already reported as invalid: the problems say what to fix
+    finally:
+        _PROBLEMS.reset(token)
+    if found and outer is None:
+        raise problems_error(found)
 
 
 def _hint(value: Any, names: Sequence[str]) -> str:
@@ -38,4 +93,4 @@ def check_choices(cfg: CfgNode) -> None:
         section, name = key.split(".")
         value = cfg[section][name]
         if value not in names:
-            raise ConfigError(f"config key {key} = {value!r} is invalid: expected one of {names}.{_hint(value, names)}")
+            report(f"config key {key} = {value!r} is invalid: expected one of {names}.{_hint(value, names)}")

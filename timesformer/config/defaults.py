@@ -177,12 +177,19 @@ _C.MIXUP.LABEL_SMOOTH_VALUE = 0.1
 _C.TRAIN = CfgNode()
 # Run training (tools/run_net.py trains when True, then tests when TEST.ENABLE).
 _C.TRAIN.ENABLE = True
-# Clips per iteration, summed over all processes (as the reference); each process gets BATCH_SIZE / world.
+# The effective batch: clips per optimizer step, summed over all processes and accumulated
+# iterations; the learning rate goes with it (the recipe: 64). It does not change with the number of
+# processes (NUM_GPUS x NUM_SHARDS): each process takes BATCH_SIZE / processes clips per step, in
+# iterations of at most MAX_BATCH_PER_PROCESS clips whose gradients are accumulated (an epoch's last,
+# shorter group averages its own batches). It must be a multiple of the number of processes: clips
+# are never split unevenly, and a rounded batch would be another recipe; the error names the nearest
+# process counts that divide it.
 _C.TRAIN.BATCH_SIZE = 8
-# Effective batch per optimizer step (> 0): gradients are accumulated over GLOBAL_BATCH_SIZE / BATCH_SIZE
-# iterations (the paper used 64; an epoch's last, shorter group averages its own batches); 0 = one step
-# per iteration.
-_C.TRAIN.GLOBAL_BATCH_SIZE = 0
+# The most clips one process runs forward and backward at once: what fits in its memory (0 = no
+# limit: BATCH_SIZE / processes at once, no accumulation). A process runs the largest divisor of its
+# share BATCH_SIZE / processes that is not above it (an even one with MIXUP.ENABLE), and accumulates
+# the rest; the optimisation is the same, only speed and memory change.
+_C.TRAIN.MAX_BATCH_PER_PROCESS = 0
 # Validate every this many epochs (0 = never).
 _C.TRAIN.EVAL_PERIOD = 1
 # Save a checkpoint every this many epochs (0 = only at the end).
@@ -248,7 +255,8 @@ _C.SOLVER.CLIP_GRAD_NORM = 0.0
 _C.TEST = CfgNode()
 # Run testing after training (or alone when TRAIN.ENABLE is False).
 _C.TEST.ENABLE = True
-# Clips per test iteration, summed over all processes.
+# Clips per test iteration, summed over all processes: each process takes TEST.BATCH_SIZE // processes
+# (at least 1) at a time. Any value works with any process count; results do not depend on it.
 _C.TEST.BATCH_SIZE = 8
 # Weights to test when not training: a checkpoint file; "" = the newest checkpoint in OUTPUT_DIR.
 _C.TEST.CHECKPOINT_FILE_PATH = ""
@@ -300,6 +308,14 @@ _C.LOG.WANDB_NAME = ""
 # Tags of the run in W&B, e.g. "['k400', 'divided']" on the command line.
 _C.LOG.WANDB_TAGS = []
 
+
+# Keys that no longer exist, and what a config that sets one should say instead (load_config's error).
+RETIRED: Dict[str, str] = {
+    "TRAIN.GLOBAL_BATCH_SIZE": "TRAIN.BATCH_SIZE is now the effective batch (clips per optimizer step over "
+                               "all processes, what TRAIN.GLOBAL_BATCH_SIZE was): set TRAIN.BATCH_SIZE to this "
+                               "value, and TRAIN.MAX_BATCH_PER_PROCESS to the clips one process holds at once "
+                               "(gradients are accumulated up to TRAIN.BATCH_SIZE for any process count)",
+}
 
 # Keys that take one of a few names, and those names (load_config checks them).
 CHOICES: Dict[str, Tuple[str, ...]] = {

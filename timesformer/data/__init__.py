@@ -6,11 +6,25 @@ DATA.INPUT_CHANNEL_ORDER, "label",
 item; 0 when it reused its clip) int64 (B,) and "valid" bool (B,). ``normalize`` turns
 the frames into float model input on whichever device they are. ``test_protocol(cfg)`` says
 which clips and crops of a video the test split scores (tools/predict.py scores the same).
+``train_batch(cfg, processes)`` says how the effective batch TRAIN.BATCH_SIZE runs on a number of
+processes (clips per process and iteration, iterations accumulated per optimizer step).
 """
-from .build import build_dataset, build_loader, build_mixup, check_data_config, shuffle_dataset, test_protocol
+from .build import (
+    TrainBatch,
+    build_dataset,
+    build_loader,
+    build_mixup,
+    check_data_config,
+    eval_batch,
+    iterations_per_epoch,
+    shuffle_dataset,
+    test_protocol,
+    train_batch,
+)
 from .datasets import DATASETS, VideoDataset
 from .protocol import EvalProtocol
 from .transforms import normalize
 
-__all__ = ["DATASETS", "EvalProtocol", "VideoDataset", "build_dataset", "build_loader", "build_mixup",
-           "check_data_config", "normalize", "shuffle_dataset", "test_protocol"]
+__all__ = ["DATASETS", "EvalProtocol", "TrainBatch", "VideoDataset", "build_dataset", "build_loader", "build_mixup",
+           "check_data_config", "eval_batch", "iterations_per_epoch", "normalize", "shuffle_dataset", "test_protocol",
+           "train_batch"]

@@ -1,7 +1,9 @@
-"""Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``, ``test_protocol``."""
+"""Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``, ``test_protocol``;
+how the batches are split over processes (``train_batch``, ``eval_batch``, ``iterations_per_epoch``)."""
 import itertools
 import logging
 import random
+from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Type
 
 import numpy as np
@@ -9,7 +11,7 @@ import torch
 from fvcore.common.config import CfgNode
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Sampler
 
-from timesformer.config import require
+from timesformer.config import ConfigError, report, require
 from timesformer.config.defaults import CHANNEL_ORDERS
 from timesformer.utils import distributed as du
 
@@ -114,6 +116,101 @@ def worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+@dataclass(frozen=True)
+class TrainBatch:
+    """How the effective batch (TRAIN.BATCH_SIZE) runs: ``processes`` x ``per_process`` clips per
+    iteration, gradients accumulated over ``accumulation`` iterations per optimizer step."""
+
+    effective: int
+    processes: int
+    per_process: int
+    accumulation: int
+
+    @property
+    def per_iteration(self) -> int:
+        """Clips of one iteration over all processes."""
+        return self.processes * self.per_process
+
+
+def split_train_batch(effective: int, processes: int, cap: int, even: bool = False) -> Optional[TrainBatch]:
+    """``effective`` clips per step over ``processes``: each runs the largest divisor of its share
+    that is at most ``cap`` (0: no limit; even when ``even``) per iteration. None when ``effective``
+    is not a multiple of ``processes`` or no such divisor exists."""
+    share, rest = divmod(effective, processes)
+    if rest or share <= 0:
+        return None
+    limit = share if cap <= 0 else min(cap, share)
+    fits = [d for d in range(limit, 0, -1) if share % d == 0 and (d % 2 == 0 or not even)]
+    return TrainBatch(effective, processes, fits[0], share // fits[0]) if fits else None
+
+
+def _nearest_divisors(n: int, x: int) -> List[int]:
+    """The divisors of ``n`` nearest to ``x``, below and above it (those that exist)."""
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    below, above = [d for d in divisors if d < x], [d for d in divisors if d > x]
+    return below[-1:] + above[:1]
+
+
+def _batch_not_divisible(cfg: CfgNode, processes: int) -> str:
+    """Why TRAIN.BATCH_SIZE does not split over ``processes``, and the nearest values that work."""
+    effective, gpus, shards = cfg.TRAIN.BATCH_SIZE, du.processes_per_machine(cfg), cfg.NUM_SHARDS
+    if shards > 1 and effective % gpus == 0:
+        counts = [gpus * s for s in _nearest_divisors(effective // gpus, shards)]
+        how = f"NUM_SHARDS {' or '.join(str(c // gpus) for c in counts)} with NUM_GPUS {gpus}"
+    else:
+        counts = _nearest_divisors(effective, processes)
+        how = f"NUM_GPUS {' or '.join(map(str, counts))}" + (f" with NUM_SHARDS {shards}" if shards > 1 else "")
+    sizes = [b for b in (effective // processes * processes, (effective // processes + 1) * processes) if b > 0]
+    rates = " or ".join(f"{cfg.SOLVER.BASE_LR * b / effective:g}" for b in sizes)
+    keep = f"To keep it, run {' or '.join(map(str, counts))} processes ({how}); " if counts else ""
+    return (f"config key TRAIN.BATCH_SIZE = {effective} is invalid: expected a multiple of the number of processes "
+            f"{processes} (NUM_GPUS x NUM_SHARDS = {gpus} x {shards}): it is the effective batch, split evenly over "
+            f"the processes. {keep}TRAIN.BATCH_SIZE {' or '.join(map(str, sizes))} would be another recipe "
+            f"(scale SOLVER.BASE_LR with it: {rates}).")
+
+
+def _batch_keys_valid(cfg: CfgNode) -> bool:
+    """TRAIN.BATCH_SIZE > 0 and TRAIN.MAX_BATCH_PER_PROCESS >= 0 (each a problem when not)."""
+    t = cfg.TRAIN
+    ok = require(t.BATCH_SIZE > 0, "TRAIN.BATCH_SIZE", t.BATCH_SIZE, "a positive integer: the effective batch")
+    return require(t.MAX_BATCH_PER_PROCESS >= 0, "TRAIN.MAX_BATCH_PER_PROCESS", t.MAX_BATCH_PER_PROCESS,
+                   "0 (no limit) or the most clips one process holds at once") and ok
+
+
+def train_batch(cfg: CfgNode, processes: int) -> TrainBatch:
+    """How TRAIN.BATCH_SIZE runs on ``processes`` processes (see config/defaults.py): the clips of one
+    process per iteration and the iterations accumulated per step; a ConfigError naming the keys
+    to change when it cannot run there."""
+    t = cfg.TRAIN
+    _batch_keys_valid(cfg)
+    batch = split_train_batch(t.BATCH_SIZE, processes, t.MAX_BATCH_PER_PROCESS, cfg.MIXUP.ENABLE)
+    if batch is not None:
+        return batch
+    share = t.BATCH_SIZE // processes
+    if t.BATCH_SIZE % processes or share < 1:
+        raise ConfigError(_batch_not_divisible(cfg, processes))
+    if share % 2:
+        raise ConfigError(f"config key TRAIN.BATCH_SIZE = {t.BATCH_SIZE} is invalid: expected an even number of "
+                          f"clips per process with MIXUP.ENABLE (timm's Mixup pairs them); it gives {share} to each "
+                          f"of the {processes} processes (NUM_GPUS x NUM_SHARDS)")
+    raise ConfigError(f"config key TRAIN.MAX_BATCH_PER_PROCESS = {t.MAX_BATCH_PER_PROCESS} is invalid: expected at "
+                      "least 2 with MIXUP.ENABLE (timm's Mixup pairs the clips of a batch), or 0 (no limit)")
+
+
+def eval_batch(cfg: CfgNode, processes: int) -> int:
+    """Clips one process evaluates at a time: its share of TEST.BATCH_SIZE, at least 1 (any split
+    works: each process scores its own videos, ``ShardSampler``)."""
+    return max(1, cfg.TEST.BATCH_SIZE // processes)
+
+
+def iterations_per_epoch(videos: int, processes: int, per_process: int) -> int:
+    """Iterations of a training epoch over ``videos`` (what ``len(build_loader(cfg, 'train'))`` is):
+    each process gets ``videos // processes`` of them (DistributedSampler, drop_last), in batches of
+    ``per_process``, the last partial batch dropped unless the epoch has fewer videos than a batch."""
+    mine = videos // processes if processes > 1 else videos
+    return mine // per_process if videos >= per_process else -(-mine // per_process)
+
+
 def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = None,
                  start_iter: int = 0) -> DataLoader:
     """A DataLoader of dict batches for ``split`` (see the package docstring), distributed-aware.
@@ -129,8 +226,7 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     dataset = dataset or build_dataset(cfg, split)
     rank, world = du.get_rank(), du.get_world_size()
     train = split == "train"
-    total_batch = cfg.TRAIN.BATCH_SIZE if train else cfg.TEST.BATCH_SIZE
-    batch = max(1, total_batch // world)
+    batch = train_batch(cfg, world).per_process if train else eval_batch(cfg, world)
     seed, workers = cfg.RNG_SEED, cfg.DATA_LOADER.NUM_WORKERS
     common = dict(num_workers=workers, pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
                   worker_init_fn=worker_init, persistent_workers=cfg.DATA_LOADER.PERSISTENT_WORKERS and workers > 0,
@@ -173,8 +269,8 @@ def check_data_config(cfg: CfgNode) -> None:
     """Raise ConfigError for a DATA, DATA_LOADER, AUG, MIXUP or dataset key that cannot work (run by
     ``build_loader``, and by ``timesformer.engine.check_config`` before a run starts)."""
     d = cfg.DATA
-    for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET)):
-        require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")
+    known = [require(name in DATASETS, key, name, f"one of {sorted(DATASETS)}")
+             for key, name in (("TRAIN.DATASET", cfg.TRAIN.DATASET), ("TEST.DATASET", cfg.TEST.DATASET))]
     require(d.DECODING_BACKEND in BACKENDS, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"one of {BACKENDS}")
     require(d.DECODING_DEVICE in DEVICES, "DATA.DECODING_DEVICE", d.DECODING_DEVICE, f"one of {DEVICES}")
     require(d.DECODING_DEVICE == "cpu" or d.DECODING_BACKEND == "torchcodec", "DATA.DECODING_DEVICE",
@@ -186,17 +282,17 @@ def check_data_config(cfg: CfgNode) -> None:
         problem = torchcodec_problem("cpu")
         require(not problem, "DATA.DECODING_BACKEND", d.DECODING_BACKEND, f"a backend that works here: {problem}")
     scales = d.TRAIN_JITTER_SCALES
-    require(len(scales) == 2 and 0 < scales[0] <= scales[1], "DATA.TRAIN_JITTER_SCALES", scales,
-            "[min, max] with 0 < min <= max")
-    require(scales[0] >= d.TRAIN_CROP_SIZE, "DATA.TRAIN_JITTER_SCALES", scales,
-            f"a minimum of at least DATA.TRAIN_CROP_SIZE = {d.TRAIN_CROP_SIZE}")
+    if require(len(scales) == 2 and 0 < scales[0] <= scales[1], "DATA.TRAIN_JITTER_SCALES", scales,
+               "[min, max] with 0 < min <= max"):
+        require(scales[0] >= d.TRAIN_CROP_SIZE, "DATA.TRAIN_JITTER_SCALES", scales,
+                f"a minimum of at least DATA.TRAIN_CROP_SIZE = {d.TRAIN_CROP_SIZE}")
     for key in ("SAMPLING_RATE", "TARGET_FPS", "FRAMES_FPS"):
         require(d[key] > 0, f"DATA.{key}", d[key], "a positive number")
     for key in ("MEAN", "STD"):
         require(len(d[key]) == 3, f"DATA.{key}", d[key], "three values, one per channel")
     require(d.INPUT_CHANNEL_ORDER in CHANNEL_ORDERS, "DATA.INPUT_CHANNEL_ORDER", d.INPUT_CHANNEL_ORDER,
             " or ".join(repr(o) for o in CHANNEL_ORDERS) + " (lower case)")
-    require(min(d.STD) > 0, "DATA.STD", d.STD, "positive values")
+    require(all(v > 0 for v in d.STD), "DATA.STD", d.STD, "positive values")
     require(d.MAX_BAD_VIDEO_RETRIES >= 0, "DATA.MAX_BAD_VIDEO_RETRIES", d.MAX_BAD_VIDEO_RETRIES, ">= 0")
     fraction = d.MAX_BAD_VIDEO_FRACTION
     require(0.0 <= fraction <= 1.0, "DATA.MAX_BAD_VIDEO_FRACTION", fraction,
@@ -204,7 +300,7 @@ def check_data_config(cfg: CfgNode) -> None:
     require(cfg.TEST.NUM_SPATIAL_CROPS in (1, 3), "TEST.NUM_SPATIAL_CROPS", cfg.TEST.NUM_SPATIAL_CROPS, "1 or 3")
     require(cfg.TEST.NUM_ENSEMBLE_VIEWS >= 1, "TEST.NUM_ENSEMBLE_VIEWS", cfg.TEST.NUM_ENSEMBLE_VIEWS, ">= 1")
     require(cfg.DATA_LOADER.NUM_WORKERS >= 0, "DATA_LOADER.NUM_WORKERS", cfg.DATA_LOADER.NUM_WORKERS, ">= 0")
-    require(not (DATASETS[cfg.TRAIN.DATASET].flip_changes_label and d.RANDOM_FLIP), "DATA.RANDOM_FLIP",
+    require(not (known[0] and DATASETS[cfg.TRAIN.DATASET].flip_changes_label and d.RANDOM_FLIP), "DATA.RANDOM_FLIP",
             d.RANDOM_FLIP, f"False for TRAIN.DATASET = {cfg.TRAIN.DATASET!r}: flipping changes its labels "
             "(left/right is part of the class)")
     require(0.0 <= cfg.AUG.RE_PROB <= 1.0, "AUG.RE_PROB", cfg.AUG.RE_PROB, "a probability in [0, 1]")
@@ -214,8 +310,15 @@ def check_data_config(cfg: CfgNode) -> None:
     if cfg.MIXUP.ENABLE:
         require(cfg.MIXUP.ALPHA > 0 or cfg.MIXUP.CUTMIX_ALPHA > 0, "MIXUP.ALPHA", cfg.MIXUP.ALPHA,
                 "> 0 (or MIXUP.CUTMIX_ALPHA > 0) when MIXUP.ENABLE is True")
-        world = du.config_world_size(cfg)
-        per_rank = max(1, cfg.TRAIN.BATCH_SIZE // world)  # as build_loader splits it
-        require(per_rank % 2 == 0, "TRAIN.BATCH_SIZE", cfg.TRAIN.BATCH_SIZE,
-                f"an even number of clips per process with MIXUP.ENABLE (timm's Mixup pairs them); "
-                f"it gives {per_rank} to each of the {world} processes (NUM_GPUS x NUM_SHARDS)")
+    check_batch_config(cfg)
+
+
+def check_batch_config(cfg: CfgNode) -> None:
+    """TRAIN.BATCH_SIZE splits over the config's processes (``train_batch``), TEST.BATCH_SIZE > 0."""
+    require(cfg.TEST.BATCH_SIZE > 0, "TEST.BATCH_SIZE", cfg.TEST.BATCH_SIZE, "a positive integer")
+    processes = du.config_world_size(cfg)
+    if _batch_keys_valid(cfg) and processes >= 1:  # NUM_SHARDS < 1 is the engine's to report
+        try:
+            train_batch(cfg, processes)
+        except ConfigError as e:
+            report(str(e))

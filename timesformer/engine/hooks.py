@@ -142,7 +142,7 @@ class MetricsWriter(HookBase):
     The epoch's meters are part of every checkpoint, so the record of an epoch resumed mid-way equals
     an uninterrupted run's (its ``epoch_time`` counts training time, not the time the job was down).
     A line and a ``train_iter`` record every ``log_period`` iterations; ``clips_per_iter``: clips per
-    iteration over all processes (TRAIN.BATCH_SIZE), for the clips/s."""
+    iteration over all processes (``TrainBatch.per_iteration``), for the clips/s."""
 
     def __init__(self, log_period: int, clips_per_iter: int):
         self.log_period, self.clips_per_iter = log_period, clips_per_iter

@@ -213,6 +213,7 @@ def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer,
         return {"epoch": int(state.get("epoch", -1)) + 1, "iteration": 0, "epoch_iteration": 0, "path": path}
     return {"epoch": int(state.get("epoch", 0)), "iteration": int(state.get("iteration", 0)),
             "epoch_iteration": int(state.get("epoch_iteration", 0)), "path": path,
+            "clips_per_iteration": int(state.get("clips_per_iteration", 0)),
             "rng_per_rank": state.get("rng_per_rank") or [], "hooks": state.get("hooks") or {}}
 
 
@@ -261,7 +262,8 @@ def resume_or_load(cfg, checkpointer: Checkpointer, model: nn.Module, optimizer=
     their check falls back to an older one), else TRAIN.CHECKPOINT_FILE_PATH (weights only with
     TRAIN.FINETUNE, full state otherwise), else nothing. Checkpoints that are all unreadable are an
     error, not a fresh start; a file that cannot be used raises a ConfigError naming it. Returns
-    {'epoch', 'iteration', 'epoch_iteration', 'path', 'rng_per_rank', 'hooks'} of the resume point,
+    {'epoch', 'iteration', 'epoch_iteration', 'clips_per_iteration', 'path', 'rng_per_rank', 'hooks'} of the
+    resume point (``clips_per_iteration`` 0 when the checkpoint does not say),
     or {} for a fresh start."""
     start = start or decide_start(cfg, checkpointer)
     found = checkpointer.load_latest() if start.kind == "resume" else None

@@ -1,4 +1,5 @@
 """What one process of ``tools/run_net.py`` does: train when TRAIN.ENABLE, then test when TEST.ENABLE."""
+import contextlib
 import dataclasses
 import logging
 import math
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from timesformer.checkpoint.hub import looks_like_path
+from timesformer.config import check_each, report
 from timesformer.data import build_loader
 from timesformer.errors import USER_ERRORS, ConfigError
 from timesformer.utils import distributed as du
@@ -19,7 +21,7 @@ from timesformer.utils.strict_json import write_json
 
 from .checks import check_config
 from .evaluator import evaluate, evaluation_class_names, per_class_ap_table, per_class_table, summary
-from .launch import use_cuda
+from .launch import check_env_world
 from .resume import Start, build_run_model, decide_start, stated_class_names, trained_iterations
 from .trainer import Trainer, seed_all
 from .writers import TEST_RECORDS, StatsWriter, WandbRun, describe_bad_files, gather_bad_files
@@ -31,29 +33,31 @@ GENERATED_DATASETS = ("synthetic",)
 
 
 def preflight(cfg) -> Start:
-    """Fail in seconds, before any process or model starts (as detectron2's ``default_setup``): every
-    package's config checks (``check_config``), an unwritable OUTPUT_DIR, a missing weights file,
-    missing data or DATA.PATH_PREFIX, nothing to test. Returns where the run's weights come from
+    """Fail in seconds, before any process or model starts (as detectron2's ``default_setup``), with
+    every problem at once: every package's config checks (``check_config``), an OUTPUT_DIR that
+    cannot be written, a missing weights file, missing data or DATA.PATH_PREFIX, nothing to test, a
+    torchrun world other than NUM_GPUS x NUM_SHARDS.
+    Writes nothing (OUTPUT_DIR is made by ``run``). Returns where the run's weights come from
     (``resume.decide_start``), to hand to ``settle_channel_order`` and ``run``."""
-    check_config(cfg)
-    out = os.path.abspath(cfg.OUTPUT_DIR)
-    try:
-        os.makedirs(out, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write_test_"):
-            pass
-    except OSError as e:
-        raise ConfigError(f"OUTPUT_DIR = {cfg.OUTPUT_DIR!r} is not writable ({e.strerror}); pass a folder "
-                          "you can write to, e.g. OUTPUT_DIR ./output") from e
+    starts: List[Start] = []
+    check_each(lambda: check_config(cfg), lambda: _check_paths(cfg), lambda: _check_launcher(cfg),
+               lambda: starts.append(_check_start(cfg)))
+    return starts[0]
+
+
+def _check_launcher(cfg) -> None:
+    """Under torchrun / SLURM (env://): the processes started are the ones the config's batch assumes."""
+    if du.env_launched():
+        check_env_world(cfg, int(os.environ["WORLD_SIZE"]))
+
+
+def _check_paths(cfg) -> None:
+    """OUTPUT_DIR writable, TEST.CHECKPOINT_FILE_PATH there, the data folders there."""
+    _check_output_dir(cfg.OUTPUT_DIR)
     ckpt = cfg.TEST.CHECKPOINT_FILE_PATH
     if cfg.TEST.ENABLE and ckpt and not os.path.exists(ckpt):
-        raise ConfigError(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
-                          "(or '' to test the newest checkpoint in OUTPUT_DIR)")
-    start = decide_start(cfg)
-    if start.kind in ("finetune", "pretrained", "scratch") and cfg.TRAIN.ENABLE:  # nothing overwrites them
-        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
-        _check_weights_path(cfg, "TRAIN.CHECKPOINT_FILE_PATH")
-    if start.kind == "test" and start.key == "TIMESFORMER.PRETRAINED_MODEL":
-        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
+        report(f"TEST.CHECKPOINT_FILE_PATH = {ckpt!r} does not exist; give a checkpoint file "
+               "(or '' to test the newest checkpoint in OUTPUT_DIR)")
     datasets = set()
     if cfg.TRAIN.ENABLE:
         datasets.add(cfg.TRAIN.DATASET)
@@ -62,42 +66,68 @@ def preflight(cfg) -> Start:
     if datasets - set(GENERATED_DATASETS):
         path = cfg.DATA.PATH_TO_DATA_DIR
         if not path or not os.path.isdir(path):
-            raise ConfigError(f"DATA.PATH_TO_DATA_DIR = {path!r} is not a folder; it must hold the "
-                              f"annotation files of {sorted(datasets)} (see DATASET.md)")
+            report(f"DATA.PATH_TO_DATA_DIR = {path!r} is not a folder; it must hold the "
+                   f"annotation files of {sorted(datasets)} (see DATASET.md)")
         prefix = cfg.DATA.PATH_PREFIX
         if prefix and not os.path.isdir(prefix):
-            raise ConfigError(f"DATA.PATH_PREFIX = {prefix!r} is not a folder; set it to the folder the "
-                              "annotation files' video paths are relative to ('' if they are absolute)")
+            report(f"DATA.PATH_PREFIX = {prefix!r} is not a folder; set it to the folder the "
+                   "annotation files' video paths are relative to ('' if they are absolute)")
+
+
+def _check_start(cfg) -> Start:
+    """``decide_start``, and the weights file it names when that is a local path that is not there."""
+    start = decide_start(cfg)
+    if start.kind in ("finetune", "pretrained", "scratch") and cfg.TRAIN.ENABLE:  # nothing overwrites them
+        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
+        _check_weights_path(cfg, "TRAIN.CHECKPOINT_FILE_PATH")
+    if start.kind == "test" and start.key == "TIMESFORMER.PRETRAINED_MODEL":
+        _check_weights_path(cfg, "TIMESFORMER.PRETRAINED_MODEL")
     return start
 
 
 def _check_weights_path(cfg, key: str) -> None:
-    """A weights key naming a local file (by its suffix or a path prefix) that is not there: ConfigError."""
+    """A weights key naming a local file (by its suffix or a path prefix) that is not there: a problem."""
     section, name = key.split(".")
     value = cfg[section][name]
     if value and looks_like_path(value) and not os.path.exists(os.path.expanduser(value)):
         where = "" if os.path.isabs(os.path.expanduser(value)) else f" (relative to {os.getcwd()})"
-        raise ConfigError(f"{key} = {value!r}: no such file{where}; check the path (MODEL_ZOO.md says where "
-                          "to get the released weights), or set it to ''")
+        report(f"{key} = {value!r}: no such file{where}; check the path (MODEL_ZOO.md says where "
+               "to get the released weights), or set it to ''")
 
 
-def dry_run(cfg) -> str:
-    """``run_net --dry-run``: ``preflight`` (every check that needs no process and no GPU), then a short
-    plan of what the run would do, as text."""
-    start = preflight(cfg)
-    world = du.config_world_size(cfg)
-    device = "cuda" if use_cuda(cfg) else "cpu"
-    lines = [f"processes: {world} ({du.processes_per_machine(cfg)} per machine x {cfg.NUM_SHARDS} machine(s)) "
-             f"on {device}",
-             f"weights: {start.kind}" + (f" from {start.source} ({start.key})" if start.source else "")]
-    if cfg.TRAIN.ENABLE:
-        lines.append(f"train: {cfg.TRAIN.DATASET}, {cfg.SOLVER.MAX_EPOCH} epoch(s), batch {cfg.TRAIN.BATCH_SIZE} "
-                     f"in all, {cfg.DATA.NUM_FRAMES} frames x {cfg.DATA.TRAIN_CROP_SIZE} px")
-    if cfg.TEST.ENABLE:
-        lines.append(f"test: {cfg.TEST.DATASET}, {cfg.TEST.NUM_ENSEMBLE_VIEWS} clip(s) x "
-                     f"{cfg.TEST.NUM_SPATIAL_CROPS} crop(s) per video")
-    lines.append(f"output: {os.path.abspath(cfg.OUTPUT_DIR)}")
-    return "\n".join(lines)
+def _output_dir_error(path: str, reason: str) -> str:
+    return (f"OUTPUT_DIR = {path!r} is not writable ({reason}); pass a folder you can write to, "
+            "e.g. OUTPUT_DIR ./output")
+
+
+def _check_output_dir(path: str) -> None:
+    """OUTPUT_DIR, or the folder it would be made in, takes a file (written and removed at once)."""
+    folder = os.path.abspath(path)
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_test_"):
+            pass
+    except OSError as e:
+        report(_output_dir_error(path, e.strerror or str(e)))
+
+
+def make_output_dir(path: str) -> None:
+    """Create OUTPUT_DIR (and its missing parents); when that fails, remove the folders this call made
+    and raise a ConfigError naming it."""
+    out = os.path.abspath(path)
+    missing = []
+    folder = out
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        for made in missing:  # the deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(made)
+        raise ConfigError(_output_dir_error(path, e.strerror or str(e))) from e
 
 
 def save_config(cfg) -> Optional[str]:
@@ -157,6 +187,7 @@ def run(cfg, device: torch.device, start: Optional[Start] = None) -> None:
     """Train and/or test in this process (called by ``launch`` in every process), from ``start`` (what
     ``preflight`` decided; decided here when None); an explained error (``USER_ERRORS``) is also
     written to log.txt before it propagates."""
+    make_output_dir(cfg.OUTPUT_DIR)
     setup_logging(cfg.OUTPUT_DIR)
     wandb_run, done = None, False
     try:

@@ -21,7 +21,7 @@ from timm.loss import BinaryCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
 from timesformer.checkpoint import Checkpointer, capture_rng_state, restore_rng_state
-from timesformer.data import build_loader, build_mixup, normalize, shuffle_dataset
+from timesformer.data import build_loader, build_mixup, normalize, shuffle_dataset, train_batch
 from timesformer.solver import build_optimizer, check_solver_config, get_lr_at_epoch
 from timesformer.utils import distributed as du
 from timesformer.utils.amp import autocast
@@ -71,7 +71,8 @@ class Trainer:
         self.soft_target_loss = SoftTargetCrossEntropy()
         # multi-label: mean BCE over clips and classes; Mixup has smoothed the targets when it is on
         self.multi_label_loss = BinaryCrossEntropy(smoothing=0.0) if cfg.DATA.MULTI_LABEL else None
-        self.accum = max(1, cfg.TRAIN.GLOBAL_BATCH_SIZE // cfg.TRAIN.BATCH_SIZE)
+        self.batch = train_batch(cfg, du.get_world_size())  # TRAIN.BATCH_SIZE over this job's processes
+        self.accum = self.batch.accumulation
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
         self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
         self.wandb_run = wandb_run
@@ -84,7 +85,7 @@ class Trainer:
         self.hooks: List[H.HookBase] = []
         t = cfg.TRAIN
         self.register_hooks([H.LRScheduler(functools.partial(get_lr_at_epoch, cfg)),
-                             H.MetricsWriter(cfg.LOG_PERIOD, clips_per_iter=t.BATCH_SIZE),
+                             H.MetricsWriter(cfg.LOG_PERIOD, clips_per_iter=self.batch.per_iteration),
                              H.PeriodicCheckpointer(t.CHECKPOINT_PERIOD, t.CHECKPOINT_PERIOD_ITERS),
                              H.EvalHook(t.EVAL_PERIOD)])
 
@@ -118,7 +119,7 @@ class Trainer:
         if state:
             self.epoch = int(state.get("epoch", 0))
             self.iter = int(state.get("iteration", 0))
-            self.epoch_iter = int(state.get("epoch_iteration", 0))
+            self.epoch_iter = self._resumed_epoch_iter(state)
             saved = self._saved_per_rank(state)
             # re-applied once the epoch's loader is set up; an epoch that starts afresh is seeded
             # afresh, as in an uninterrupted run
@@ -135,6 +136,21 @@ class Trainer:
             else:
                 logger.info("resuming at epoch %d, iteration %d of the epoch (global %d)",
                             self.epoch + 1, self.epoch_iter, self.iter)
+
+    def _resumed_epoch_iter(self, state: dict) -> int:
+        """The checkpoint's iteration of its epoch, in this run's iterations: a run whose clips per
+        iteration differ (another process count or TRAIN.MAX_BATCH_PER_PROCESS) continues after the
+        same optimizer steps (mid-epoch checkpoints are saved at step boundaries)."""
+        done = int(state.get("epoch_iteration", 0))
+        saved = int(state.get("clips_per_iteration") or self.batch.per_iteration)
+        if not done or saved == self.batch.per_iteration:
+            return done
+        steps = done * saved // self.batch.effective
+        logger.warning("the checkpoint ran %d clips per iteration, this run %d (%s): continuing after its %d "
+                       "optimizer steps of the epoch, at iteration %d (with another process count the epoch's "
+                       "remaining clips are not those of an uninterrupted run)", saved, self.batch.per_iteration,
+                       f"{self.batch.processes} x {self.batch.per_process}", steps, steps * self.accum)
+        return steps * self.accum
 
     @staticmethod
     def _saved_per_rank(state: dict) -> dict:
@@ -176,7 +192,8 @@ class Trainer:
             rngs = [rng for rng, _ in ranks]
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scaler": self.scaler.state_dict(), "epoch": epoch, "iteration": iteration,
-                     "epoch_iteration": epoch_iteration, "loss": loss,
+                     "epoch_iteration": epoch_iteration, "clips_per_iteration": self.batch.per_iteration,
+                     "loss": loss,
                      "rng": rngs[0], "rng_per_rank": rngs, "cfg": self.cfg.dump(),
                      "hooks": {name: [h[name] for _, h in ranks] for name in ranks[0][1]}}
             if self.class_names:

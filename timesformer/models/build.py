@@ -5,7 +5,7 @@ from torch import nn
 
 from timesformer.checkpoint import read_source
 from timesformer.checkpoint.sources import Source
-from timesformer.config import ConfigError, require
+from timesformer.config import report, require
 from timesformer.config.defaults import ARCHS as PRESETS
 from timesformer.config.defaults import arch_sizes
 
@@ -33,27 +33,30 @@ def model_kwargs_from_cfg(cfg) -> Dict[str, Any]:
 
 def check_model_config(cfg) -> None:
     """Raise ConfigError for a MODEL, TIMESFORMER or model-shaping DATA key that cannot work."""
-    require(cfg.MODEL.ARCH in PRESETS, "MODEL.ARCH", cfg.MODEL.ARCH, f"one of {sorted(PRESETS)}")
-    require(cfg.TIMESFORMER.ATTENTION_TYPE in SCHEMES, "TIMESFORMER.ATTENTION_TYPE",
-            cfg.TIMESFORMER.ATTENTION_TYPE, f"one of {list(SCHEMES)}")
+    known = require(cfg.MODEL.ARCH in PRESETS, "MODEL.ARCH", cfg.MODEL.ARCH, f"one of {sorted(PRESETS)}")
+    known &= require(cfg.TIMESFORMER.ATTENTION_TYPE in SCHEMES, "TIMESFORMER.ATTENTION_TYPE",
+                     cfg.TIMESFORMER.ATTENTION_TYPE, f"one of {list(SCHEMES)}")
     require(cfg.MODEL.NUM_CLASSES > 0, "MODEL.NUM_CLASSES", cfg.MODEL.NUM_CLASSES, "a positive integer")
-    require(cfg.DATA.NUM_FRAMES > 0, "DATA.NUM_FRAMES", cfg.DATA.NUM_FRAMES, "a positive integer")
+    frames = require(cfg.DATA.NUM_FRAMES > 0, "DATA.NUM_FRAMES", cfg.DATA.NUM_FRAMES, "a positive integer")
     for key in ("DROP_PATH_RATE", "DROPOUT_RATE", "ATTN_DROPOUT_RATE", "HEAD_DROPOUT_RATE"):
         value = cfg.MODEL[key]
         require(0.0 <= value < 1.0, f"MODEL.{key}", value, "a rate in [0, 1)")
+    if not known:  # the sizes and the grid's rules come with the names
+        return
     kw = model_kwargs_from_cfg(cfg)
     require(kw["embed_dim"] % kw["num_heads"] == 0, "MODEL.EMBED_DIM", kw["embed_dim"],
             f"a multiple of MODEL.NUM_HEADS = {kw['num_heads']}")
     scheme = SCHEMES[cfg.TIMESFORMER.ATTENTION_TYPE]
     for key in ("TRAIN_CROP_SIZE", "TEST_CROP_SIZE"):
         size = cfg.DATA[key]
-        require(size > 0 and size % kw["patch_size"] == 0, f"DATA.{key}", size,
-                f"a positive multiple of the patch size {kw['patch_size']} (e.g. "
-                f"{max(1, round(size / kw['patch_size'])) * kw['patch_size']})")
+        if not (require(size > 0 and size % kw["patch_size"] == 0, f"DATA.{key}", size,
+                        f"a positive multiple of the patch size {kw['patch_size']} (e.g. "
+                        f"{max(1, round(size / kw['patch_size'])) * kw['patch_size']})") and frames):
+            continue
         try:
             scheme.check_grid(cfg.DATA.NUM_FRAMES, size // kw["patch_size"], size // kw["patch_size"])
         except ValueError as e:
-            raise ConfigError(f"DATA.NUM_FRAMES = {cfg.DATA.NUM_FRAMES} with DATA.{key} = {size}: {e}") from e
+            report(f"DATA.NUM_FRAMES = {cfg.DATA.NUM_FRAMES} with DATA.{key} = {size}: {e}")
 
 
 def build_model(cfg) -> nn.Module:

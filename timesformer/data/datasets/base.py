@@ -147,6 +147,14 @@ class VideoDataset(torch.utils.data.Dataset):
         return reader._listed()[0]
 
     @classmethod
+    def count_videos(cls, cfg: CfgNode, split: str) -> int:
+        """Videos ``split`` lists, from its annotation files alone: nothing is decoded, probed or
+        written (a run plan counts its iterations from it). AnnotationError as building would."""
+        bare = cls.__new__(cls)  # load_annotations reads only these and the path helpers
+        bare.cfg, bare.split, bare.train = cfg, split, split == "train"
+        return len(bare.load_annotations()[0])
+
+    @classmethod
     def eval_protocol(cls, cfg: CfgNode, split: str = "test") -> EvalProtocol:
         """The clips and crops ``split`` scores per video (also what tools/predict.py scores)."""
         method = (cls.test_sampling or cls.sampling) if split == "test" else cls.sampling

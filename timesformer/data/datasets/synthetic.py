@@ -101,6 +101,11 @@ def generate(root: str, num_videos: int) -> None:
 class Synthetic(VideoDataset):
     """The generated dataset (2 classes); Kinetics-style sampling, flip allowed (labels survive it)."""
 
+    @classmethod
+    def count_videos(cls, cfg, split: str) -> int:
+        """Videos of ``split`` at DATA.SYNTHETIC_NUM_VIDEOS, generated or not."""
+        return split_sizes(cfg.DATA.SYNTHETIC_NUM_VIDEOS)[split]
+
     def load_annotations(self) -> Tuple[List[VideoRecord], Optional[List[str]]]:
         """Generate on first use, then parse ``{split}.csv`` (paths relative to the data folder)."""
         root = self.cfg.DATA.PATH_TO_DATA_DIR
