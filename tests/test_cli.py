@@ -190,3 +190,11 @@ def test_the_start_up_benchmark_prints_ratios_to_import_torch(capsys):
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
     assert [r[1].strip() for r in rows] == ["`import torch`", "`load_config`", "`convert_checkpoint --help`"]
     assert float(rows[0][3]) == 1.0 and all(float(r[2]) > 0 for r in rows)
+
+
+def test_a_message_of_several_lines_reads_as_one_sentence_list():
+    from timesformer.errors import error_line
+
+    message = "the config has 2 problems:\n1. TRAIN.BATCH_SIZE = 7: not a multiple of 2.\n2. SOLVER.BASE_LR = -1."
+    assert error_line(message) == ("error: the config has 2 problems: 1. TRAIN.BATCH_SIZE = 7: not a multiple of 2; "
+                                   "2. SOLVER.BASE_LR = -1.")

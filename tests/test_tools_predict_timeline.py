@@ -119,7 +119,7 @@ def test_out_video_of_a_frame_folder_runs_at_its_frame_rate(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--out-video", "x.avi"], "--out-video: x.avi: the file name must end in .mp4"),
-    (["--stride", "0"], "--stride: '0': expected a positive number of seconds"),
+    (["--stride", "0"], "--stride: '0': expected a number above 0"),
     (["--smooth", "0"], "--smooth: '0': expected a whole number of at least 1"),
     (["b.mp4", "--out-video", "x.mp4"], "--out-video x.mp4: writes one video; give one video (got 2)"),
 ])

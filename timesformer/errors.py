@@ -75,7 +75,7 @@ LOAD_ERRORS = (ValueError, OSError, TypeError, FetchError, zipfile.BadZipFile)
 
 def error_line(e: object) -> str:
     """``error: <message>`` of an exception or a message, on one line (a multi-line message's lines
-    joined by '; '), as tools print it."""
+    joined by '; ', a full stop before a '; ' dropped), as tools print it."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
-    rest = "; ".join(lines[1:])
+    rest = "; ".join([line.removesuffix(".") for line in lines[1:-1]] + lines[-1:] if len(lines) > 1 else [])
     return f"error: {lines[0]}{' ' + rest if rest else ''}"

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=common.positive_int, default=5, help="classes to print per video")
     p.add_argument("--timeline", action="store_true",
                    help="also score windows along the whole video (one per clip length, the last ending at its end)")
-    p.add_argument("--stride", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--stride", type=common.positive_float, default=None, metavar="SECONDS",
                    help="--timeline: a window every SECONDS (default: one clip length, windows that do not overlap)")
     p.add_argument("--smooth", type=common.positive_int, default=1, metavar="K",
                    help="--timeline: average each window's scores over K windows centred on it (default 1: none)")
@@ -62,16 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autocast the model (bf16 on A100/H100, fp16 on V100) for speed")
     common.add_overrides(p)
     return p
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds (e.g. 2 or 0.5)")
-    return value
 
 
 def _mp4_file(text: str) -> str:
