@@ -248,3 +248,15 @@ def test_the_tools_name_the_problems_of_the_file_and_the_overrides_at_once(tool,
     for part in ("unknown config key MODEL.NUM_CLASES", "SOLVER.BASE_LR = 'fast'", "unknown config key TRAIN.BATCH."):
         assert part in err, part
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("lr, says_rates", [(0.005, True), (0.0, False)])
+def test_a_batch_that_does_not_split_suggests_learning_rates_only_from_a_usable_one(lr, says_rates):
+    cfg = load_config(os.path.join(ROOT, "configs/Kinetics/TimeSformer_divST_8x32_224.yaml"),
+                      ["NUM_GPUS", "3", "SOLVER.BASE_LR", str(lr)])
+    with pytest.raises(ConfigError) as e:
+        check_config(cfg)
+    message = str(e.value)
+    assert "TRAIN.BATCH_SIZE = 64" in message and "run 2 or 4 processes" in message
+    assert ("scale SOLVER.BASE_LR with it: 0.00492188 or 0.00515625" in message) == says_rates
+    assert "0 or 0" not in message

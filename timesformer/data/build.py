@@ -161,12 +161,14 @@ def _batch_not_divisible(cfg: CfgNode, processes: int) -> str:
         counts = _nearest_divisors(effective, processes)
         how = f"NUM_GPUS {' or '.join(map(str, counts))}" + (f" with NUM_SHARDS {shards}" if shards > 1 else "")
     sizes = [b for b in (effective // processes * processes, (effective // processes + 1) * processes) if b > 0]
-    rates = " or ".join(f"{cfg.SOLVER.BASE_LR * b / effective:g}" for b in sizes)
+    lr = cfg.SOLVER.BASE_LR
+    rates = (f" (scale SOLVER.BASE_LR with it: {' or '.join(f'{lr * b / effective:g}' for b in sizes)})"
+             if isinstance(lr, (int, float)) and lr > 0 else "")  # a bad BASE_LR is its own problem
     keep = f"To keep it, run {' or '.join(map(str, counts))} processes ({how}); " if counts else ""
     return (f"config key TRAIN.BATCH_SIZE = {effective} is invalid: expected a multiple of the number of processes "
             f"{processes} (NUM_GPUS x NUM_SHARDS = {gpus} x {shards}): it is the effective batch, split evenly over "
-            f"the processes. {keep}TRAIN.BATCH_SIZE {' or '.join(map(str, sizes))} would be another recipe "
-            f"(scale SOLVER.BASE_LR with it: {rates}).")
+            f"the processes. {keep}TRAIN.BATCH_SIZE {' or '.join(map(str, sizes))} would be another recipe"
+            f"{rates}.")
 
 
 def _batch_keys_valid(cfg: CfgNode) -> bool:
