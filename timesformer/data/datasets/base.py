@@ -16,8 +16,7 @@ import logging
 import os
 import tempfile
 import weakref
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,58 +27,9 @@ from timesformer.errors import AnnotationError, BadVideosError
 from .. import decoding, sampling, transforms
 from ..protocol import EvalProtocol, eval_protocol
 from . import cover
+from .records import SPLITS, BadFile, VideoRecord, label_indices, multi_hot
 
 logger = logging.getLogger(__name__)
-
-DATASETS: Dict[str, Type["VideoDataset"]] = {}
-SPLITS = ("train", "val", "test")
-# What happened to a bad file (BadFile.kind): unreadable and replaced by another video (training),
-# unreadable and skipped, its views marked valid=False (evaluation), or truncated but used.
-BAD_KINDS = ("replaced", "skipped", "truncated")
-
-
-def register_dataset(name: str) -> Callable[[Type["VideoDataset"]], Type["VideoDataset"]]:
-    """Class decorator: make a dataset available as TRAIN.DATASET / TEST.DATASET ``name``."""
-    def wrap(cls):
-        DATASETS[name] = cls
-        cls.name = name
-        return cls
-    return wrap
-
-
-def label_indices(label: Union[int, Sequence[int]]) -> Tuple[int, ...]:
-    """The class indices of a record's label: one, or several with DATA.MULTI_LABEL."""
-    return (label,) if isinstance(label, int) else tuple(label)
-
-
-def multi_hot(label: Union[int, Sequence[int]], num_classes: int) -> torch.Tensor:
-    """A multi-label target: float32 (num_classes,), 1 at the label's classes and 0 elsewhere."""
-    target = torch.zeros(num_classes, dtype=torch.float32)
-    target[list(label_indices(label))] = 1.0
-    return target
-
-
-@dataclass
-class VideoRecord:
-    """One annotated video: a file or frame folder, its label, optional known length."""
-
-    path: str
-    label: Union[int, Tuple[int, ...]]  # class index; with DATA.MULTI_LABEL a video_list may give several
-    name: str = ""
-    duration: Optional[float] = None  # seconds, when the annotation says (HowTo100M)
-    start_frame: int = 0  # clips are sampled from this frame on (Diving-48's start_frame)
-    end_frame: Optional[int] = None  # ... up to this frame, inclusive; None = the video's end
-    source: str = ""  # where the annotation lists it, for errors: "file:line" or "file: entry k"
-
-
-@dataclass(frozen=True)
-class BadFile:
-    """One entry of the bad-file log: the file, what was done about it (one of BAD_KINDS), why."""
-
-    path: str
-    kind: str
-    reason: str
-
 
 def _remove_log(path: str, owner_pid: int) -> None:
     """Delete the bad-file log, only in the process that created it (not in loader workers)."""

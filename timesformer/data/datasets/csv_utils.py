@@ -6,7 +6,7 @@ or, for the items of a JSON list or object, the entry (``file: entry k``, counte
 import json
 from typing import Any, Iterator, List, Optional, Tuple
 
-from .base import AnnotationError
+from timesformer.errors import AnnotationError
 
 
 def read_rows(file: str, sep: str, min_fields: int = 2, max_fields: int = 2,

@@ -4,8 +4,11 @@ Clips are sampled only inside [start_frame, end_frame] (inclusive) of each video
 """
 from typing import List, Optional, Tuple
 
-from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
+from timesformer.errors import AnnotationError
+
+from .base import VideoDataset
 from .csv_utils import json_int, read_json_list
+from .records import VideoRecord, register_dataset
 
 VOCAB = "Diving48_vocab.json"
 

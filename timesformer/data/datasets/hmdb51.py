@@ -5,8 +5,11 @@ of their names."""
 import os
 from typing import List, Optional, Tuple
 
-from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
+from timesformer.errors import AnnotationError
+
+from .base import VideoDataset
 from .csv_utils import parse_number, read_rows
+from .records import VideoRecord, register_dataset
 
 SPLIT_IDS = {"train": 1, "val": 2, "test": 2}  # val reads the test videos: no official validation split
 

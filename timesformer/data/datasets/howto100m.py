@@ -1,8 +1,9 @@
 """HowTo100M task classification: ``{train,val,test}.csv`` lines ``path label [duration_s]``."""
 from typing import List, Optional, Tuple
 
-from .base import VideoDataset, VideoRecord, register_dataset
+from .base import VideoDataset
 from .csv_utils import parse_number, read_rows
+from .records import VideoRecord, register_dataset
 
 
 @register_dataset("howto100m")

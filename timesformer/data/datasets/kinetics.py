@@ -1,8 +1,9 @@
 """Kinetics-400/600: ``{train,val,test}.csv`` under DATA.PATH_TO_DATA_DIR, lines ``path label``."""
 from typing import List, Optional, Tuple
 
-from .base import VideoDataset, VideoRecord, register_dataset
+from .base import VideoDataset
 from .csv_utils import parse_number, read_rows
+from .records import VideoRecord, register_dataset
 
 
 @register_dataset("kinetics")

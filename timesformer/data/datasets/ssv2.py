@@ -2,8 +2,11 @@
 import os
 from typing import Dict, List, Optional, Tuple
 
-from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
+from timesformer.errors import AnnotationError
+
+from .base import VideoDataset
 from .csv_utils import json_int, read_json, read_json_list
+from .records import VideoRecord, register_dataset
 
 LABELS = "something-something-v2-labels.json"
 SPLIT_FILES = {"train": "something-something-v2-train.json",

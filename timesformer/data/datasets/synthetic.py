@@ -14,8 +14,11 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
+from timesformer.errors import AnnotationError
+
+from .base import VideoDataset
 from .csv_utils import parse_number, read_rows
+from .records import VideoRecord, register_dataset
 
 CLASSES = ["brightening", "darkening"]
 # 29 frames: the quick start's clip (8 frames, every 4th) covers a video exactly, so the frames of a

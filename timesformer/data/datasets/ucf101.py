@@ -3,8 +3,11 @@
 alone), N = DATA.OFFICIAL_SPLIT. A video's class is the folder its path starts with."""
 from typing import List, Optional, Tuple
 
-from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
+from timesformer.errors import AnnotationError
+
+from .base import VideoDataset
 from .csv_utils import parse_number, read_rows
+from .records import VideoRecord, register_dataset
 
 CLASS_INDEX = "classInd.txt"
 

@@ -3,8 +3,11 @@ DATA.MULTI_LABEL several, separated by commas: ``path a,b``)."""
 import os
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
-from .base import AnnotationError, VideoDataset, VideoRecord, register_dataset
+from timesformer.errors import AnnotationError
+
+from .base import VideoDataset
 from .csv_utils import read_rows
+from .records import VideoRecord, register_dataset
 
 CLASS_NAMES = "classnames.txt"
 LABEL_SEPARATOR = ","  # between the labels of a multi-label line
