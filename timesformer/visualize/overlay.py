@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
+from .mp4 import write_mp4
+
 MIN_FRAME_PX = 128  # frames narrower than this are drawn larger (nearest neighbour), so labels fit
 FONT_PX = 14  # label text height
 BAR_PX = 12  # colour bar height
@@ -62,18 +64,8 @@ def save_gif(frames: np.ndarray, path: str, fps: float = 4.0) -> str:
 
 
 def save_mp4(frames: np.ndarray, path: str, fps: float = 4.0) -> str:
-    """(T, H, W, 3) uint8 -> an H.264 MP4 (sizes padded to even numbers, as yuv420p needs)."""
-    import av  # only needed for MP4 output
-
-    t, h, w = frames.shape[:3]
-    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    with av.open(path, mode="w") as container:
-        stream = container.add_stream("libx264", rate=max(1, int(round(fps))))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        for f in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-        container.mux(stream.encode())
+    """(T, H, W, 3) uint8 -> an H.264 MP4 at ``fps`` (sizes padded to even numbers, as yuv420p needs)."""
+    write_mp4(frames, path, fps)
     return path
 
 

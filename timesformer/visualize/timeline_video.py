@@ -5,7 +5,7 @@ top classes of the window nearest to it, for looking at what a model sees along 
   folder of frames at DATA.FRAMES_FPS), read in chunks of bounded memory; the output is H.264 in an
   .mp4 at the source frame rate, frame k of the output being frame k of the source.
 - The size is the source's, scaled down when its longer side is above ``MAX_SIDE`` (the labels are
-  for reading, not the pixels), and rounded down to even numbers as yuv420p needs.
+  for reading, not the pixels), and padded to even numbers as yuv420p needs.
 - A frame shows the window whose centre is nearest the frame's middle (the earlier one on a tie):
   with the default stride the window holding it, between windows the closer one. Its classes and
   scores are the timeline's (smoothed when it was), in the top-left corner on a dark box, with the
@@ -13,14 +13,14 @@ top classes of the window nearest to it, for looking at what a model sees along 
 """
 import bisect
 import os
-from fractions import Fraction
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from timesformer.data import decoding
-from timesformer.utils.files import atomic_open
+
+from .mp4 import output_size, write_mp4
 
 MAX_SIDE = 1280  # the longer side of the written frames at most (720p landscape)
 CHUNK_BYTES = 256 << 20  # decoded frames held at once
@@ -79,35 +79,21 @@ def read_all_frames(path: str, read_options: Dict[str, Any]) -> Iterator[np.ndar
         chunk = int(min(256, max(16, CHUNK_BYTES // frames[0].nbytes)))
 
 
-def _output_size(height: int, width: int) -> Tuple[int, int]:
-    """(H, W) scaled so the longer side is at most MAX_SIDE, rounded down to even numbers."""
-    scale = min(1.0, MAX_SIDE / max(height, width))
-    return max(2, int(height * scale) // 2 * 2), max(2, int(width * scale) // 2 * 2)
-
-
 def write_timeline_video(src: str, out: str, windows: Sequence[Dict[str, Any]], data_cfg: Any) -> int:
     """Write ``src`` to ``out`` (.mp4, H.264 at the source frame rate) with each frame's nearest window's
     labels (``window_lines``) drawn on it; written to a temporary file renamed at the end. Returns the
     number of frames written."""
-    import av
-
     options = decoding.read_options(data_cfg)
     fps = decoding.probe(src, data_cfg.FRAMES_FPS).fps
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     centres = [(w["start_s"] + w["end_s"]) / 2 for w in windows]
-    count, stream = 0, None
-    with atomic_open(out, "wb") as f, av.open(f, mode="w", format="mp4") as container:
-        for frame in read_all_frames(src, options):
-            if stream is None:
-                stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-                stream.height, stream.width = size = _output_size(*frame.shape[:2])
-                stream.pix_fmt, stream.options = "yuv420p", {"preset": "veryfast", "crf": "20"}
-            if frame.shape[:2] != size:
+
+    def labelled() -> Iterator[np.ndarray]:
+        for k, frame in enumerate(read_all_frames(src, options)):
+            size = output_size(*frame.shape[:2], MAX_SIDE)
+            if size != frame.shape[:2]:  # the labels are drawn at the written size
                 frame = np.asarray(Image.fromarray(frame).resize(size[::-1], Image.BILINEAR))
-            window = windows[nearest_window(centres, (count + 0.5) / fps)]  # the frame's middle
-            labelled = draw_labels(frame, window_lines(window))
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(labelled, format="rgb24")))
-            count += 1
-        if stream is not None:
-            container.mux(stream.encode())
-    return count
+            window = windows[nearest_window(centres, (k + 0.5) / fps)]  # the frame's middle
+            yield draw_labels(frame, window_lines(window))
+
+    return write_mp4(labelled(), out, fps)
