@@ -195,23 +195,22 @@ def device(name: Optional[str]) -> Any:
     return dev
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
+def _positive(text: str, convert: Callable[[str], Any], expected: str) -> Any:
+    """``convert(text)`` when it is above 0, else argparse's error saying ``expected``."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of at least 1")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {expected}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    return _positive(text, int, "a whole number of at least 1")
 
 
 def positive_float(text: str) -> float:
     """An argparse type: a number above 0 (seconds, a stride)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number above 0")
-    return value
+    return _positive(text, float, "a number above 0")
