@@ -52,7 +52,9 @@ def test_stats_json_lines_and_log_file(tmp_path):
     writer.write({"type": "train_iter", "loss": torch.tensor(0.25), "lr": float("nan")})
     writer.write({"type": "train_epoch", "loss": 0.2})
     rows = read_json_lines(str(tmp_path / "stats.jsonl"))
-    assert rows == [{"type": "train_iter", "loss": 0.25, "lr": "nan"}, {"type": "train_epoch", "loss": 0.2}]
+    # strict JSON: a number that is not finite is null, and the record names it
+    assert rows == [{"type": "train_iter", "loss": 0.25, "lr": None, "non_finite": {"lr": "nan"}},
+                    {"type": "train_epoch", "loss": 0.2}]
     for h in logger.handlers:
         h.flush()
     assert "hello" in (tmp_path / "log.txt").read_text()
