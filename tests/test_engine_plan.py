@@ -108,6 +108,18 @@ def test_preflight_reports_config_and_file_problems_together(tmp_path):
     assert not (tmp_path / "out").exists()  # nothing created for a run that does not start
 
 
+def test_the_recipe_runs_on_six_gpus_with_uneven_shares(tmp_path, capsys):
+    # 64 clips over 6 processes: 11, 11, 11, 11, 10, 10 clips per step, each in 2 iterations (cap 8)
+    data = kinetics_dir(tmp_path / "k400")
+    argv = ["--cfg", KINETICS, "--dry-run", "DATA.PATH_TO_DATA_DIR", data, "NUM_GPUS", "6",
+            "OUTPUT_DIR", str(tmp_path / "out")]
+    assert load_tool("run_net").main(argv) == 0
+    text = capsys.readouterr().out
+    assert "64 clips per optimizer step" in text and "6 processes" in text
+    assert "11 or 10 clips per process per step, 2 iterations of at most 6" in text
+    assert "30 iterations, 15 optimizer steps per epoch" in text  # 1000 videos: 15 steps of 64
+
+
 def test_a_run_that_stops_in_preflight_leaves_no_output_folder(tmp_path):
     # the recipe without DATA.PATH_TO_DATA_DIR, run as a user would, from a fresh folder: OUTPUT_DIR ./output
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "run_net.py"), "--cfg", KINETICS, "NUM_GPUS", "1"],

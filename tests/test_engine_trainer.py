@@ -274,3 +274,28 @@ def test_a_mid_epoch_resume_with_another_split_of_the_batch_continues_at_the_sam
     a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
     for k in a["model"]:
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cap", [2, 1])
+def test_uneven_shares_over_three_processes_step_as_one_process_on_all_the_clips(data_dir, tmp_path, cap):
+    # 8 clips per step over 3 CPU processes (gloo): shares 3, 3, 2, in 2 iterations (cap 2: 2+1, 2+1,
+    # 1+1) or 3 (cap 1: the last process idles through its third with a clip of weight 0). Each
+    # step's update is the mean gradient over its 8 clips: one process running them at once agrees.
+    common = {"SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
+              "SOLVER.LR_POLICY": "steps_with_relative_lrs", "SOLVER.STEPS": "[0]", "SOLVER.LRS": "[1.0]",
+              "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.0, "TRAIN.BATCH_SIZE": 8}
+    three = start_run_net(tiny_opts(data_dir, str(tmp_path / "three"), **common, **{
+        "NUM_GPUS": 3, "TRAIN.MAX_BATCH_PER_PROCESS": cap}))
+    one = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "one"), **common, **{"NUM_GPUS": 1}))
+    run(one, torch.device("cpu"))
+    out = three.communicate()[0].decode()
+    assert three.returncode == 0, out[-3000:]
+    a, b = final_state(one.OUTPUT_DIR), final_state(str(tmp_path / "three"))
+    assert a["iteration"] == 2 and b["iteration"] == 2 * (3 if cap == 1 else 2)  # 2 optimizer steps each
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+    # the logged loss is the mean over the epoch's clips, however they were split
+    [ea], [eb] = ([r for r in read_json_lines(os.path.join(d, "stats.jsonl")) if r["type"] == "train_epoch"]
+                  for d in (one.OUTPUT_DIR, str(tmp_path / "three")))
+    assert ea["loss"] == pytest.approx(eb["loss"], rel=1e-5)
