@@ -299,3 +299,27 @@ def test_uneven_shares_over_three_processes_step_as_one_process_on_all_the_clips
     [ea], [eb] = ([r for r in read_json_lines(os.path.join(d, "stats.jsonl")) if r["type"] == "train_epoch"]
                   for d in (one.OUTPUT_DIR, str(tmp_path / "three")))
     assert ea["loss"] == pytest.approx(eb["loss"], rel=1e-5)
+
+
+def test_uneven_micro_batches_match_the_large_batch_and_resume_after_whole_steps(data_dir, tmp_path, monkeypatch):
+    # 8 clips per step at most 3 at once: iterations of 3, 3 and 2 clips (data/batching.py's uneven
+    # path on one process); a run resumed from the checkpoint after step 1 reads only step 2's clips
+    common = {"SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
+              "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.0, "TRAIN.BATCH_SIZE": 8,
+              "TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0}
+    big = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "big"), **common))
+    split = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "split"), **common,
+                                              **{"TRAIN.MAX_BATCH_PER_PROCESS": 3}))
+    run(big, torch.device("cpu"))
+    run(split, torch.device("cpu"))
+    a, b = final_state(big.OUTPUT_DIR), final_state(split.OUTPUT_DIR)
+    assert a["iteration"] == 2 and b["iteration"] == 6
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+    step1 = os.path.join(split.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000003.pyth")
+    resumed = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common,
+                                                **{"TRAIN.MAX_BATCH_PER_PROCESS": 3}))
+    assert len(resume_from(step1, resumed, monkeypatch)) == 8
+    c = final_state(resumed.OUTPUT_DIR)
+    for k in b["model"]:
+        assert torch.equal(b["model"][k], c["model"][k]), k
