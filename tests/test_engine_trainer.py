@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import QUICKSTART, final_state, start_run_net, tiny_opts
-from timesformer.config import load_config
+from timesformer.config import ConfigError, load_config
 from timesformer.data import VideoDataset
 from timesformer.engine import run
 from timesformer.utils.logging import read_json_lines
@@ -323,3 +323,11 @@ def test_uneven_micro_batches_match_the_large_batch_and_resume_after_whole_steps
     c = final_state(resumed.OUTPUT_DIR)
     for k in b["model"]:
         assert torch.equal(b["model"][k], c["model"][k]), k
+
+
+def test_an_uneven_batch_larger_than_the_training_set_is_refused(data_dir, tmp_path):
+    # 20 clips at most 3 at once: 7 uneven iterations per step, and no whole step in 16 videos
+    cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path), **{
+        "TRAIN.BATCH_SIZE": 20, "TRAIN.MAX_BATCH_PER_PROCESS": 3, "TEST.ENABLE": False}))
+    with pytest.raises(ConfigError, match=r"TRAIN.BATCH_SIZE = 20 is invalid: expected at most the \d+ videos"):
+        run(cfg, torch.device("cpu"))

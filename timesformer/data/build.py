@@ -150,6 +150,11 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
         batches = EvalBatchSampler(ShardSampler(len(dataset), rank, world), batch, workers)
         return DataLoader(dataset, batch_sampler=batches, **common)
     if not plan.uniform:  # uneven shares: this process's slice of each step, in its micro-batches
+        if len(dataset) < plan.effective:
+            raise ConfigError(f"config key TRAIN.BATCH_SIZE = {plan.effective} is invalid: expected at most the "
+                              f"{len(dataset)} videos of the {cfg.TRAIN.DATASET} train split: split unevenly over "
+                              f"{world} processes (at most {plan.per_process} clips at once) an epoch runs whole "
+                              "optimizer steps only; lower TRAIN.BATCH_SIZE (scale SOLVER.BASE_LR with it)")
         steps = TrainSampler(StepBatches(len(dataset), plan, rank), seed, skip=start_iter)
         return DataLoader(dataset, batch_sampler=steps, **common)
     order = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
