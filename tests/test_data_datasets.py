@@ -304,8 +304,9 @@ def test_truncated_but_readable_video_is_reported_and_used(tmp_path):
 
 
 @pytest.mark.parametrize("opts,ok", [
-    (["TRAIN.BATCH_SIZE", "6", "NUM_GPUS", "2"], False),  # 3 clips per process
+    (["TRAIN.BATCH_SIZE", "6", "NUM_GPUS", "2"], True),  # 3 pairs: 4 and 2 clips
     (["TRAIN.BATCH_SIZE", "3"], False),
+    (["TRAIN.BATCH_SIZE", "9", "NUM_GPUS", "3"], False),
     (["TRAIN.BATCH_SIZE", "8", "NUM_GPUS", "4"], True),
 ])
 def test_mixup_needs_an_even_batch_per_process(opts, ok):

@@ -30,37 +30,68 @@ def kinetics_dir(root: Path, videos: int = 1000) -> str:
     return str(root)
 
 
-@pytest.mark.parametrize("gpus,shards", [(0, 1), (1, 1), (8, 1), (8, 2), (8, 4), (2, 16), (4, 1)])
+@pytest.mark.parametrize("gpus,shards", [(0, 1), (1, 1), (8, 1), (8, 2), (8, 4), (2, 16), (4, 1), (6, 1), (8, 3),
+                                         (3, 1), (7, 9)])
 def test_the_recipe_keeps_its_effective_batch_on_any_process_count(gpus, shards):
-    from timesformer.data.build import train_batch
+    from timesformer.data.batching import train_batch
 
     cfg = check_config(load_config(KINETICS, ["NUM_GPUS", str(gpus), "NUM_SHARDS", str(shards)]))
     processes = max(1, gpus) * shards
     batch = train_batch(cfg, processes)
-    assert batch.effective == 64 == batch.processes * batch.per_process * batch.accumulation
+    assert batch.effective == 64 == sum(sum(batch.micro_batches(r)) for r in range(processes))
+    assert batch.effective == sum(batch.iteration_clips(a) for a in range(batch.accumulation))
     assert batch.processes == processes and 1 <= batch.per_process <= cfg.TRAIN.MAX_BATCH_PER_PROCESS
+    assert batch.uniform == (64 % processes == 0)  # the recipe's cap 8: powers of two split evenly
 
 
-def test_a_process_count_that_does_not_divide_the_batch_names_the_nearest_that_do():
+@pytest.mark.parametrize("gpus,shards,least", [(8, 9, 72), (65, 1, 65)])
+def test_more_processes_than_clips_per_step_are_refused_naming_the_keys(gpus, shards, least):
     with pytest.raises(ConfigError) as e:
-        check_config(load_config(KINETICS, ["NUM_GPUS", "8", "NUM_SHARDS", "3"]))
+        check_config(load_config(KINETICS, ["NUM_GPUS", str(gpus), "NUM_SHARDS", str(shards)]))
     message = str(e.value)
-    assert "TRAIN.BATCH_SIZE = 64" in message and "multiple of the number of processes 24" in message
-    assert "16 or 32 processes" in message and "NUM_SHARDS 2 or 4" in message  # the recipe kept
-    assert "48 or 72" in message and "SOLVER.BASE_LR" in message  # or another recipe
+    assert f"TRAIN.BATCH_SIZE = 64 is invalid: expected at least {least}" in message
+    assert "needs a clip per optimizer step" in message and "NUM_GPUS or NUM_SHARDS" in message
 
 
 @pytest.mark.parametrize("effective,processes,cap,even,expected", [
-    (64, 1, 8, False, (8, 8)), (64, 8, 8, False, (8, 1)), (64, 16, 8, False, (4, 1)),
-    (64, 8, 1, False, (1, 8)), (64, 8, 3, False, (2, 4)), (63, 1, 8, False, (7, 9)),
-    (16, 1, 0, False, (16, 1)), (12, 1, 4, False, (4, 3)), (12, 2, 4, True, (2, 3)), (8, 4, 0, True, (2, 1)),
+    (64, 1, 8, False, [(8,) * 8]), (64, 8, 8, False, [(8,)] * 8), (64, 16, 8, False, [(4,)] * 16),
+    (64, 8, 1, False, [(1,) * 8] * 8), (64, 8, 3, False, [(3, 3, 2)] * 8), (63, 1, 8, False, [(8,) * 7 + (7,)]),
+    (16, 1, 0, False, [(16,)]), (12, 1, 4, False, [(4, 4, 4)]), (12, 2, 4, True, [(4, 2)] * 2),
+    (8, 4, 0, True, [(2,)] * 4), (8, 3, 2, False, [(2, 1), (2, 1), (1, 1)]),
+    (8, 3, 1, False, [(1, 1, 1)] * 2 + [(1, 1, 0)]), (52, 4, 8, False, [(7, 6)] * 4),
+    (64, 6, 8, True, [(6, 6)] * 2 + [(6, 4)] * 4), (10, 3, 0, True, [(4,), (4,), (2,)]),
 ])
 def test_the_split_of_the_effective_batch(effective, processes, cap, even, expected):
-    from timesformer.data.build import split_train_batch
+    from timesformer.data.batching import split_train_batch
 
     batch = split_train_batch(effective, processes, cap, even)
-    assert (batch.per_process, batch.accumulation) == expected
-    assert batch.processes * batch.per_process * batch.accumulation == effective
+    assert [batch.micro_batches(r) for r in range(processes)] == expected
+    assert batch.per_process == max(map(max, expected)) and batch.accumulation == len(expected[0])
+    assert [batch.offset(r) for r in range(processes)] == [sum(map(sum, expected[:r])) for r in range(processes)]
+    assert batch.uniform == (len({n for sizes in expected for n in sizes}) == 1)
+
+
+def test_uneven_batches_give_each_clip_of_a_step_to_one_process_and_resume_after_whole_steps():
+    import torch
+
+    from timesformer.data.batching import StepBatches, split_train_batch
+    from timesformer.data.build import TrainSampler
+
+    batch = split_train_batch(8, 3, 2)  # shares 3, 3, 2: iterations of 2 + 1, 2 + 1, 1 + 1
+    ranks = [TrainSampler(StepBatches(21, batch, r), seed=5) for r in range(3)]  # 2 steps, 5 clips left out
+    for sampler in ranks:
+        sampler.set_epoch(1)
+    got = [list(sampler) for sampler in ranks]
+    assert [[len(b) for b in g] for g in got] == [[2, 1, 2, 1], [2, 1, 2, 1], [1, 1, 1, 1]]
+    order = torch.randperm(21, generator=torch.Generator().manual_seed(5 + 1)).tolist()  # RandomSampler's
+    for step in range(2):
+        mine = [sum(g[2 * step:2 * step + 2], []) for g in got]
+        assert sum(mine, []) == order[8 * step:8 * step + 8]  # each process reads its slice of the step
+    resumed = TrainSampler(StepBatches(21, batch, 1), seed=5, skip=2)  # a checkpoint after step 1
+    resumed.set_epoch(1)
+    assert list(resumed) == got[1][2:] and len(resumed) == 4
+    idle = [list(TrainSampler(StepBatches(8, split_train_batch(8, 3, 1), r), seed=0)) for r in range(3)]
+    assert idle[2] == [idle[2][0], idle[2][1], idle[2][1]]  # its third iteration: a clip of its slice again
 
 
 def test_the_test_batch_is_split_over_any_process_count():
@@ -96,7 +127,7 @@ def test_every_problem_of_loading_a_config_is_reported_at_once(tmp_path):
 
 
 def test_preflight_reports_config_and_file_problems_together(tmp_path):
-    cfg = load_config(KINETICS, ["NUM_GPUS", "8", "NUM_SHARDS", "3", "DATA.PATH_TO_DATA_DIR", str(tmp_path / "no"),
+    cfg = load_config(KINETICS, ["NUM_GPUS", "8", "NUM_SHARDS", "9", "DATA.PATH_TO_DATA_DIR", str(tmp_path / "no"),
                                  "TRAIN.CHECKPOINT_FILE_PATH", str(tmp_path / "missing.pyth"),
                                  "OUTPUT_DIR", str(tmp_path / "out")])
     with pytest.raises(ConfigError) as e:
@@ -106,6 +137,18 @@ def test_preflight_reports_config_and_file_problems_together(tmp_path):
     assert "TRAIN.BATCH_SIZE = 64" in message and "DATA.PATH_TO_DATA_DIR" in message
     assert "TRAIN.CHECKPOINT_FILE_PATH" in message
     assert not (tmp_path / "out").exists()  # nothing created for a run that does not start
+
+
+def test_the_recipe_runs_on_six_gpus_with_uneven_shares(tmp_path, capsys):
+    # 64 clips over 6 processes: 11, 11, 11, 11, 10, 10 clips per step, each in 2 iterations (cap 8)
+    data = kinetics_dir(tmp_path / "k400")
+    argv = ["--cfg", KINETICS, "--dry-run", "DATA.PATH_TO_DATA_DIR", data, "NUM_GPUS", "6",
+            "OUTPUT_DIR", str(tmp_path / "out")]
+    assert load_tool("run_net").main(argv) == 0
+    text = capsys.readouterr().out
+    assert "64 clips per optimizer step" in text and "6 processes" in text
+    assert "11 or 10 clips per process per step, 2 iterations of at most 6" in text
+    assert "30 iterations, 15 optimizer steps per epoch" in text  # 1000 videos: 15 steps of 64
 
 
 def test_a_run_that_stops_in_preflight_leaves_no_output_folder(tmp_path):
@@ -134,7 +177,7 @@ def test_a_failed_output_check_removes_the_folders_it_made(tmp_path):
 def test_mixup_picks_an_even_batch_per_process_or_says_what_to_raise():
     cfg = check_config(load_config(None, ["MIXUP.ENABLE", "True", "TRAIN.BATCH_SIZE", "12",
                                           "TRAIN.MAX_BATCH_PER_PROCESS", "5"]))
-    from timesformer.data.build import train_batch
+    from timesformer.data.batching import train_batch
 
     assert (train_batch(cfg, 1).per_process, train_batch(cfg, 1).accumulation) == (4, 3)
     with pytest.raises(ConfigError, match="TRAIN.MAX_BATCH_PER_PROCESS = 1.*at least 2 with MIXUP.ENABLE"):
@@ -201,7 +244,7 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path, capsys):
 
 
 def test_dry_run_lists_every_problem_and_exits_2(tmp_path, capsys):
-    argv = ["--cfg", KINETICS, "--dry-run", "NUM_GPUS", "8", "NUM_SHARDS", "3", "SOLVER.BASE_LR", "0.0",
+    argv = ["--cfg", KINETICS, "--dry-run", "NUM_GPUS", "8", "NUM_SHARDS", "9", "SOLVER.BASE_LR", "0.0",
             "OUTPUT_DIR", str(tmp_path / "out")]
     assert load_tool("run_net").main(argv) == 2
     err = capsys.readouterr().err
@@ -229,7 +272,7 @@ def test_dry_run_as_the_first_torchrun_process_plans_without_a_rendezvous(tmp_pa
 
 
 def test_the_hr_recipe_holds_one_clip_per_process():
-    from timesformer.data.build import train_batch
+    from timesformer.data.batching import train_batch
 
     cfg = check_config(load_config(HR, ["NUM_GPUS", "8"]))
     batch = train_batch(cfg, 8)
@@ -248,15 +291,3 @@ def test_the_tools_name_the_problems_of_the_file_and_the_overrides_at_once(tool,
     for part in ("unknown config key MODEL.NUM_CLASES", "SOLVER.BASE_LR = 'fast'", "unknown config key TRAIN.BATCH."):
         assert part in err, part
     assert not (tmp_path / "o").exists()
-
-
-@pytest.mark.parametrize("lr, says_rates", [(0.005, True), (0.0, False)])
-def test_a_batch_that_does_not_split_suggests_learning_rates_only_from_a_usable_one(lr, says_rates):
-    cfg = load_config(os.path.join(ROOT, "configs/Kinetics/TimeSformer_divST_8x32_224.yaml"),
-                      ["NUM_GPUS", "3", "SOLVER.BASE_LR", str(lr)])
-    with pytest.raises(ConfigError) as e:
-        check_config(cfg)
-    message = str(e.value)
-    assert "TRAIN.BATCH_SIZE = 64" in message and "run 2 or 4 processes" in message
-    assert ("scale SOLVER.BASE_LR with it: 0.00492188 or 0.00515625" in message) == says_rates
-    assert "0 or 0" not in message

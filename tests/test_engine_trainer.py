@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import QUICKSTART, final_state, start_run_net, tiny_opts
-from timesformer.config import load_config
+from timesformer.config import ConfigError, load_config
 from timesformer.data import VideoDataset
 from timesformer.engine import run
 from timesformer.utils.logging import read_json_lines
@@ -274,3 +274,60 @@ def test_a_mid_epoch_resume_with_another_split_of_the_batch_continues_at_the_sam
     a, b = final_state(full.OUTPUT_DIR), final_state(str(tmp_path / "resumed"))
     for k in a["model"]:
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cap", [2, 1])
+def test_uneven_shares_over_three_processes_step_as_one_process_on_all_the_clips(data_dir, tmp_path, cap):
+    # 8 clips per step over 3 CPU processes (gloo): shares 3, 3, 2, in 2 iterations (cap 2: 2+1, 2+1,
+    # 1+1) or 3 (cap 1: the last process idles through its third with a clip of weight 0). Each
+    # step's update is the mean gradient over its 8 clips: one process running them at once agrees.
+    common = {"SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
+              "SOLVER.LR_POLICY": "steps_with_relative_lrs", "SOLVER.STEPS": "[0]", "SOLVER.LRS": "[1.0]",
+              "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.0, "TRAIN.BATCH_SIZE": 8}
+    three = start_run_net(tiny_opts(data_dir, str(tmp_path / "three"), **common, **{
+        "NUM_GPUS": 3, "TRAIN.MAX_BATCH_PER_PROCESS": cap}))
+    one = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "one"), **common, **{"NUM_GPUS": 1}))
+    run(one, torch.device("cpu"))
+    out = three.communicate()[0].decode()
+    assert three.returncode == 0, out[-3000:]
+    a, b = final_state(one.OUTPUT_DIR), final_state(str(tmp_path / "three"))
+    assert a["iteration"] == 2 and b["iteration"] == 2 * (3 if cap == 1 else 2)  # 2 optimizer steps each
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+    # the logged loss is the mean over the epoch's clips, however they were split
+    [ea], [eb] = ([r for r in read_json_lines(os.path.join(d, "stats.jsonl")) if r["type"] == "train_epoch"]
+                  for d in (one.OUTPUT_DIR, str(tmp_path / "three")))
+    assert ea["loss"] == pytest.approx(eb["loss"], rel=1e-5)
+
+
+def test_uneven_micro_batches_match_the_large_batch_and_resume_after_whole_steps(data_dir, tmp_path, monkeypatch):
+    # 8 clips per step at most 3 at once: iterations of 3, 3 and 2 clips (data/batching.py's uneven
+    # path on one process); a run resumed from the checkpoint after step 1 reads only step 2's clips
+    common = {"SOLVER.OPTIMIZING_METHOD": "sgd", "SOLVER.BASE_LR": 0.5, "SOLVER.WARMUP_EPOCHS": 0.0,
+              "TRAIN.EVAL_PERIOD": 0, "TEST.ENABLE": False, "MODEL.DROP_PATH_RATE": 0.0, "TRAIN.BATCH_SIZE": 8,
+              "TRAIN.CHECKPOINT_PERIOD_ITERS": 1, "TRAIN.CHECKPOINT_KEEP_LAST": 0}
+    big = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "big"), **common))
+    split = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "split"), **common,
+                                              **{"TRAIN.MAX_BATCH_PER_PROCESS": 3}))
+    run(big, torch.device("cpu"))
+    run(split, torch.device("cpu"))
+    a, b = final_state(big.OUTPUT_DIR), final_state(split.OUTPUT_DIR)
+    assert a["iteration"] == 2 and b["iteration"] == 6
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
+    step1 = os.path.join(split.OUTPUT_DIR, "checkpoints", "checkpoint_epoch_00000_iter_000000003.pyth")
+    resumed = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path / "resumed"), **common,
+                                                **{"TRAIN.MAX_BATCH_PER_PROCESS": 3}))
+    assert len(resume_from(step1, resumed, monkeypatch)) == 8
+    c = final_state(resumed.OUTPUT_DIR)
+    for k in b["model"]:
+        assert torch.equal(b["model"][k], c["model"][k]), k
+
+
+def test_an_uneven_batch_larger_than_the_training_set_is_refused(data_dir, tmp_path):
+    # 20 clips at most 3 at once: 7 uneven iterations per step, and no whole step in 16 videos
+    cfg = load_config(QUICKSTART, tiny_opts(data_dir, str(tmp_path), **{
+        "TRAIN.BATCH_SIZE": 20, "TRAIN.MAX_BATCH_PER_PROCESS": 3, "TEST.ENABLE": False}))
+    with pytest.raises(ConfigError, match=r"TRAIN.BATCH_SIZE = 20 is invalid: expected at most the \d+ videos"):
+        run(cfg, torch.device("cpu"))

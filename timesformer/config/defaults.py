@@ -179,16 +179,19 @@ _C.TRAIN = CfgNode()
 _C.TRAIN.ENABLE = True
 # The effective batch: clips per optimizer step, summed over all processes and accumulated
 # iterations; the learning rate goes with it (the recipe: 64). It does not change with the number of
-# processes (NUM_GPUS x NUM_SHARDS): each process takes BATCH_SIZE / processes clips per step, in
-# iterations of at most MAX_BATCH_PER_PROCESS clips whose gradients are accumulated (an epoch's last,
-# shorter group averages its own batches). It must be a multiple of the number of processes: clips
-# are never split unevenly, and a rounded batch would be another recipe; the error names the nearest
-# process counts that divide it.
+# processes (NUM_GPUS x NUM_SHARDS), any number from 1 to BATCH_SIZE: process r takes
+# BATCH_SIZE // processes clips per step, one more when r < BATCH_SIZE % processes (pairs of clips
+# with MIXUP.ENABLE, which then needs an even BATCH_SIZE), in iterations of at most
+# MAX_BATCH_PER_PROCESS clips whose gradients are accumulated, each clip's loss weighted alike: every
+# step is the mean gradient over its BATCH_SIZE clips (data/batching.py). When the shares are equal
+# and split into equal iterations an epoch's last, shorter group averages its own batches; with
+# uneven ones the clips after an epoch's last whole step are left out.
 _C.TRAIN.BATCH_SIZE = 8
 # The most clips one process runs forward and backward at once: what fits in its memory (0 = no
-# limit: BATCH_SIZE / processes at once, no accumulation). A process runs the largest divisor of its
-# share BATCH_SIZE / processes that is not above it (an even one with MIXUP.ENABLE), and accumulates
-# the rest; the optimisation is the same, only speed and memory change.
+# limit: its whole share of BATCH_SIZE at once, no accumulation). Every process runs the same
+# number of iterations per step, the fewest that keep each at most this (at least 2 with
+# MIXUP.ENABLE), its share split near-equally over them; the optimisation is the same, only speed
+# and memory change.
 _C.TRAIN.MAX_BATCH_PER_PROCESS = 0
 # Validate every this many epochs (0 = never).
 _C.TRAIN.EVAL_PERIOD = 1

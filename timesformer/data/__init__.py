@@ -7,19 +7,17 @@ item; 0 when it reused its clip) int64 (B,) and "valid" bool (B,). ``normalize``
 the frames into float model input on whichever device they are. ``test_protocol(cfg)`` says
 which clips and crops of a video the test split scores (tools/predict.py scores the same).
 ``train_batch(cfg, processes)`` says how the effective batch TRAIN.BATCH_SIZE runs on a number of
-processes (clips per process and iteration, iterations accumulated per optimizer step).
+processes, any number of them (each one's clips per iteration, iterations accumulated per optimizer step).
 """
+from .batching import TrainBatch, iterations_per_epoch, train_batch
 from .build import (
-    TrainBatch,
     build_dataset,
     build_loader,
     build_mixup,
     check_data_config,
     eval_batch,
-    iterations_per_epoch,
     shuffle_dataset,
     test_protocol,
-    train_batch,
 )
 from .datasets import DATASETS, VideoDataset
 from .protocol import EvalProtocol

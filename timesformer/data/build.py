@@ -1,9 +1,9 @@
 """Datasets and loaders by config: ``build_dataset``, ``build_loader``, ``build_mixup``, ``test_protocol``;
-how the batches are split over processes (``train_batch``, ``eval_batch``, ``iterations_per_epoch``)."""
+the training batches of each process (``batching.py``: ``train_batch``, ``StepBatches``) and the
+evaluation batch (``eval_batch``)."""
 import itertools
 import logging
 import random
-from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Type
 
 import numpy as np
@@ -15,6 +15,7 @@ from timesformer.config import ConfigError, report, require
 from timesformer.config.defaults import CHANNEL_ORDERS
 from timesformer.utils import distributed as du
 
+from .batching import StepBatches, batch_keys_valid, train_batch
 from .datasets import DATASETS, VideoDataset
 from .decoding import BACKENDS, torchcodec_problem
 from .protocol import EvalProtocol
@@ -86,10 +87,10 @@ class EvalBatchSampler(Sampler):
 
 
 class TrainSampler(Sampler):
-    """The training order: ``sampler`` (RandomSampler, or DistributedSampler across ranks) seeded per
-    epoch by :meth:`set_epoch`, its first pass starting ``skip`` indices in (a run resumed inside an
-    epoch: nothing is read for the batches already done); later passes are whole. ``len`` stays the
-    whole epoch's, which the trainer counts iterations against."""
+    """The training order: ``sampler`` (RandomSampler, or DistributedSampler across ranks, of indices;
+    StepBatches, of batches) seeded per epoch by :meth:`set_epoch`, its first pass starting ``skip``
+    items in (a run resumed inside an epoch: nothing is read for the batches already done); later
+    passes are whole. ``len`` stays the whole epoch's, which the trainer counts iterations against."""
 
     def __init__(self, sampler: Sampler, seed: int, skip: int = 0):
         self.sampler, self.seed, self.skip = sampler, seed, skip
@@ -101,7 +102,7 @@ class TrainSampler(Sampler):
         if getattr(self.sampler, "generator", None) is not None:
             self.sampler.generator.manual_seed(self.seed + epoch)
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator:
         skip, self.skip = self.skip, 0
         return itertools.islice(iter(self.sampler), skip, None)
 
@@ -116,101 +117,10 @@ def worker_init(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-@dataclass(frozen=True)
-class TrainBatch:
-    """How the effective batch (TRAIN.BATCH_SIZE) runs: ``processes`` x ``per_process`` clips per
-    iteration, gradients accumulated over ``accumulation`` iterations per optimizer step."""
-
-    effective: int
-    processes: int
-    per_process: int
-    accumulation: int
-
-    @property
-    def per_iteration(self) -> int:
-        """Clips of one iteration over all processes."""
-        return self.processes * self.per_process
-
-
-def split_train_batch(effective: int, processes: int, cap: int, even: bool = False) -> Optional[TrainBatch]:
-    """``effective`` clips per step over ``processes``: each runs the largest divisor of its share
-    that is at most ``cap`` (0: no limit; even when ``even``) per iteration. None when ``effective``
-    is not a multiple of ``processes`` or no such divisor exists."""
-    share, rest = divmod(effective, processes)
-    if rest or share <= 0:
-        return None
-    limit = share if cap <= 0 else min(cap, share)
-    fits = [d for d in range(limit, 0, -1) if share % d == 0 and (d % 2 == 0 or not even)]
-    return TrainBatch(effective, processes, fits[0], share // fits[0]) if fits else None
-
-
-def _nearest_divisors(n: int, x: int) -> List[int]:
-    """The divisors of ``n`` nearest to ``x``, below and above it (those that exist)."""
-    divisors = [d for d in range(1, n + 1) if n % d == 0]
-    below, above = [d for d in divisors if d < x], [d for d in divisors if d > x]
-    return below[-1:] + above[:1]
-
-
-def _batch_not_divisible(cfg: CfgNode, processes: int) -> str:
-    """Why TRAIN.BATCH_SIZE does not split over ``processes``, and the nearest values that work."""
-    effective, gpus, shards = cfg.TRAIN.BATCH_SIZE, du.processes_per_machine(cfg), cfg.NUM_SHARDS
-    if shards > 1 and effective % gpus == 0:
-        counts = [gpus * s for s in _nearest_divisors(effective // gpus, shards)]
-        how = f"NUM_SHARDS {' or '.join(str(c // gpus) for c in counts)} with NUM_GPUS {gpus}"
-    else:
-        counts = _nearest_divisors(effective, processes)
-        how = f"NUM_GPUS {' or '.join(map(str, counts))}" + (f" with NUM_SHARDS {shards}" if shards > 1 else "")
-    sizes = [b for b in (effective // processes * processes, (effective // processes + 1) * processes) if b > 0]
-    lr = cfg.SOLVER.BASE_LR
-    rates = (f" (scale SOLVER.BASE_LR with it: {' or '.join(f'{lr * b / effective:g}' for b in sizes)})"
-             if isinstance(lr, (int, float)) and lr > 0 else "")  # a bad BASE_LR is its own problem
-    keep = f"To keep it, run {' or '.join(map(str, counts))} processes ({how}); " if counts else ""
-    return (f"config key TRAIN.BATCH_SIZE = {effective} is invalid: expected a multiple of the number of processes "
-            f"{processes} (NUM_GPUS x NUM_SHARDS = {gpus} x {shards}): it is the effective batch, split evenly over "
-            f"the processes. {keep}TRAIN.BATCH_SIZE {' or '.join(map(str, sizes))} would be another recipe"
-            f"{rates}.")
-
-
-def _batch_keys_valid(cfg: CfgNode) -> bool:
-    """TRAIN.BATCH_SIZE > 0 and TRAIN.MAX_BATCH_PER_PROCESS >= 0 (each a problem when not)."""
-    t = cfg.TRAIN
-    ok = require(t.BATCH_SIZE > 0, "TRAIN.BATCH_SIZE", t.BATCH_SIZE, "a positive integer: the effective batch")
-    return require(t.MAX_BATCH_PER_PROCESS >= 0, "TRAIN.MAX_BATCH_PER_PROCESS", t.MAX_BATCH_PER_PROCESS,
-                   "0 (no limit) or the most clips one process holds at once") and ok
-
-
-def train_batch(cfg: CfgNode, processes: int) -> TrainBatch:
-    """How TRAIN.BATCH_SIZE runs on ``processes`` processes (see config/defaults.py): the clips of one
-    process per iteration and the iterations accumulated per step; a ConfigError naming the keys
-    to change when it cannot run there."""
-    t = cfg.TRAIN
-    _batch_keys_valid(cfg)
-    batch = split_train_batch(t.BATCH_SIZE, processes, t.MAX_BATCH_PER_PROCESS, cfg.MIXUP.ENABLE)
-    if batch is not None:
-        return batch
-    share = t.BATCH_SIZE // processes
-    if t.BATCH_SIZE % processes or share < 1:
-        raise ConfigError(_batch_not_divisible(cfg, processes))
-    if share % 2:
-        raise ConfigError(f"config key TRAIN.BATCH_SIZE = {t.BATCH_SIZE} is invalid: expected an even number of "
-                          f"clips per process with MIXUP.ENABLE (timm's Mixup pairs them); it gives {share} to each "
-                          f"of the {processes} processes (NUM_GPUS x NUM_SHARDS)")
-    raise ConfigError(f"config key TRAIN.MAX_BATCH_PER_PROCESS = {t.MAX_BATCH_PER_PROCESS} is invalid: expected at "
-                      "least 2 with MIXUP.ENABLE (timm's Mixup pairs the clips of a batch), or 0 (no limit)")
-
-
 def eval_batch(cfg: CfgNode, processes: int) -> int:
     """Clips one process evaluates at a time: its share of TEST.BATCH_SIZE, at least 1 (any split
     works: each process scores its own videos, ``ShardSampler``)."""
     return max(1, cfg.TEST.BATCH_SIZE // processes)
-
-
-def iterations_per_epoch(videos: int, processes: int, per_process: int) -> int:
-    """Iterations of a training epoch over ``videos`` (what ``len(build_loader(cfg, 'train'))`` is):
-    each process gets ``videos // processes`` of them (DistributedSampler, drop_last), in batches of
-    ``per_process``, the last partial batch dropped unless the epoch has fewer videos than a batch."""
-    mine = videos // processes if processes > 1 else videos
-    return mine // per_process if videos >= per_process else -(-mine // per_process)
 
 
 def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = None,
@@ -219,7 +129,8 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
 
     Train: shuffled (:class:`TrainSampler`; call ``shuffle_dataset(loader, epoch, seed)`` each epoch),
     drop_last, its first pass starting at batch ``start_iter`` of the epoch (a resumed run's
-    position). Val/test: every (video, view) item exactly once over all ranks, in batches
+    position); uneven shares of the batch (``batching.py``) in this process's micro-batches.
+    Val/test: every (video, view) item exactly once over all ranks, in batches
     of consecutive items, each worker reading one run of them (``EvalBatchSampler``). With
     DATA.DECODING_DEVICE cuda the workers start with "spawn": CUDA does not survive a fork.
     The data keys are checked first (``check_data_config``).
@@ -228,7 +139,8 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     dataset = dataset or build_dataset(cfg, split)
     rank, world = du.get_rank(), du.get_world_size()
     train = split == "train"
-    batch = train_batch(cfg, world).per_process if train else eval_batch(cfg, world)
+    plan = train_batch(cfg, world) if train else None
+    batch = plan.per_process if plan else eval_batch(cfg, world)
     seed, workers = cfg.RNG_SEED, cfg.DATA_LOADER.NUM_WORKERS
     common = dict(num_workers=workers, pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
                   worker_init_fn=worker_init, persistent_workers=cfg.DATA_LOADER.PERSISTENT_WORKERS and workers > 0,
@@ -237,6 +149,14 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     if not train:
         batches = EvalBatchSampler(ShardSampler(len(dataset), rank, world), batch, workers)
         return DataLoader(dataset, batch_sampler=batches, **common)
+    if not plan.uniform:  # uneven shares: this process's slice of each step, in its micro-batches
+        if len(dataset) < plan.effective:
+            raise ConfigError(f"config key TRAIN.BATCH_SIZE = {plan.effective} is invalid: expected at most the "
+                              f"{len(dataset)} videos of the {cfg.TRAIN.DATASET} train split: split unevenly over "
+                              f"{world} processes (at most {plan.per_process} clips at once) an epoch runs whole "
+                              "optimizer steps only; lower TRAIN.BATCH_SIZE (scale SOLVER.BASE_LR with it)")
+        steps = TrainSampler(StepBatches(len(dataset), plan, rank), seed, skip=start_iter)
+        return DataLoader(dataset, batch_sampler=steps, **common)
     order = (DistributedSampler(dataset, world, rank, shuffle=True, seed=seed, drop_last=True)
              if world > 1 else RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)))
     sampler = TrainSampler(order, seed, skip=start_iter * batch)
@@ -247,8 +167,9 @@ def shuffle_dataset(loader: DataLoader, epoch: int, seed: Optional[int] = None) 
     """Give the training sampler and dataset the epoch: every epoch (and rank) sees a new order and
     new random clips; ``seed`` (the epoch's, on this rank) restarts the generator the workers'
     seeds come from."""
-    if hasattr(loader.sampler, "set_epoch"):
-        loader.sampler.set_epoch(epoch)
+    for sampler in (loader.sampler, loader.batch_sampler):  # TrainSampler: one or the other
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
     if seed is not None and loader.generator is not None:
         loader.generator.manual_seed(seed)
     loader.dataset.set_epoch(epoch)
@@ -319,7 +240,7 @@ def check_batch_config(cfg: CfgNode) -> None:
     """TRAIN.BATCH_SIZE splits over the config's processes (``train_batch``), TEST.BATCH_SIZE > 0."""
     require(cfg.TEST.BATCH_SIZE > 0, "TEST.BATCH_SIZE", cfg.TEST.BATCH_SIZE, "a positive integer")
     processes = du.config_world_size(cfg)
-    if _batch_keys_valid(cfg) and processes >= 1:  # NUM_SHARDS < 1 is the engine's to report
+    if batch_keys_valid(cfg) and processes >= 1:  # NUM_SHARDS < 1 is the engine's to report
         try:
             train_batch(cfg, processes)
         except ConfigError as e:

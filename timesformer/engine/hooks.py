@@ -186,7 +186,10 @@ class MetricsWriter(HookBase):
         t = self.trainer
         m = t.step_metrics
         self.replaced += m["replaced"]
-        self.meters.add(weight=m["clips"], **{k: v for k, v in m.items() if k not in ("clips", "replaced")})
+        # the loss is the iteration's mean over all processes, the rest this process's own
+        self.meters.add(weight=m["loss_clips"], loss=m["loss"])
+        self.meters.add(weight=m["clips"], **{k: v for k, v in m.items()
+                                              if k not in ("clips", "loss_clips", "loss", "replaced")})
         self.progress.update(1, {"loss": m["loss"], "lr": m["lr"]})
         if (t.epoch_iter + 1) % self.log_period == 0 or t.epoch_iter + 1 == t.iters_per_epoch:
             recent = self.meters.recent()

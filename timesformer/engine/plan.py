@@ -1,6 +1,6 @@
 """The plan of a run, worked out without starting it (``--dry-run`` of the run_net and submit tools,
 however they are called): every check of ``preflight`` (all problems at once), then the processes, the
-batch of each (TRAIN.BATCH_SIZE split over them, the rest accumulated), the iterations of an epoch
+batch of each (TRAIN.BATCH_SIZE split over them, evenly or not, the rest accumulated), the iterations of an epoch
 when the training annotations can be read, the output folder and where the weights come from.
 Nothing is written, no process group is joined, no weights are fetched; under torchrun each process
 plans from the variables torchrun set, and only RANK 0 reports.
@@ -67,9 +67,16 @@ class Plan:
         b = self.train
         if b is None:
             return "none (TRAIN.ENABLE False)"
-        return (f"{b.effective} clips per optimizer step (TRAIN.BATCH_SIZE) = {_n(b.processes, 'process', 'processes')}"
-                f" x {_n(b.per_process, 'clip')} x {_n(b.accumulation, 'iteration')} accumulated "
-                f"(TRAIN.MAX_BATCH_PER_PROCESS {self.cfg.TRAIN.MAX_BATCH_PER_PROCESS or 'no limit'})")
+        cap = f"(TRAIN.MAX_BATCH_PER_PROCESS {self.cfg.TRAIN.MAX_BATCH_PER_PROCESS or 'no limit'})"
+        if b.uniform:
+            return (f"{b.effective} clips per optimizer step (TRAIN.BATCH_SIZE) = "
+                    f"{_n(b.processes, 'process', 'processes')} x {_n(b.per_process, 'clip')} x "
+                    f"{_n(b.accumulation, 'iteration')} accumulated {cap}")
+        shares = " or ".join(str(n) for n in sorted({b.share(0), b.share(b.processes - 1)}, reverse=True))
+        return (f"{b.effective} clips per optimizer step (TRAIN.BATCH_SIZE) over "
+                f"{_n(b.processes, 'process', 'processes')}: {shares} clips per process per step, "
+                f"{_n(b.accumulation, 'iteration')} of at most {_n(b.per_process, 'clip')} accumulated {cap}; "
+                "each clip's loss weighted alike")
 
     def _epoch(self) -> str:
         if self.train is None:
@@ -77,8 +84,9 @@ class Plan:
         if self.iters_per_epoch is None:
             return f"iterations unknown: {self.videos_note}"
         if self.iters_per_epoch == 0:
-            return (f"no iteration: {_n(self.train_videos, 'video')} ({self.cfg.TRAIN.DATASET} train) do not fill "
-                    f"one iteration of {self.train.per_iteration} clips")
+            what = (f"one iteration of {self.train.per_iteration:g} clips" if self.train.uniform else
+                    f"one optimizer step of {self.train.effective} clips (uneven shares run whole steps only)")
+            return f"no iteration: {_n(self.train_videos, 'video')} ({self.cfg.TRAIN.DATASET} train) do not fill {what}"
         return (f"{_n(self.train_videos, 'video')} ({self.cfg.TRAIN.DATASET} train): "
                 f"{_n(self.iters_per_epoch, 'iteration')}, {_n(self.steps_per_epoch, 'optimizer step')} per epoch")
 
@@ -139,7 +147,7 @@ def plan(cfg) -> Plan:
     if batch is not None:
         videos, note = count_train_videos(cfg)
         if videos is not None:
-            iters = iterations_per_epoch(videos, processes, batch.per_process)
+            iters = iterations_per_epoch(videos, batch)
             steps = math.ceil(iters / batch.accumulation)
     return Plan(cfg, du.processes_per_machine(cfg), cfg.NUM_SHARDS, cfg.NUM_GPUS > 0, torch.cuda.is_available(),
                 int(os.environ["WORLD_SIZE"]) if du.env_launched() else None, batch,

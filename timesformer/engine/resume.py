@@ -213,7 +213,7 @@ def _restore_full(state: Dict[str, Any], path: str, model: nn.Module, optimizer,
         return {"epoch": int(state.get("epoch", -1)) + 1, "iteration": 0, "epoch_iteration": 0, "path": path}
     return {"epoch": int(state.get("epoch", 0)), "iteration": int(state.get("iteration", 0)),
             "epoch_iteration": int(state.get("epoch_iteration", 0)), "path": path,
-            "clips_per_iteration": int(state.get("clips_per_iteration", 0)),
+            "clips_per_iteration": float(state.get("clips_per_iteration", 0)),
             "rng_per_rank": state.get("rng_per_rank") or [], "hooks": state.get("hooks") or {}}
 
 

@@ -12,7 +12,7 @@ import logging
 import math
 import random
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -73,6 +73,7 @@ class Trainer:
         self.multi_label_loss = BinaryCrossEntropy(smoothing=0.0) if cfg.DATA.MULTI_LABEL else None
         self.batch = train_batch(cfg, du.get_world_size())  # TRAIN.BATCH_SIZE over this job's processes
         self.accum = self.batch.accumulation
+        self.micro = self.batch.micro_batches(du.get_rank())  # this process's clips in each iteration of a step
         self.checkpointer = Checkpointer(cfg.OUTPUT_DIR, cfg.TRAIN.CHECKPOINT_KEEP_LAST)
         self.writer: Optional[StatsWriter] = None  # opened by train(), at the resume point
         self.wandb_run = wandb_run
@@ -140,16 +141,18 @@ class Trainer:
     def _resumed_epoch_iter(self, state: dict) -> int:
         """The checkpoint's iteration of its epoch, in this run's iterations: a run whose clips per
         iteration differ (another process count or TRAIN.MAX_BATCH_PER_PROCESS) continues after the
-        same optimizer steps (mid-epoch checkpoints are saved at step boundaries)."""
+        same optimizer steps (mid-epoch checkpoints are saved at step boundaries). Clips per iteration
+        are a step's mean (TrainBatch.per_iteration): a float with uneven shares."""
         done = int(state.get("epoch_iteration", 0))
-        saved = int(state.get("clips_per_iteration") or self.batch.per_iteration)
+        saved = float(state.get("clips_per_iteration") or self.batch.per_iteration)
         if not done or saved == self.batch.per_iteration:
             return done
-        steps = done * saved // self.batch.effective
-        logger.warning("the checkpoint ran %d clips per iteration, this run %d (%s): continuing after its %d "
-                       "optimizer steps of the epoch, at iteration %d (with another process count the epoch's "
-                       "remaining clips are not those of an uninterrupted run)", saved, self.batch.per_iteration,
-                       f"{self.batch.processes} x {self.batch.per_process}", steps, steps * self.accum)
+        steps = round(done * saved / self.batch.effective)
+        logger.warning("the checkpoint ran %g clips per iteration, this run %g (%d processes, at most %d clips "
+                       "each): continuing after its %d optimizer steps of the epoch, at iteration %d (with another "
+                       "process count the epoch's remaining clips are not those of an uninterrupted run)", saved,
+                       self.batch.per_iteration, self.batch.processes, self.batch.per_process, steps,
+                       steps * self.accum)
         return steps * self.accum
 
     @staticmethod
@@ -266,33 +269,47 @@ class Trainer:
         boundary = self._is_boundary()
         sync = (self.net.no_sync() if isinstance(self.net, nn.parallel.DistributedDataParallel)
                 and not boundary else contextlib.nullcontext())
+        mine, clips, share = self._clip_weights(labels.shape[0])
         with sync:
             with autocast(self.device, self.cfg.TRAIN.MIXED_PRECISION):
                 logits = self.net(x)  # (B, num_classes)
                 loss = self._loss(logits.float(), target)
-            mean_loss = float(du.all_reduce_sum(loss.detach().float()) / du.get_world_size())
+            # the mean over the iteration's clips (1.0 x each process's mean when they run as many)
+            mean_loss = float(du.all_reduce_sum(loss.detach().float() * (mine / clips)) / du.get_world_size())
             done_in_group = self.epoch_iter - self.group_start()
             self.group_losses = self.group_losses[:done_in_group] + [mean_loss]
             if not math.isfinite(mean_loss):  # the weights of the step at global iteration iter - done_in_group
                 raise diverged(self, f"non-finite loss {mean_loss} at iteration {self.iter + 1} (epoch "
                                f"{self.epoch + 1}, iteration {self.epoch_iter + 1} of the epoch)",
                                self.iter - done_in_group)
-            self.scaler.scale(loss / self.group_size()).backward()  # the group's mean, as one batch
+            self.scaler.scale(loss / share).backward()  # the step's mean over its clips, as one batch
         self.stepped = boundary
         if boundary:
             self._optimizer_step()
         ks = reported_topk(logits.shape[1])
         correct = topk_correct(logits.detach().float(), labels, ks)  # multi-label: a top class is one of the clip's
-        n = labels.shape[0]
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         end = time.perf_counter()
         self._last_end = end
-        errors = {f"top{k}_err": 100.0 * (1 - c / n) for k, c in zip(ks, correct, strict=True)}
+        errors = {f"top{k}_err": 100.0 * (1 - c / labels.shape[0]) for k, c in zip(ks, correct, strict=True)}
         self.step_metrics = {"loss": mean_loss, **errors, "lr": self.optimizer.param_groups[0]["lr"],
                              "data_time": data_time, "step_time": end - start,
-                             "iter_time": end - start + data_time, "clips": n,
+                             "iter_time": end - start + data_time, "clips": mine, "loss_clips": clips,
                              "replaced": int(batch["num_replaced"].sum())}
+
+    def _clip_weights(self, n: int) -> Tuple[int, float, float]:
+        """(this process's clips in the iteration, the iteration's clips per process: the weight of
+        its mean loss, what its loss is divided by in the backward pass so that the optimizer step
+        sees the mean gradient over the step's clips; DDP averages over the processes). Equal
+        shares: ``n`` clips of the batch, the accumulation group's mean. Uneven ones: the batch
+        plan's clips, the loss weighted n * processes / TRAIN.BATCH_SIZE; a process with no clip in
+        the iteration runs one weighted 0 (StepBatches)."""
+        if self.batch.uniform:
+            return n, n, self.group_size()
+        iteration = self.epoch_iter - self.group_start()
+        mine, clips = self.micro[iteration], self.batch.iteration_clips(iteration) / self.batch.processes
+        return mine, clips, self.batch.effective / (mine * self.batch.processes) if mine else math.inf
 
     def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Binary cross-entropy (DATA.MULTI_LABEL), cross-entropy with Mixup's soft targets (B, C), or
