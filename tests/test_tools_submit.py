@@ -24,7 +24,7 @@ def test_dry_run_lists_every_problem(tmp_path, capsys):
     assert load_tool("submit").main(argv) == 2
     err = capsys.readouterr().err
     assert "the config has 2 problems" in err and "TRAIN.BATCH_SIZE = 16" in err and "LOG_PERIOD = 0" in err
-    assert "run 16 processes (NUM_SHARDS 2 with NUM_GPUS 8)" in err  # 16 clips: at most 16 processes
+    assert "expected at least 24: each of the 24 processes" in err  # 16 clips: at most 16 processes
 
 
 def test_debug_executor_runs_the_job(tmp_path):
