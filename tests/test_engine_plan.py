@@ -291,3 +291,12 @@ def test_the_tools_name_the_problems_of_the_file_and_the_overrides_at_once(tool,
     for part in ("unknown config key MODEL.NUM_CLASES", "SOLVER.BASE_LR = 'fast'", "unknown config key TRAIN.BATCH."):
         assert part in err, part
     assert not (tmp_path / "o").exists()
+
+
+def test_an_empty_training_list_is_said_as_building_the_dataset_would(tmp_path):
+    from timesformer.engine.plan import plan
+
+    data = kinetics_dir(tmp_path / "k400", videos=0)
+    cfg = load_config(KINETICS, ["DATA.PATH_TO_DATA_DIR", data, "OUTPUT_DIR", str(tmp_path / "out")])
+    p = plan(cfg)
+    assert p.train_videos is None and "no videos listed" in p.videos_note

@@ -100,9 +100,7 @@ class VideoDataset(torch.utils.data.Dataset):
     def count_videos(cls, cfg: CfgNode, split: str) -> int:
         """Videos ``split`` lists, from its annotation files alone: nothing is decoded, probed or
         written (a run plan counts its iterations from it). AnnotationError as building would."""
-        bare = cls.__new__(cls)  # load_annotations reads only these and the path helpers
-        bare.cfg, bare.split, bare.train = cfg, split, split == "train"
-        return len(bare.load_annotations()[0])
+        return len(cls.list_videos(cfg, split))
 
     @classmethod
     def eval_protocol(cls, cfg: CfgNode, split: str = "test") -> EvalProtocol:
