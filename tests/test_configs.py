@@ -107,3 +107,12 @@ def test_config_runs_at_a_tiny_size(path):
     with torch.no_grad():
         logits = model(clip)
     assert logits.shape == (1, cfg.MODEL.NUM_CLASSES) and torch.isfinite(logits).all()
+
+
+def test_the_keys_a_packaged_config_states_are_read_from_any_folder(tmp_path, monkeypatch):
+    from timesformer.config.stated import stated_keys
+
+    monkeypatch.chdir(tmp_path)
+    name = "Kinetics/TimeSformer_divST_8x32_224.yaml"
+    load_config(name)  # found among the packaged configs
+    assert {"TRAIN.BATCH_SIZE", "DATA.NUM_FRAMES", "NUM_GPUS"} <= stated_keys(name, ["NUM_GPUS", "2"])

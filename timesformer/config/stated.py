@@ -11,7 +11,7 @@ import yaml
 from fvcore.common.config import CfgNode
 
 from .defaults import CHOICES, get_cfg
-from .files import file_trees
+from .files import file_trees, find_config
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +25,9 @@ def _flatten(tree: Dict[str, Any], prefix: str = "") -> Set[str]:
 
 def stated_keys(path: Optional[str] = None, opts: Optional[Iterable[str]] = None) -> Set[str]:
     """Full names (``DATA.NUM_FRAMES``) of the keys set by the YAML at ``path`` (``_BASE_`` files
-    included, read as ``load_config`` reads them) and by the ``KEY VALUE`` pairs ``opts``; call it
+    included, found and read as ``load_config`` finds and reads them) and by the ``KEY VALUE`` pairs ``opts``; call it
     after ``load_config`` accepted both."""
-    keys = set().union(*(_flatten(tree) for _, tree in file_trees(path))) if path else set()
+    keys = set().union(*(_flatten(tree) for _, tree in file_trees(find_config(path)))) if path else set()
     return keys | set(list(opts or [])[::2])
 
 
