@@ -52,13 +52,10 @@ class Predictor:
         return f"class names: {self.class_names_source}"
 
 
-def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str,
-                    cfg_path: Optional[str] = None, opts: Sequence[str] = ()) -> CfgNode:
-    """The config that decides sampling and transforms: ``cfg_path`` when given, else the
-    checkpoint's stored config, else defaults; the model's frames, size and classes win."""
+def protocol_config(model: nn.Module, stored_cfg: Optional[str], source: str, opts: Sequence[str] = ()) -> CfgNode:
+    """The config that decides sampling and transforms without a config file: the checkpoint's
+    stored config, else defaults; the model's frames, size and classes win over them, ``opts`` over all."""
     vit = backbone(model)
-    if cfg_path:
-        return check_config(load_config(cfg_path, opts))
     cfg, _ = read_stored(stored_cfg, PROTOCOL_KEYS, source)
     if not stored_cfg and vit.num_classes == 174:  # a checkpoint without config: SSv2 heads are 174 wide
         cfg.TEST.DATASET = "ssv2"
@@ -111,11 +108,11 @@ def load_predictor(weights: str, cfg_path: Optional[str] = None, opts: Sequence[
     a Hugging Face folder or hub id). The names: see :func:`predictor_class_names`."""
     w = read_source(weights)
     kwargs: Dict[str, Any] = {}
-    if cfg_path:  # an explicit config may change the frames / size the model runs at
-        c = check_config(load_config(cfg_path, opts))
-        kwargs = dict(num_frames=c.DATA.NUM_FRAMES, img_size=c.DATA.TRAIN_CROP_SIZE)
+    given = check_config(load_config(cfg_path, opts)) if cfg_path else None
+    if given is not None:  # an explicit config decides the protocol and may change the frames / size
+        kwargs = dict(num_frames=given.DATA.NUM_FRAMES, img_size=given.DATA.TRAIN_CROP_SIZE)
     model = from_pretrained(w, **kwargs).eval()
-    cfg = protocol_config(model, w.cfg, w.source, cfg_path, opts)
+    cfg = given if given is not None else protocol_config(model, w.cfg, w.source, opts)
     stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(cfg_path, opts)
     cfg = apply_channel_order(cfg, w.channel_order, w.channel_order_note, w.source, stated)
     names = predictor_class_names(w, cfg.DATA.PATH_TO_DATA_DIR, model.model.num_classes, class_names)
