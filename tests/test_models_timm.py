@@ -138,3 +138,12 @@ def test_a_released_name_is_a_weights_source(tmp_path, monkeypatch):
     calls = install_fake_hub(monkeypatch, tmp_path / "snapshot", served=K400)
     model = from_pretrained("timesformer_base_patch16_224.k400")
     assert [c[0] for c in calls] == [K400] and model.model.num_classes == 5
+
+
+def test_a_scheme_without_released_weights_loads_a_local_copy(tmp_path, monkeypatch):
+    write_hf_timesformer(tmp_path / "joint", scheme="joint_space_time")
+    calls = install_fake_hub(monkeypatch, tmp_path / "nothing")
+    model = timm.create_model("timesformer_joint_base_patch16_224", pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(tmp_path / "joint")))
+    assert calls == [] and model.model.num_classes == 5 and model.model.attention_type == "joint_space_time"
+    assert model.pretrained_cfg["tag"] is None

@@ -41,21 +41,19 @@ def create_timesformer(name: str, pretrained: bool = False, pretrained_cfg: Any 
         raise ValueError(f"{name}: the authors released no weights for the {ARCHITECTURES[name]['attention_type']} "
                          "scheme; use pretrained=False, or pretrained_cfg_overlay=dict(file=PATH) for your own")
     else:
-        model = _load_released(name, tag or tags[0], file, overrides)
+        model = from_pretrained(file, **overrides) if file else _load_released(name, tag or tags[0], overrides)
     vit = model.model
     model.pretrained_cfg = dict(timm_data_cfg(vit.patch_grid[0] * vit.patch_size, vit.num_classes), architecture=name,
                                 tag=tag or None, num_frames=vit.num_frames)
     return model
 
 
-def _load_released(name: str, tag: str, file: Optional[str], overrides: Dict[str, Any]) -> TimeSformer:
-    """``from_pretrained`` on ``file`` or the hub port of ``name.tag``; a fetch failure says how to work offline."""
+def _load_released(name: str, tag: str, overrides: Dict[str, Any]) -> TimeSformer:
+    """``from_pretrained`` on the hub port of ``name.tag``; a fetch failure says how to work offline."""
     hub_id = RELEASED[f"{name}.{tag}"].hub_id
     try:
-        return from_pretrained(file or hub_id, **overrides)
+        return from_pretrained(hub_id, **overrides)
     except FetchError as e:
-        if file:
-            raise
         raise FetchError(f"{name}.{tag}: could not fetch its weights, Hugging Face hub id {hub_id} "
                          f"({e.__cause__ or e}). Download them once where there is network "
                          f"(hf download {hub_id}; with HF_HUB_OFFLINE=1 the cache is then used), "
