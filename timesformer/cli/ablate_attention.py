@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from timesformer.config import load_config
-    from timesformer.engine import check_config, launch, preflight
-    from timesformer.engine import run as train_and_test
+    from timesformer.engine import check_config, launch_run
     from timesformer.utils.logging import setup_logging
 
     setup_logging()
@@ -64,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for scheme in args.schemes:
         out = os.path.join(base.OUTPUT_DIR, "ablation", scheme)
-        cfg = load_config(args.cfg, list(args.opts) + ["TIMESFORMER.ATTENTION_TYPE", scheme, "OUTPUT_DIR", out])
-        preflight(cfg)
+        opts = list(args.opts) + ["TIMESFORMER.ATTENTION_TYPE", scheme, "OUTPUT_DIR", out]
+        cfg = load_config(args.cfg, opts)
         start = time.perf_counter()
-        launch(train_and_test, cfg)
+        launch_run(cfg, args.cfg, opts)
         with open(os.path.join(out, "test_results.json")) as f:
             result = json.load(f)
         rows.append({"scheme": scheme, **measure(cfg), "top1": result["top1"],

@@ -37,29 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Preflight in this process (where the weights come from, decided once), then launch."""
-    import functools
-
     from timesformer.config import load_config
-    from timesformer.config.stated import stated_keys
-    from timesformer.errors import ConfigError, JobFailed
 
     cfg = load_config(args.cfg, args.opts)  # before the library is imported: a bad value answers at once
-    from timesformer.engine import dry_run, launch, preflight, settle_channel_order
-    from timesformer.engine import run as train_and_test
+    from timesformer.engine import dry_run, launch_run
     from timesformer.utils.logging import setup_logging
 
     setup_logging()
     if args.dry_run:  # engine/plan.py: every preflight check, then the plan; writes nothing
         print(dry_run(cfg), end="")
         return 0
-    start = preflight(cfg)
-    # The weights the run starts from decide the input channel order, unless the user states it.
-    stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(args.cfg, args.opts)
-    cfg = settle_channel_order(cfg, stated, start)
-    try:
-        launch(functools.partial(train_and_test, start=start), cfg)
-    except ConfigError as e:  # found while running (a checkpoint that does not fit): the run failed, status 1
-        raise JobFailed(str(e)) from e
+    launch_run(cfg, args.cfg, args.opts)  # the starting weights decide the channel order unless stated
     return 0
 
 

@@ -42,11 +42,11 @@ class Job:
     def __call__(self) -> None:
         """Run this task's process of the job."""
         from timesformer.config import load_config
-        from timesformer.engine import launch, run
+        from timesformer.engine import launch_run
 
         cfg = load_config(self.cfg_file, self.opts)
         export_rendezvous()
-        launch(run, cfg)
+        launch_run(cfg, self.cfg_file, self.opts)  # as run_net starts a run
 
     def checkpoint(self) -> submitit.helpers.DelayedSubmission:
         """On preemption / timeout: requeue the same job; it resumes from the newest checkpoint."""

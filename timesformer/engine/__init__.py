@@ -7,7 +7,7 @@ from .checks import check_config
 from .launch import launch
 from .plan import Plan, dry_run, plan
 from .resume import Start, decide_start, settle_channel_order
-from .runner import preflight, run
+from .runner import launch_run, preflight, run
 
 __all__ = ["USER_ERRORS", "JobFailed", "Plan", "Start", "check_config", "decide_start", "dry_run", "error_line",
-           "launch", "plan", "preflight", "run", "settle_channel_order"]
+           "launch", "launch_run", "plan", "preflight", "run", "settle_channel_order"]

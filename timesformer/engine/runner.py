@@ -1,19 +1,21 @@
 """What one process of ``tools/run_net.py`` does: train when TRAIN.ENABLE, then test when TEST.ENABLE."""
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
 import tempfile
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import torch
 from torch import nn
 
 from timesformer.checkpoint.hub import looks_like_path
 from timesformer.config import check_each, report
+from timesformer.config.stated import stated_keys
 from timesformer.data import build_loader
-from timesformer.errors import USER_ERRORS, ConfigError
+from timesformer.errors import USER_ERRORS, ConfigError, JobFailed
 from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
 from timesformer.utils.logging import setup_logging
@@ -21,8 +23,8 @@ from timesformer.utils.strict_json import write_json
 
 from .checks import check_config
 from .evaluator import evaluate, evaluation_class_names, per_class_ap_table, per_class_table, summary
-from .launch import check_env_world
-from .resume import Start, build_run_model, decide_start, stated_class_names, trained_iterations
+from .launch import check_env_world, launch
+from .resume import Start, build_run_model, decide_start, settle_channel_order, stated_class_names, trained_iterations
 from .trainer import Trainer, seed_all
 from .writers import TEST_RECORDS, StatsWriter, WandbRun, describe_bad_files, gather_bad_files
 
@@ -201,6 +203,20 @@ def run(cfg, device: torch.device, start: Optional[Start] = None) -> None:
     finally:
         if wandb_run is not None:
             wandb_run.close(exit_code=0 if done else 1)
+
+
+def launch_run(cfg, cfg_path: Optional[str] = None, opts: Sequence[str] = ()) -> None:
+    """Start a run as the tools do (run_net, a job of submit.py, ablate_attention): ``preflight``, the
+    input channel order the starting weights were trained on unless the config file ``cfg_path`` or
+    ``opts`` state it, then :func:`run` on every process of the job. A ConfigError found while
+    running (a checkpoint that does not fit) is a failed run: :class:`JobFailed`."""
+    start = preflight(cfg)
+    stated = "DATA.INPUT_CHANNEL_ORDER" in stated_keys(cfg_path, opts)
+    cfg = settle_channel_order(cfg, stated, start)
+    try:
+        launch(functools.partial(run, start=start), cfg)
+    except ConfigError as e:
+        raise JobFailed(str(e)) from e
 
 
 def _train_and_test(cfg, device: torch.device, start: Start, wandb_run: Optional[WandbRun] = None) -> None:
