@@ -198,3 +198,12 @@ def test_a_message_of_several_lines_reads_as_one_sentence_list():
     message = "the config has 2 problems:\n1. TRAIN.BATCH_SIZE = 7: not a multiple of 2.\n2. SOLVER.BASE_LR = -1."
     assert error_line(message) == ("error: the config has 2 problems: 1. TRAIN.BATCH_SIZE = 7: not a multiple of 2; "
                                    "2. SOLVER.BASE_LR = -1.")
+
+
+def test_the_timesformer_command_leaves_the_process_as_it_found_it(capsys):
+    from timesformer.cli import main
+
+    before = sys.argv[0]
+    assert main(["predict", "--bogus"]) == 2
+    assert "timesformer predict" in capsys.readouterr().err  # the usage names the command as typed
+    assert sys.argv[0] == before  # a later tool in the same process keeps its own name

@@ -52,5 +52,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: timesformer: no tool {argv[0]!r}; {hint}the tools: {', '.join(TOOLS)} "
               "(timesformer --help says what each does)", file=sys.stderr)
         return 2
-    sys.argv[0] = f"timesformer {name}"  # the tool's usage line names the command as typed
-    return importlib.import_module(f"timesformer.cli.{name}").main(argv[1:])
+    program, sys.argv[0] = sys.argv[0], f"timesformer {name}"  # the tool's usage names the command as typed
+    try:
+        return importlib.import_module(f"timesformer.cli.{name}").main(argv[1:])
+    finally:
+        sys.argv[0] = program
