@@ -42,6 +42,10 @@ def test_the_installed_wheel_runs_a_packaged_config_from_an_empty_folder(tmp_pat
     for extra in ("dev", "torchcodec", "wandb"):  # pip install "timesformer[wandb]" and the like
         assert f"Provides-Extra: {extra}" in metadata, extra
     assert 'Requires-Dist: wandb>=0.31; extra == "wandb"' in metadata
+    assert 'Requires-Dist: wandb>=0.31; extra == "dev"' in metadata  # the W&B tests
+    from timesformer import __version__
+
+    assert f"\nVersion: {__version__}\n" in metadata  # one version, the package's
     site = tmp_path / "site"
     _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)])
     # the installed copy only: the dependencies come from this interpreter, timesformer from site/ (it
