@@ -38,14 +38,6 @@ class ClassNames:
     names: Optional[List[str]]
     source: str
 
-    def name(self, label: int) -> str:
-        """The name of class ``label`` (its index as text for unnamed classes)."""
-        return self.names[label] if self.names else str(label)
-
-    def all(self, num_classes: int) -> List[str]:
-        """Every class's name (indices as text for unnamed classes)."""
-        return list(self.names) if self.names else [str(i) for i in range(num_classes)]
-
 
 def _from_json(path: str) -> List[str]:
     """A JSON list of names, a {index: name} map (HF id2label) or a {name: index} map (SSv2 labels)."""

@@ -89,7 +89,7 @@ def file_trees(path: str, chain: Tuple[str, ...] = ()) -> Iterator[Tuple[str, Di
     bases = tree.pop(BASE_KEY, [])
     bases = [bases] if isinstance(bases, str) else bases
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
-        raise ConfigError(f"config file {path}: {BASE_KEY} = {tree.get(BASE_KEY, bases)!r}; expected the path "
+        raise ConfigError(f"config file {path}: {BASE_KEY} = {bases!r}; expected the path "
                           "of a config file (relative to this one) or a list of such paths")
     for base in bases:
         full = os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(base)))

@@ -152,5 +152,5 @@ def iterations_per_epoch(videos: int, batch: TrainBatch) -> int:
     if not batch.uniform:
         return videos // batch.effective * batch.accumulation
     per_process = batch.per_process
-    mine = videos // batch.processes if batch.processes > 1 else videos
+    mine = videos // batch.processes
     return mine // per_process if videos >= per_process else -(-mine // per_process)

@@ -16,11 +16,12 @@ import os
 from typing import Any, Dict, Iterator, List, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from timesformer.data import decoding
 
 from .mp4 import output_size, write_mp4
+from .overlay import _font
 
 MAX_SIDE = 1280  # the longer side of the written frames at most (720p landscape)
 CHUNK_BYTES = 256 << 20  # decoded frames held at once
@@ -30,13 +31,6 @@ def nearest_window(centres: Sequence[float], t: float) -> int:
     """The index of the window whose centre (seconds, in time order) is nearest ``t`` (the earlier on a tie)."""
     i = bisect.bisect_left(centres, t)
     return i if i == 0 or (i < len(centres) and centres[i] - t < t - centres[i - 1]) else i - 1
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow before 10.1: one bitmap size
-        return ImageFont.load_default()
 
 
 def draw_labels(frame: np.ndarray, lines: Sequence[str]) -> np.ndarray:
