@@ -78,3 +78,13 @@ def test_feature_manifests_are_strict(tmp_path):
     assert strict_json((tmp_path / MANIFEST).read_text())["clips"] == [[0.0, None]]
     write_failures(str(tmp_path), [{"video": "b.mp4", "error": "unreadable", "seconds": float("inf")}])
     assert strict_json((tmp_path / "failed.jsonl").read_text())["seconds"] is None
+
+
+def test_a_json_file_that_cannot_be_written_leaves_the_old_one_and_no_temporary_file(tmp_path):
+    from timesformer.utils.strict_json import write_json
+
+    path = tmp_path / "r.json"
+    write_json(str(path), {"top1": float("nan")})
+    with pytest.raises(TypeError):
+        write_json(str(path), {"classes": {1, 2}})  # a set is not JSON
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"] and json.loads(path.read_text()) == {"top1": None}

@@ -8,8 +8,9 @@ Where a reader should learn that a number was not finite (a diverged loss in sta
 """
 import json
 import math
-import os
 from typing import Any, Dict, Optional
+
+from .files import write_text
 
 
 def finite_or_none(value: Any) -> Optional[float]:
@@ -49,8 +50,5 @@ def dumps(obj: Any, **kwargs: Any) -> str:
 
 
 def write_json(path: str, obj: Any, indent: Optional[int] = 1) -> None:
-    """Write ``obj`` as strict JSON to ``path`` through a temporary file renamed over it."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(dumps(obj, indent=indent) + "\n")
-    os.replace(tmp, path)
+    """Write ``obj`` as strict JSON to ``path`` atomically (``files.write_text``)."""
+    write_text(path, dumps(obj, indent=indent) + "\n")
