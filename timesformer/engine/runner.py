@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import tempfile
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from timesformer.data import build_loader
 from timesformer.errors import USER_ERRORS, ConfigError, JobFailed
 from timesformer.utils import distributed as du
 from timesformer.utils.compile import compile_model
+from timesformer.utils.files import write_text
 from timesformer.utils.logging import setup_logging
 from timesformer.utils.strict_json import write_json
 
@@ -102,13 +103,19 @@ def _output_dir_error(path: str, reason: str) -> str:
             "e.g. OUTPUT_DIR ./output")
 
 
+def _missing_folders(path: str) -> Tuple[List[str], str]:
+    """The folders of ``path`` that do not exist yet (the deepest first) and the nearest one that does."""
+    missing, folder = [], os.path.abspath(path)
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing, folder
+
+
 def _check_output_dir(path: str) -> None:
     """OUTPUT_DIR, or the folder it would be made in, takes a file (written and removed at once)."""
-    folder = os.path.abspath(path)
-    while not os.path.lexists(folder):
-        folder = os.path.dirname(folder)
     try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write_test_"):
+        with tempfile.NamedTemporaryFile(dir=_missing_folders(path)[1], prefix=".write_test_"):
             pass
     except OSError as e:
         report(_output_dir_error(path, e.strerror or str(e)))
@@ -117,14 +124,9 @@ def _check_output_dir(path: str) -> None:
 def make_output_dir(path: str) -> None:
     """Create OUTPUT_DIR (and its missing parents); when that fails, remove the folders this call made
     and raise a ConfigError naming it."""
-    out = os.path.abspath(path)
-    missing = []
-    folder = out
-    while not os.path.lexists(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
+    missing, _ = _missing_folders(path)
     try:
-        os.makedirs(out, exist_ok=True)
+        os.makedirs(os.path.abspath(path), exist_ok=True)
     except OSError as e:
         for made in missing:  # the deepest first
             with contextlib.suppress(OSError):
@@ -137,8 +139,7 @@ def save_config(cfg) -> Optional[str]:
     if not du.is_main_process():
         return None
     path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
-    with open(path, "w") as f:
-        f.write(cfg.dump())
+    write_text(path, cfg.dump())
     return path
 
 
