@@ -26,6 +26,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from timesformer.config import CfgNode
 from timesformer.data import test_protocol
+from timesformer.data.datasets.records import frame_window
 from timesformer.errors import DecodeError
 from timesformer.inference import ClipPlan, VideoClips, planned_clips, window_stride
 
@@ -44,16 +45,12 @@ def clip_plan(cfg: CfgNode, clips: str, stride_s: Optional[float], video: SplitV
     protocol = test_protocol(cfg)
 
     def plan(num_frames: int, fps: float) -> List[List[int]]:
-        end = num_frames if video.end_frame is None else min(num_frames, video.end_frame + 1)
-        if end <= video.start_frame:
-            raise DecodeError(video.path, f"the annotation's window starts at frame {video.start_frame} but the "
-                                          f"video has {num_frames} frames; fix its start_frame / end_frame")
-        count = end - video.start_frame
+        first, count = frame_window(video.path, video.start_frame, video.end_frame, num_frames)
         if clips == "protocol":
             frames = protocol.clips(count, fps)
         else:
             frames = protocol.windows(count, fps, window_stride(video.path, fps, stride_s))
-        return [[video.start_frame + i for i in clip] for clip in frames]  # (clips, T) in the whole video
+        return [[first + i for i in clip] for clip in frames]  # (clips, T) in the whole video
 
     return plan
 

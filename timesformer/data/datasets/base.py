@@ -27,7 +27,7 @@ from timesformer.errors import AnnotationError, BadVideosError
 from .. import decoding, sampling, transforms
 from ..protocol import EvalProtocol, eval_protocol
 from . import cover
-from .records import SPLITS, BadFile, VideoRecord, label_indices, multi_hot
+from .records import SPLITS, BadFile, VideoRecord, frame_window, label_indices, multi_hot
 
 logger = logging.getLogger(__name__)
 
@@ -190,16 +190,10 @@ class VideoDataset(torch.utils.data.Dataset):
     def frame_window(self, i: int, num_frames: int) -> Tuple[int, int]:
         """(first frame, frame count) of video ``i`` (``num_frames`` long) that clips come from.
 
-        The record's [start_frame, end_frame] cut at the video's end; a window that starts past the
-        end is a DecodeError, so the video counts as bad.
+        The record's [start_frame, end_frame] cut at the video's end (``records.frame_window``).
         """
         r = self.records[i]
-        end = num_frames if r.end_frame is None else min(num_frames, r.end_frame + 1)
-        if end <= r.start_frame:
-            raise decoding.DecodeError(r.path, f"the annotation's window starts at frame {r.start_frame} "
-                                       f"but the video has {num_frames} frames; fix its start_frame / "
-                                       "end_frame in the annotation file")
-        return r.start_frame, end - r.start_frame
+        return frame_window(r.path, r.start_frame, r.end_frame, num_frames)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -5,6 +5,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
+from timesformer.errors import DecodeError
+
 DATASETS: Dict[str, type] = {}  # name -> a VideoDataset subclass
 SPLITS = ("train", "val", "test")
 # What happened to a bad file (BadFile.kind): unreadable and replaced by another video (training),
@@ -53,3 +55,14 @@ class BadFile:
     path: str
     kind: str
     reason: str
+
+
+def frame_window(path: str, start_frame: int, end_frame: Optional[int], num_frames: int) -> Tuple[int, int]:
+    """(first frame, frame count) that clips of a video ``num_frames`` long come from: the annotation's
+    [start_frame, end_frame] cut at the video's end; a window that starts past the end is a
+    DecodeError naming ``path``, so the video counts as bad."""
+    end = num_frames if end_frame is None else min(num_frames, end_frame + 1)
+    if end <= start_frame:
+        raise DecodeError(path, f"the annotation's window starts at frame {start_frame} but the video has "
+                                f"{num_frames} frames; fix its start_frame / end_frame in the annotation file")
+    return start_frame, end - start_frame
