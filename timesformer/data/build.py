@@ -123,6 +123,12 @@ def eval_batch(cfg: CfgNode, processes: int) -> int:
     return max(1, cfg.TEST.BATCH_SIZE // processes)
 
 
+def worker_context(cfg: CfgNode) -> Optional[str]:
+    """How loader workers start: "spawn" when they decode on a GPU (CUDA does not survive a fork), else
+    the platform's default."""
+    return "spawn" if cfg.DATA_LOADER.NUM_WORKERS and cfg.DATA.DECODING_DEVICE != "cpu" else None
+
+
 def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = None,
                  start_iter: int = 0) -> DataLoader:
     """A DataLoader of dict batches for ``split`` (see the package docstring), distributed-aware.
@@ -145,7 +151,7 @@ def build_loader(cfg: CfgNode, split: str, dataset: Optional[VideoDataset] = Non
     common = dict(num_workers=workers, pin_memory=cfg.DATA_LOADER.PIN_MEMORY and torch.cuda.is_available(),
                   worker_init_fn=worker_init, persistent_workers=cfg.DATA_LOADER.PERSISTENT_WORKERS and workers > 0,
                   generator=torch.Generator().manual_seed(seed + rank),
-                  multiprocessing_context="spawn" if workers and cfg.DATA.DECODING_DEVICE != "cpu" else None)
+                  multiprocessing_context=worker_context(cfg))
     if not train:
         batches = EvalBatchSampler(ShardSampler(len(dataset), rank, world), batch, workers)
         return DataLoader(dataset, batch_sampler=batches, **common)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from timesformer.data import test_protocol
-from timesformer.data.build import dataset_class
+from timesformer.data.build import dataset_class, worker_context
 from timesformer.engine import launch
 from timesformer.errors import DecodeError
 from timesformer.inference import Predictor, load_predictor, model_input, planned_clips
@@ -127,8 +127,7 @@ def run_share(job: ExtractJob, p: Predictor, videos: List[SplitVideo], part: Man
     cfg = p.cfg
     stream = ClipBatches(videos, cfg, job.clips, job.stride_s, job.batch_size // test_protocol(cfg).spatial_crops)
     workers = cfg.DATA_LOADER.NUM_WORKERS
-    loader = DataLoader(stream, batch_size=None, num_workers=workers,
-                        multiprocessing_context="spawn" if workers and cfg.DATA.DECODING_DEVICE != "cpu" else None)
+    loader = DataLoader(stream, batch_size=None, num_workers=workers, multiprocessing_context=worker_context(cfg))
     writers: Dict[int, VideoWriter] = {}
     failed, clips = 0, 0
     with Progress(len(videos), "features", cfg.LOG_PERIOD) as progress:

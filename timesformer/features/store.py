@@ -61,6 +61,10 @@ class SplitVideo:
         """The (clips, N, D) patch tokens' file name in the output folder (--tokens)."""
         return f"{self.out}.tokens.npy"
 
+    def files(self, tokens: bool) -> List[str]:
+        """The file names a finished extraction of this video has (the tokens' with ``tokens``)."""
+        return [self.features_file] + ([self.tokens_file] if tokens else [])
+
 
 def output_name(name: str) -> str:
     """A video's path as its annotation writes it -> its output name: '/' -> '__' ('a/b.mp4' -> 'a__b.mp4')."""
@@ -77,7 +81,7 @@ def split_videos(records: Sequence[Any], tokens: bool) -> List[SplitVideo]:
     for r in records:
         video = SplitVideo(len(videos), r.name or r.path, r.path, output_name(r.name or r.path), r.start_frame,
                            r.end_frame)
-        files = [video.features_file] + ([video.tokens_file] if tokens else [])
+        files = video.files(tokens)
         clash = next((owner[f] for f in files if f in owner), None)
         if clash is not None and clash.path == r.path:
             repeated += 1
@@ -128,8 +132,7 @@ class ArrayFile:
 
 def is_finished(out_dir: str, video: SplitVideo, tokens: bool) -> bool:
     """The video's files are all there (each appears only complete)."""
-    files = [video.features_file] + ([video.tokens_file] if tokens else [])
-    return all(os.path.exists(os.path.join(out_dir, f)) for f in files)
+    return _all_exist(out_dir, video.files(tokens))
 
 
 class ManifestPart:
@@ -161,9 +164,13 @@ def _read_lines(path: str) -> List[Dict[str, Any]]:
     return out
 
 
-def _exists(out_dir: str, record: Dict[str, Any]) -> bool:
-    files = [record["file"]] + ([record["tokens_file"]] if "tokens_file" in record else [])
+def _all_exist(out_dir: str, files: Sequence[str]) -> bool:
     return all(os.path.exists(os.path.join(out_dir, f)) for f in files)
+
+
+def _exists(out_dir: str, record: Dict[str, Any]) -> bool:
+    """The files a manifest line names are there."""
+    return _all_exist(out_dir, [record["file"]] + ([record["tokens_file"]] if "tokens_file" in record else []))
 
 
 def merge_manifest(out_dir: str, videos: Sequence[SplitVideo], tokens: bool = False,
