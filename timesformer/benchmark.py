@@ -4,7 +4,6 @@ The same step runs our TimeSformer and, as the baseline, transformers' ``Timesfo
 built with the same shapes. FLOPs per clip follow the paper's convention (fvcore: one multiply-add
 counts 1); MFU counts a multiply-add as 2 FLOPs and a training step as 3 forward passes.
 """
-import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, Optional
@@ -14,8 +13,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from timesformer.utils.amp import autocast
-
-logger = logging.getLogger(__name__)
 
 # Dense bf16 tensor-core peak (TFLOP/s, a multiply-add = 2 FLOPs) by device-name substring.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}

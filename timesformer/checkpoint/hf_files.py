@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from timesformer.config.stated import read_stored
 
 from .channels import BGR, ORDER_KEY, SSV2_CLASSES
-from .zoo import RELEASED, RELEASED_LICENSE, RELEASED_LICENSE_TEXT, released_hub_ids
+from .zoo import RELEASED, RELEASED_LICENSE, RELEASED_LICENSE_TEXT
 
 CFG_KEY = "timesformer_cfg"  # our config YAML inside a Hugging Face config.json (transformers keeps it)
 PREPROCESSOR = "preprocessor_config.json"
@@ -66,7 +66,7 @@ def preprocessor_config(kw: Dict[str, Any], cfg: Optional[str], channel_order: s
 def _is_released(name: str) -> bool:
     """Whether ``name`` (a path, hub id or name) is one of the authors' released checkpoints."""
     base = os.path.basename(name.rstrip("/"))
-    return (name in RELEASED or name in released_hub_ids() or name.startswith("facebook/timesformer-")
+    return (name in RELEASED or name.startswith("facebook/timesformer-")  # every port's hub id
             or (base.startswith("TimeSformer_") and base.endswith(".pyth")))
 
 

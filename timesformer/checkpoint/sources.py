@@ -2,7 +2,6 @@
 
 Reading only: putting the weights into a model is ``timesformer.models.load_pretrained``.
 """
-import logging
 import os
 from typing import Union
 
@@ -11,8 +10,6 @@ from timesformer.errors import ConfigError
 from .formats import Weights, read_file, read_hf_folder
 from .hub import WEIGHT_SUFFIXES, download_hf, is_timm_name, looks_like_hub_id, looks_like_path, read_timm
 from .zoo import find_released
-
-logger = logging.getLogger(__name__)
 
 Source = Union[str, "os.PathLike[str]", Weights]
 
@@ -42,11 +39,11 @@ def read_source(source: Source, lazy: bool = False) -> Weights:
                                 "path; MODEL_ZOO.md says where to get the released checkpoints")
     released = find_released(source)
     if released is not None:
-        return read_hf_folder(download_hf(released.hub_id))
+        return read_hf_folder(download_hf(released.hub_id), lazy)
     if is_timm_name(source):
         return read_timm(source)
     if looks_like_hub_id(source):
-        return read_hf_folder(download_hf(source))
+        return read_hf_folder(download_hf(source), lazy)
     raise FileNotFoundError(f"pretrained weights {source!r}: no such file or folder, and not a timm model "
                             "name (e.g. vit_base_patch16_224.orig_in21k_ft_in1k) or a Hugging Face hub id "
                             "(e.g. facebook/timesformer-base-finetuned-k400)")

@@ -86,11 +86,6 @@ def find_released(name: str) -> Optional[Released]:
     return RELEASED[f"{arch}.{tag or tags[0]}"]
 
 
-def released_hub_ids() -> Dict[str, str]:
-    """hub id -> ``arch.tag`` of every released checkpoint (to recognise a port by its id)."""
-    return {r.hub_id: name for name, r in RELEASED.items()}
-
-
 def timm_data_cfg(img_size: int, num_classes: int) -> Dict[str, Any]:
     """timm's data config of a model (``timm.data.resolve_data_config`` reads it): the test crop, the
     library's normalisation (DATA.MEAN / DATA.STD), a 256/224 resize before the centre crop."""
