@@ -116,6 +116,13 @@ def test_the_command_lines_sit_on_top():
     assert {"engine", "config", "errors"} <= set(edges["cli"])
 
 
+def test_the_engine_imports_nothing_above_it():
+    edges = import_edges()
+    above = ("inference", "export", "benchmark", "visualize", "features")  # ARCHITECTURE.md's diagram
+    pairs = [("engine", p) for p in above if p in edges.get("engine", {})]
+    assert not pairs, _where(edges, pairs)
+
+
 def test_checkpoint_holds_no_model_code():
     edges = import_edges()
     pairs = [("checkpoint", p) for p in ("models", "engine", "data") if p in edges.get("checkpoint", {})]

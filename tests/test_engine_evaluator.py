@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tests.conftest import QUICKSTART, tiny_opts
+from timesformer.engine.confusion import confusion_figure, save_confusion_png
 from timesformer.engine.evaluator import (
     ViewCollector,
     classification_metrics,
@@ -14,7 +15,6 @@ from timesformer.engine.evaluator import (
     merge_rank_scores,
     write_predictions,
 )
-from timesformer.visualize.confusion import confusion_figure, save_confusion_png
 
 
 def test_combine_views_methods():

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from timesformer.classnames import load_class_names
-from timesformer.visualize.confusion import (
+from timesformer.engine.confusion import (
     confused_classes,
     confusion_figure,
     most_confused,

@@ -27,7 +27,8 @@ from timesformer.utils.files import atomic_open
 from timesformer.utils.meters import average_precision, gpu_memory_mb, reported_topk, topk_correct
 from timesformer.utils.progress import Progress
 from timesformer.utils.strict_json import dumps, finite_or_none
-from timesformer.visualize.confusion import save_confusion_csv, save_confusion_png
+
+from .confusion import save_confusion_csv, save_confusion_png
 
 logger = logging.getLogger(__name__)
 
