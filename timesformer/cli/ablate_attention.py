@@ -27,15 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def measure(cfg) -> Dict[str, float]:
-    """Parameters (M) and GFLOPs of one test view of the model ``cfg`` describes."""
-    import torch
+    """Parameters (M) and GFLOPs of one test view of the model ``cfg`` describes (model_info's count)."""
+    from timesformer.cli.model_info import model_info
 
-    from timesformer.models import build_model
-    from timesformer.models.complexity import count_flops, count_params
-
-    model = build_model(cfg)
-    clip = torch.zeros(1, 3, cfg.DATA.NUM_FRAMES, cfg.DATA.TEST_CROP_SIZE, cfg.DATA.TEST_CROP_SIZE)
-    return {"params_m": count_params(model) / 1e6, "gflops": count_flops(model, clip) / 1e9}
+    info = model_info(cfg)
+    return {"params_m": info["params_m"], "gflops": info["gflops"]}
 
 
 def format_table(rows: List[Dict]) -> str:
