@@ -50,8 +50,7 @@ def run_all(commands: List[str], json_path: Optional[str]) -> List[Dict]:
                 f.writelines(dumps(r) + "\n" for r in new)  # strict JSON: a NaN is null
         import torch
 
-        if hasattr(torch, "_dynamo"):
-            torch._dynamo.reset()
+        torch._dynamo.reset()  # torch >= 2.4 has it
         benchmark._free(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     return rows
 
