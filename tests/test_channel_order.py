@@ -249,14 +249,19 @@ def test_export_states_the_order_in_the_onnx_metadata(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- run_net
-def test_run_net_tests_a_reference_ssv2_checkpoint_on_bgr_frames(tmp_path, red_video, model_inputs, capsys):
+def ssv2_test_opts(tmp_path, red_video) -> list:
+    """Overrides of a test-only run of a reference SSv2 checkpoint on the red video (output: tmp_path/out)."""
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "test.csv").write_text(f"{red_video.name} 0\n")
     ssv2 = reference_pyth(tmp_path / "ssv2.pyth")
-    opts = tiny_opts(str(tmp_path / "data"), str(tmp_path / "out"), **{
+    return tiny_opts(str(tmp_path / "data"), str(tmp_path / "out"), **{
         "TRAIN.ENABLE": False, "TEST.DATASET": "kinetics", "DATA.PATH_PREFIX": str(red_video.parent),
         "TEST.CHECKPOINT_FILE_PATH": str(ssv2), "MODEL.NUM_CLASSES": 174, "MODEL.DEPTH": 1, "MODEL.MLP_RATIO": 4.0,
         "DATA.SAMPLING_RATE": 2, "NUM_GPUS": 0, "TEST.NUM_SPATIAL_CROPS": 1})
+
+
+def test_run_net_tests_a_reference_ssv2_checkpoint_on_bgr_frames(tmp_path, red_video, model_inputs, capsys):
+    opts = ssv2_test_opts(tmp_path, red_video)
     assert run_net.main(["--cfg", QUICKSTART, *opts]) == 0
     assert model_inputs and all(assert_order(x, "bgr") is None for x in model_inputs)
     saved = load_config(str(tmp_path / "out" / "config.yaml"))
@@ -288,13 +293,7 @@ def test_fine_tuning_from_an_image_vit_stays_rgb(tmp_path):
 
 def test_a_submitted_job_tests_a_reference_ssv2_checkpoint_on_bgr_frames(tmp_path, red_video, model_inputs):
     """submit.py's job starts a run as run_net does (the starting weights decide the channel order)."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "test.csv").write_text(f"{red_video.name} 0\n")
-    ssv2 = reference_pyth(tmp_path / "ssv2.pyth")
-    opts = tiny_opts(str(tmp_path / "data"), str(tmp_path / "out"), **{
-        "TRAIN.ENABLE": False, "TEST.DATASET": "kinetics", "DATA.PATH_PREFIX": str(red_video.parent),
-        "TEST.CHECKPOINT_FILE_PATH": str(ssv2), "MODEL.NUM_CLASSES": 174, "MODEL.DEPTH": 1, "MODEL.MLP_RATIO": 4.0,
-        "DATA.SAMPLING_RATE": 2, "NUM_GPUS": 0, "TEST.NUM_SPATIAL_CROPS": 1})
+    opts = ssv2_test_opts(tmp_path, red_video)
     assert load_tool("submit").main(["--cfg", QUICKSTART, "--cluster", "debug", *opts]) == 0
     assert model_inputs and all(assert_order(x, "bgr") is None for x in model_inputs)
     assert load_config(str(tmp_path / "out" / "config.yaml")).DATA.INPUT_CHANNEL_ORDER == "bgr"
